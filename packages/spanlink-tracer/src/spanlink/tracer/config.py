@@ -63,7 +63,9 @@ def _default_exporter(
 ) -> SpanExporter:
     try:
         from spanlink.exporter import SpanlinkExporter  # optional distribution
-    except ImportError:
+    except ModuleNotFoundError as error:
+        if error.name not in {"spanlink.exporter", "spanlink"}:
+            raise  # installed but broken: show the real cause
         raise ConfigurationError(
             "no exporter: install spanlink-exporter (pip install spanlink-exporter) "
             "or pass exporter= to configure()"

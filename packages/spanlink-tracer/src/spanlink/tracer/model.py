@@ -172,18 +172,23 @@ class Trace:
     def walk(self) -> Iterator[tuple[int, SpanRecord]]:
         """Depth-first ``(depth, span)`` pairs, roots first, children by start time.
 
-        Cycles in malformed input are broken: each span is yielded once.
+        Each span is yielded exactly once: spans caught in a parent cycle (malformed
+        input) are yielded after the rest, as roots of their own subtrees.
         """
         seen: set[str] = set()
-        stack = [(0, span) for span in reversed(self._roots)]
-        while stack:
-            depth, span = stack.pop()
-            if span.span_id in seen:
+        starts = [*self._roots, *sorted(self.spans, key=lambda s: s.start_time_unix_nano)]
+        for start in starts:
+            if start.span_id in seen:
                 continue
-            seen.add(span.span_id)
-            yield depth, span
-            for child in reversed(self._children.get(span.span_id, ())):
-                stack.append((depth + 1, child))
+            stack = [(0, start)]
+            while stack:
+                depth, span = stack.pop()
+                if span.span_id in seen:
+                    continue
+                seen.add(span.span_id)
+                yield depth, span
+                for child in reversed(self._children.get(span.span_id, ())):
+                    stack.append((depth + 1, child))
 
     @property
     def start_time_unix_nano(self) -> int:
