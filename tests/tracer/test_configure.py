@@ -26,7 +26,10 @@ def run(code: str, **env: str) -> dict:
     environ.update(env)
     proc = subprocess.run(
         [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=60, env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -33,7 +33,9 @@ def setup() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(
-        SpanlinkProcessor(processor=SimpleSpanProcessor(exporter), plugin_manager=get_plugin_manager())
+        SpanlinkProcessor(
+            processor=SimpleSpanProcessor(exporter), plugin_manager=get_plugin_manager()
+        )
     )
     yield provider, exporter
     provider.shutdown()

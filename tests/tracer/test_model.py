@@ -66,7 +66,11 @@ def test_tree_orders_children_by_start_and_treats_missing_parents_as_roots() -> 
     assert [s.span_id for s in trace.roots] == ["root", "orphan"]
     assert [s.span_id for s in trace.children("root")] == ["c1", "c2"]
     assert [(d, s.span_id) for d, s in trace.walk()] == [
-        (0, "root"), (1, "c1"), (2, "gc"), (1, "c2"), (0, "orphan"),
+        (0, "root"),
+        (1, "c1"),
+        (2, "gc"),
+        (1, "c2"),
+        (0, "orphan"),
     ]
     assert trace.duration_ns == 40
     assert trace.get("gc") is spans[3]

@@ -18,8 +18,9 @@ from spanlink.tracer.plugins import (
     load_plugins,
 )
 
-SPAN = SpanRecord(trace_id="a" * 32, span_id="b" * 16, name="s", start_time_unix_nano=0,
-                  end_time_unix_nano=1)
+SPAN = SpanRecord(
+    trace_id="a" * 32, span_id="b" * 16, name="s", start_time_unix_nano=0, end_time_unix_nano=1
+)
 
 
 @pytest.fixture

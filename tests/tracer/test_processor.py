@@ -77,8 +77,9 @@ def test_needs_exactly_one_destination() -> None:
 
 def test_force_flush_and_shutdown_respect_their_deadline_with_a_hanging_exporter() -> None:
     exporter = BlockingExporter()
-    processor = SpanlinkProcessor(exporter, plugin_manager=get_plugin_manager(),
-                                  shutdown_timeout_millis=300)
+    processor = SpanlinkProcessor(
+        exporter, plugin_manager=get_plugin_manager(), shutdown_timeout_millis=300
+    )
     provider = _provider(processor)
     try:
         for _ in range(5):

@@ -10,7 +10,7 @@ import pytest
 from spanlink.tracer import semconv
 from spanlink.tracer.semconv import normalize
 
-# What openinference-instrumentation-openai emits for one chat call (reference/instrumentor-attributes.md)
+# What openinference-instrumentation-openai emits for one chat call
 OPENINFERENCE_CHAT = {
     "openinference.span.kind": "LLM",
     "llm.system": "openai",

@@ -57,7 +57,29 @@ _EXPORTS: dict[str, str] = {
     "set_llm_usage": "usage",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConfigurationError",
+    "ContextThreadPoolExecutor",
+    "Observation",
+    "SessionContext",
+    "SpanRecord",
+    "SpanlinkProcessor",
+    "TestContext",
+    "Trace",
+    "configure",
+    "configure_content",
+    "current_observation",
+    "current_session",
+    "current_test_context",
+    "flush",
+    "hookimpl",
+    "observe",
+    "session",
+    "set_llm_usage",
+    "shutdown",
+    "test_context",
+    "with_current_context",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -187,9 +187,7 @@ def load_plugins(
             manager.set_blocked(entry_point.name)
             logger.info("spanlink plugin %r disabled by %s", entry_point.name, DISABLE_ENV)
             continue
-        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(
-            entry_point.name
-        ):
+        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(entry_point.name):
             continue
         try:
             plugin = entry_point.load()

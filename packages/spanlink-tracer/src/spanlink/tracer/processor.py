@@ -186,7 +186,7 @@ class SpanlinkProcessor(SpanProcessor):
                 except Exception as error:
                     self._report({impl.plugin_name: error}, "spanlink_redact")
                     continue
-                if replacement:
+                if isinstance(replacement, Mapping) and replacement:
                     for key, value in replacement.items():
                         if value is None:
                             attributes.pop(key, None)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from spanlink.tracer.semconv import attributes as a
 
-__all__ = ["MAPPINGS", "AttributeMapping", "TOTAL_TOKENS", "normalize"]
+__all__ = ["MAPPINGS", "TOTAL_TOKENS", "AttributeMapping", "normalize"]
 
 #: Not in the GenAI spec, but emitted by OpenLLMetry; totals from other conventions land here.
 TOTAL_TOKENS = "gen_ai.usage.total_tokens"
@@ -94,12 +94,31 @@ MAPPINGS: tuple[AttributeMapping, ...] = (
     AttributeMapping(OPENINFERENCE, "llm.provider", a.GEN_AI_PROVIDER_NAME),
     AttributeMapping(OPENINFERENCE, "llm.system", a.GEN_AI_PROVIDER_NAME),
     AttributeMapping(OPENINFERENCE, "llm.token_count.prompt", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int),
-    AttributeMapping(OPENINFERENCE, "llm.token_count.completion", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int),
+    AttributeMapping(
+        OPENINFERENCE, "llm.token_count.completion", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int
+    ),
     AttributeMapping(OPENINFERENCE, "llm.token_count.total", TOTAL_TOKENS, _as_int),
-    AttributeMapping(OPENINFERENCE, "llm.token_count.prompt_details.cache_read", a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _as_int),  # noqa: E501
-    AttributeMapping(OPENINFERENCE, "llm.token_count.prompt_details.cache_write", a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _as_int),  # noqa: E501
-    AttributeMapping(OPENINFERENCE, "llm.token_count.completion_details.reasoning", a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, _as_int),  # noqa: E501
-    AttributeMapping(OPENINFERENCE, "llm.finish_reason", a.GEN_AI_RESPONSE_FINISH_REASONS, _as_list),
+    AttributeMapping(
+        OPENINFERENCE,
+        "llm.token_count.prompt_details.cache_read",
+        a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        _as_int,
+    ),
+    AttributeMapping(
+        OPENINFERENCE,
+        "llm.token_count.prompt_details.cache_write",
+        a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        _as_int,
+    ),
+    AttributeMapping(
+        OPENINFERENCE,
+        "llm.token_count.completion_details.reasoning",
+        a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        _as_int,
+    ),
+    AttributeMapping(
+        OPENINFERENCE, "llm.finish_reason", a.GEN_AI_RESPONSE_FINISH_REASONS, _as_list
+    ),
     AttributeMapping(OPENINFERENCE, "input.value", a.SPANLINK_INPUT),
     AttributeMapping(OPENINFERENCE, "output.value", a.SPANLINK_OUTPUT),
     AttributeMapping(OPENINFERENCE, "tool.name", a.GEN_AI_TOOL_NAME),
@@ -107,11 +126,30 @@ MAPPINGS: tuple[AttributeMapping, ...] = (
     AttributeMapping(OPENINFERENCE, "agent.name", a.GEN_AI_AGENT_NAME),
     # OpenLLMetry (opentelemetry-instrumentation-*, legacy and current spellings)
     AttributeMapping(OPENLLMETRY, "gen_ai.system", a.GEN_AI_PROVIDER_NAME),
-    AttributeMapping(OPENLLMETRY, "gen_ai.usage.prompt_tokens", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int),
-    AttributeMapping(OPENLLMETRY, "gen_ai.usage.completion_tokens", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int),
-    AttributeMapping(OPENLLMETRY, "gen_ai.usage.reasoning_tokens", a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, _as_int),  # noqa: E501
-    AttributeMapping(OPENLLMETRY, "gen_ai.usage.cache_read_input_tokens", a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _as_int),  # noqa: E501
-    AttributeMapping(OPENLLMETRY, "gen_ai.usage.cache_creation_input_tokens", a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _as_int),  # noqa: E501
+    AttributeMapping(
+        OPENLLMETRY, "gen_ai.usage.prompt_tokens", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int
+    ),
+    AttributeMapping(
+        OPENLLMETRY, "gen_ai.usage.completion_tokens", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int
+    ),
+    AttributeMapping(
+        OPENLLMETRY,
+        "gen_ai.usage.reasoning_tokens",
+        a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        _as_int,
+    ),
+    AttributeMapping(
+        OPENLLMETRY,
+        "gen_ai.usage.cache_read_input_tokens",
+        a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        _as_int,
+    ),
+    AttributeMapping(
+        OPENLLMETRY,
+        "gen_ai.usage.cache_creation_input_tokens",
+        a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        _as_int,
+    ),
     AttributeMapping(OPENLLMETRY, "llm.usage.total_tokens", TOTAL_TOKENS, _as_int),
     AttributeMapping(OPENLLMETRY, "llm.request.type", a.GEN_AI_OPERATION_NAME),
     AttributeMapping(OPENLLMETRY, "llm.is_streaming", a.GEN_AI_REQUEST_STREAM),
@@ -133,8 +171,12 @@ MAPPINGS: tuple[AttributeMapping, ...] = (
 )
 
 # OpenLLMetry's ``llm.request.type`` speaks of "completion" where the spec says text_completion.
-_OPENLLMETRY_REQUEST_TYPES = {"chat": a.OP_CHAT, "completion": a.OP_TEXT_COMPLETION,
-                              "embedding": a.OP_EMBEDDINGS, "rerank": None}
+_OPENLLMETRY_REQUEST_TYPES = {
+    "chat": a.OP_CHAT,
+    "completion": a.OP_TEXT_COMPLETION,
+    "embedding": a.OP_EMBEDDINGS,
+    "rerank": None,
+}
 
 # llm.input_messages.0.message.role / gen_ai.prompt.0.content (OpenInference / OpenLLMetry legacy)
 _INDEXED_MESSAGE = re.compile(
