@@ -55,8 +55,11 @@ def chat(messages: list[dict[str, str]]) -> dict[str, Any]:
         "object": "chat.completion",
         "model": "gpt-4o-mini-2024-07-18",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": reply},
-             "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
