@@ -1,0 +1,159 @@
+"""Response shapes of the query API, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Health",
+    "LatencyMs",
+    "Metrics",
+    "ModelMetrics",
+    "SpanOut",
+    "TestLink",
+    "TraceDetail",
+    "TraceEnrichment",
+    "TraceList",
+    "TraceSummary",
+]
+
+
+class TraceSummary(BaseModel):
+    """One row of the trace list."""
+
+    trace_id: str
+    name: str | None
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    span_count: int
+    error_count: int
+    environment: str | None
+    service_name: str | None
+    test_run_id: str | None
+    test_case_id: str | None
+    test_result_id: str | None
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+
+
+class TraceList(BaseModel):
+    """A page of traces, newest first."""
+
+    traces: list[TraceSummary]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class SpanOut(BaseModel):
+    """One span of a trace, in depth-first tree order."""
+
+    model_config = ConfigDict(extra="allow")
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    status_code: str
+    status_message: str | None
+    service_name: str | None
+    environment: str | None
+    test_run_id: str | None
+    test_case_id: str | None
+    test_result_id: str | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    resource: dict[str, Any]
+    scope_name: str | None
+    scope_version: str | None
+    depth: int
+    children: list[str]
+
+
+class TraceEnrichment(BaseModel):
+    """Plugin results for the whole trace, stored once per trace."""
+
+    data: dict[str, Any]
+    plugin_versions: dict[str, Any]
+    span_count: int | None
+    computed_at: str | None
+
+
+class TestLink(BaseModel):
+    """A test run/case/result that spans of the trace are linked to."""
+
+    __test__ = False  # not a pytest test class
+
+    test_run_id: str | None
+    test_case_id: str | None
+    test_result_id: str | None
+    span_count: int
+
+
+class TraceDetail(BaseModel):
+    """One trace: spans as a flat depth-first list (``depth``, ``children``), orphans as roots."""
+
+    trace_id: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    span_count: int
+    error_count: int
+    root_span_ids: list[str]
+    test_links: list[TestLink]
+    enrichment: TraceEnrichment | None
+    spans: list[SpanOut]
+
+
+class LatencyMs(BaseModel):
+    """Latency percentiles in milliseconds (None when there is no data)."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None = None
+
+
+class ModelMetrics(BaseModel):
+    """Per-model span count, tokens, latency and cost."""
+
+    model: str
+    span_count: int
+    error_count: int
+    input_tokens: int
+    output_tokens: int
+    latency_ms: LatencyMs
+    cost_usd: float | None
+
+
+class Metrics(BaseModel):
+    """Aggregates over the traces that started in a time range."""
+
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    trace_count: int
+    span_count: int
+    error_trace_count: int
+    error_rate: float
+    latency_ms: LatencyMs
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    models: list[ModelMetrics]
+
+
+class Health(BaseModel):
+    """Liveness / readiness answer."""
+
+    status: str
+    detail: str | None = None

@@ -1,0 +1,222 @@
+"""Decode OTLP/HTTP trace export bodies: content types, encodings, bounded decompression.
+
+Accepts ``application/x-protobuf`` and ``application/json`` (OTLP JSON: hex ids and
+lowerCamelCase names; base64 ids as the protobuf JSON mapping writes them are accepted too),
+with ``Content-Encoding`` ``gzip``, ``deflate`` or none. Decompression stops as soon as the
+output would exceed the limit, so a small compressed body cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import zlib
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+__all__ = [
+    "BodyTooLarge",
+    "Encoding",
+    "MalformedBody",
+    "OTLPError",
+    "UnsupportedMediaType",
+    "decode_request",
+    "decompress",
+    "encode_response",
+    "parse_content_type",
+]
+
+_CHUNK = 64 * 1024
+
+
+class OTLPError(ValueError):
+    """A request body that cannot be accepted; ``status`` is the HTTP status to answer."""
+
+    status = 400
+
+
+class MalformedBody(OTLPError):
+    """The body is not a decodable OTLP trace export (400)."""
+
+    status = 400
+
+
+class BodyTooLarge(OTLPError):
+    """The body (as sent or decompressed) exceeds the configured limit (413)."""
+
+    status = 413
+
+
+class UnsupportedMediaType(OTLPError):
+    """Content type or content encoding not supported (415)."""
+
+    status = 415
+
+
+class Encoding(enum.Enum):
+    """The wire format of a request, and so of its response."""
+
+    PROTOBUF = "application/x-protobuf"
+    JSON = "application/json"
+
+
+_CONTENT_TYPES = {
+    "application/x-protobuf": Encoding.PROTOBUF,
+    "application/protobuf": Encoding.PROTOBUF,
+    "application/json": Encoding.JSON,
+}
+
+
+def parse_content_type(content_type: str | None) -> Encoding:
+    """The encoding named by a ``Content-Type`` header (parameters ignored), or 415."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        return _CONTENT_TYPES[media]
+    except KeyError:
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {media or '(none)'!r}: send application/x-protobuf "
+            "or application/json"
+        ) from None
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits)
+    out = bytearray()
+    data = body
+    while data:
+        chunk = decompressor.decompress(data, _CHUNK)
+        out += chunk
+        if len(out) > limit:
+            raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+        data = decompressor.unconsumed_tail
+        if decompressor.eof:
+            break
+    if not decompressor.eof:
+        # Flush what is buffered, still bounded, then insist the stream was complete.
+        out += decompressor.flush(_CHUNK)
+        if len(out) > limit:
+            raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+        if not decompressor.eof:
+            raise zlib.error("truncated compressed stream")
+    return bytes(out)
+
+
+def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate, identity), never producing more than ``limit``."""
+    encoding = (content_encoding or "identity").strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            result = body
+        elif encoding in ("gzip", "x-gzip"):
+            result = _inflate(body, 16 + zlib.MAX_WBITS, limit)
+        elif encoding == "deflate":
+            # RFC 9110 "deflate" is the zlib format; some clients send raw deflate.
+            try:
+                result = _inflate(body, zlib.MAX_WBITS, limit)
+            except zlib.error:
+                result = _inflate(body, -zlib.MAX_WBITS, limit)
+        else:
+            raise UnsupportedMediaType(
+                f"unsupported Content-Encoding {encoding!r}: send gzip, deflate or none"
+            )
+    except zlib.error as error:
+        raise MalformedBody(f"body is not valid {encoding} data: {error}") from None
+    if len(result) > limit:
+        raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+    return result
+
+
+# OTLP JSON writes ids as hex; the protobuf JSON mapping (which ParseDict implements) as
+# base64. Ids are rewritten to base64 before parsing; the lengths tell the forms apart.
+_ID_HEX_LENGTHS = {32, 16}
+
+
+def _id_to_base64(value: Any) -> Any:
+    if isinstance(value, str) and len(value) in _ID_HEX_LENGTHS:
+        try:
+            return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+        except ValueError:
+            return value  # not hex: leave it for the base64 parser to judge
+    return value
+
+
+def _fix_ids(holder: Any, names: tuple[str, ...]) -> None:
+    if isinstance(holder, dict):
+        for name in names:
+            if name in holder:
+                holder[name] = _id_to_base64(holder[name])
+
+
+def _items(holder: Any, *names: str) -> list[Any]:
+    if not isinstance(holder, dict):
+        return []
+    for name in names:
+        value = holder.get(name)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+_SPAN_ID_FIELDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
+
+
+def _rewrite_json_ids(document: Any) -> None:
+    for resource_spans in _items(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _items(scope_spans, "spans"):
+                _fix_ids(span, _SPAN_ID_FIELDS)
+                for link in _items(span, "links"):
+                    _fix_ids(link, _SPAN_ID_FIELDS)
+
+
+def _parse_json(data: bytes) -> ExportTraceServiceRequest:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise MalformedBody(f"body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise MalformedBody("body must be a JSON object with a resourceSpans list")
+    _rewrite_json_ids(document)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+        # A round trip through the wire format rejects what JSON allows but protobuf does
+        # not (lone surrogates in strings).
+        return ExportTraceServiceRequest.FromString(request.SerializeToString())
+    except (json_format.ParseError, DecodeError, ValueError, TypeError, RecursionError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MalformedBody(f"body is not an OTLP JSON trace export: {message}") from None
+
+
+def decode_request(
+    body: bytes, content_type: str | None, content_encoding: str | None, max_decompressed: int
+) -> tuple[ExportTraceServiceRequest, Encoding]:
+    """Decode a ``/v1/traces`` body; raises :class:`OTLPError` subclasses with the reason."""
+    encoding = parse_content_type(content_type)
+    data = decompress(body, content_encoding, max_decompressed)
+    if encoding is Encoding.JSON:
+        return _parse_json(data), encoding
+    try:
+        return ExportTraceServiceRequest.FromString(data), encoding
+    except (DecodeError, ValueError, RecursionError) as error:
+        raise MalformedBody(f"body is not an OTLP protobuf trace export: {error}") from None
+
+
+def encode_response(encoding: Encoding, rejected_spans: int = 0, error_message: str = "") -> bytes:
+    """An ``ExportTraceServiceResponse`` in the request's encoding (partial success if any)."""
+    response = ExportTraceServiceResponse()
+    if rejected_spans or error_message:
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(rejected_spans=rejected_spans, error_message=error_message)
+        )
+    if encoding is Encoding.JSON:
+        return json.dumps(json_format.MessageToDict(response)).encode()
+    return response.SerializeToString()

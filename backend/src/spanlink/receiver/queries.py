@@ -1,0 +1,354 @@
+"""Read queries: the trace list, one trace as a tree, metrics. Always within one project.
+
+Every query filters on ``project_id`` explicitly *and* runs in a transaction bound to that
+project (``db.project_scope``), so row-level security backs up each filter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select, text
+
+from spanlink.receiver.schema import spans, trace_enrichments, traces
+
+__all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
+
+_COST_TOTAL = literal_column(
+    "CASE WHEN jsonb_typeof(trace_enrichments.data #> '{cost,total_usd}') = 'number' "
+    "THEN (trace_enrichments.data #>> '{cost,total_usd}')::float8 END"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilters:
+    """Filters of ``GET /api/v1/traces``; ``None`` means "any"."""
+
+    environment: str | None = None
+    service: str | None = None
+    test_run_id: str | None = None
+    test_case_id: str | None = None
+    test_result_id: str | None = None
+    status: str | None = None  # "error" | "ok"
+    name: str | None = None
+    q: str | None = None
+    root_only: bool = False
+    start_ns: int | None = None
+    end_ns: int | None = None
+    min_duration_ns: int | None = None
+    max_duration_ns: int | None = None
+
+
+def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
+    t = traces.c
+    where: list[ColumnElement[bool]] = [t.project_id == project_id]
+    if f.environment is not None:
+        where.append(t.environment == f.environment)
+    if f.service is not None:
+        where.append(t.service_name == f.service)
+    if f.status == "error":
+        where.append(t.error_count > 0)
+    elif f.status == "ok":
+        where.append(t.error_count == 0)
+    if f.start_ns is not None:
+        where.append(t.start_ns >= f.start_ns)
+    if f.end_ns is not None:
+        where.append(t.start_ns <= f.end_ns)
+    if f.min_duration_ns is not None:
+        where.append(t.duration_ns >= f.min_duration_ns)
+    if f.max_duration_ns is not None:
+        where.append(t.duration_ns <= f.max_duration_ns)
+
+    # Span-level conditions: the trace has a span matching all of them.
+    s = spans.c
+    span_where: list[ColumnElement[bool]] = []
+    if f.test_run_id is not None:
+        span_where.append(s.test_run_id == f.test_run_id)
+    if f.test_case_id is not None:
+        span_where.append(s.test_case_id == f.test_case_id)
+    if f.test_result_id is not None:
+        span_where.append(s.test_result_id == f.test_result_id)
+    if f.name is not None:
+        span_where.append(s.name == f.name)
+    if f.q is not None:
+        span_where.append(
+            s.search.op("@@")(func.websearch_to_tsquery(literal_column("'english'"), f.q))
+        )
+    if span_where:
+        if f.root_only:
+            span_where.append(s.parent_span_id.is_(None))
+        where.append(
+            t.trace_id.in_(
+                select(s.trace_id).where(s.project_id == project_id, *span_where).distinct()
+            )
+        )
+    elif f.root_only:
+        where.append(t.has_root.is_(True))
+    return where
+
+
+def list_traces(
+    connection: Connection, project_id: int, filters: TraceFilters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of traces (newest first) and the total number matching the filters."""
+    where = and_(*_conditions(project_id, filters))
+    t = traces.c
+    page = connection.execute(
+        select(
+            t.trace_id,
+            t.root_name,
+            t.start_ns,
+            t.end_ns,
+            t.duration_ns,
+            t.span_count,
+            t.error_count,
+            t.environment,
+            t.service_name,
+            t.test_run_id,
+            t.test_case_id,
+            t.test_result_id,
+            t.input_tokens,
+            t.output_tokens,
+            _COST_TOTAL.label("cost_usd"),
+        )
+        .select_from(
+            traces.outerjoin(
+                trace_enrichments,
+                and_(
+                    trace_enrichments.c.project_id == t.project_id,
+                    trace_enrichments.c.trace_id == t.trace_id,
+                ),
+            )
+        )
+        .where(where)
+        .order_by(t.start_ns.desc(), t.trace_id)
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    rows = [
+        {
+            "trace_id": row["trace_id"],
+            "name": row["root_name"],
+            "start_time_unix_nano": row["start_ns"],
+            "end_time_unix_nano": row["end_ns"],
+            "duration_ms": row["duration_ns"] / 1e6,
+            "span_count": row["span_count"],
+            "error_count": row["error_count"],
+            "environment": row["environment"],
+            "service_name": row["service_name"],
+            "test_run_id": row["test_run_id"],
+            "test_case_id": row["test_case_id"],
+            "test_result_id": row["test_result_id"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "total_tokens": row["input_tokens"] + row["output_tokens"],
+            "cost_usd": row["cost_usd"],
+        }
+        for row in page
+    ]
+    if offset == 0 and len(rows) < limit:
+        total = len(rows)  # the whole result fits on this page: no count needed
+    else:
+        total = connection.execute(
+            select(func.count()).select_from(traces).where(where)
+        ).scalar_one()
+    return rows, int(total)
+
+
+# Postgres renders each span's JSON itself: the API returns it without re-parsing.
+_SPANS_JSON = text(
+    """
+    SELECT span_id, parent_span_id, start_ns, end_ns, status_code, json_build_object(
+        'trace_id', trace_id, 'span_id', span_id, 'parent_span_id', parent_span_id,
+        'name', name, 'kind', kind, 'start_time_unix_nano', start_ns,
+        'end_time_unix_nano', end_ns, 'duration_ms', duration_ns / 1e6,
+        'status_code', status_code, 'status_message', status_message,
+        'service_name', service_name, 'environment', environment,
+        'test_run_id', test_run_id, 'test_case_id', test_case_id,
+        'test_result_id', test_result_id, 'attributes', attributes, 'events', events,
+        'links', links, 'resource', resource, 'scope_name', scope_name,
+        'scope_version', scope_version)::text AS doc
+    FROM spans WHERE project_id = :project_id AND trace_id = :trace_id
+    """
+)
+
+_ENRICHMENT_JSON = text(
+    """
+    SELECT json_build_object('data', data, 'plugin_versions', plugin_versions,
+                             'span_count', span_count, 'computed_at', computed_at)::text
+    FROM trace_enrichments WHERE project_id = :project_id AND trace_id = :trace_id
+    """
+)
+
+_TEST_LINKS = text(
+    """
+    SELECT test_run_id, test_case_id, test_result_id, count(*) AS span_count
+    FROM spans
+    WHERE project_id = :project_id AND trace_id = :trace_id
+      AND (test_run_id IS NOT NULL OR test_case_id IS NOT NULL OR test_result_id IS NOT NULL)
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    """
+)
+
+
+def _tree_order(rows: list[Any]) -> list[tuple[int, Any, list[str]]]:
+    """Depth-first ``(depth, row, child ids)``: orphans are roots, children by start time."""
+    ordered = sorted(rows, key=lambda r: (r.start_ns, r.span_id))
+    ids = {row.span_id for row in ordered}
+    children: dict[str, list[Any]] = {}
+    roots = []
+    for row in ordered:
+        parent = row.parent_span_id
+        if parent is not None and parent in ids and parent != row.span_id:
+            children.setdefault(parent, []).append(row)
+        else:
+            roots.append(row)
+    out: list[tuple[int, Any, list[str]]] = []
+    seen: set[str] = set()
+    stack = [(0, row) for row in reversed(roots)]
+    while stack:
+        depth, row = stack.pop()
+        if row.span_id in seen:
+            continue
+        seen.add(row.span_id)
+        kids = children.get(row.span_id, [])
+        out.append((depth, row, [kid.span_id for kid in kids]))
+        stack.extend((depth + 1, kid) for kid in reversed(kids))
+    # Spans only reachable through a parent cycle: list them as roots so none is lost.
+    out.extend((0, row, []) for row in ordered if row.span_id not in seen)
+    return out
+
+
+def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> str | None:
+    """The trace as the API's JSON text, or None when this project has no such trace."""
+    params = {"project_id": project_id, "trace_id": trace_id}
+    rows = list(connection.execute(_SPANS_JSON, params))
+    if not rows:
+        return None
+    enrichment = connection.execute(_ENRICHMENT_JSON, params).scalar_one_or_none()
+    links = [
+        {
+            "test_run_id": r.test_run_id,
+            "test_case_id": r.test_case_id,
+            "test_result_id": r.test_result_id,
+            "span_count": r.span_count,
+        }
+        for r in connection.execute(_TEST_LINKS, params)
+    ]
+    ordered = _tree_order(rows)
+    start = min(row.start_ns for row in rows)
+    end = max(row.end_ns for row in rows)
+    span_docs = []
+    for depth, row, kids in ordered:
+        doc: str = row.doc
+        span_docs.append(f'{doc[:-1]}, "depth" : {depth}, "children" : {json.dumps(kids)}}}')
+    errors = sum(1 for row in rows if row.status_code == "ERROR")
+    header = {
+        "trace_id": trace_id,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "duration_ms": max(0, end - start) / 1e6,
+        "span_count": len(rows),
+        "error_count": errors,
+        "root_span_ids": [row.span_id for depth, row, _ in ordered if depth == 0],
+        "test_links": links,
+    }
+    head = json.dumps(header)[:-1]
+    return f'{head}, "enrichment": {enrichment or "null"}, "spans": [' + ",".join(span_docs) + "]}"
+
+
+_METRICS = text(
+    """
+    SELECT count(*) AS trace_count,
+           count(*) FILTER (WHERE error_count > 0) AS error_traces,
+           coalesce(sum(span_count), 0) AS span_count,
+           coalesce(sum(error_count), 0) AS error_spans,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p99
+    FROM traces
+    WHERE project_id = :project_id AND start_ns >= :start_ns AND start_ns <= :end_ns
+    """
+)
+
+_MODEL_TOKENS = text(
+    """
+    SELECT model, count(*) AS span_count,
+           count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95
+    FROM spans
+    WHERE project_id = :project_id AND model IS NOT NULL
+      AND start_ns >= :start_ns AND start_ns <= :end_ns
+    GROUP BY model ORDER BY model
+    """
+)
+
+# Cost comes from the traces' enrichment: data.cost.by_model.<model>.cost_usd (numbers only).
+_MODEL_COST = text(
+    """
+    SELECT m.key AS model, sum((m.value->>'cost_usd')::float8) AS cost_usd
+    FROM traces t
+    JOIN trace_enrichments e ON e.project_id = t.project_id AND e.trace_id = t.trace_id
+    CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e.data #> '{cost,by_model}') = 'object'
+                                      THEN e.data #> '{cost,by_model}' ELSE '{}'::jsonb END) m
+    WHERE t.project_id = :project_id AND t.start_ns >= :start_ns AND t.start_ns <= :end_ns
+      AND jsonb_typeof(m.value) = 'object' AND jsonb_typeof(m.value->'cost_usd') = 'number'
+    GROUP BY m.key
+    """
+)
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int) -> dict[str, Any]:
+    """Latency percentiles, error rate, tokens and cost by model for traces in a time range."""
+    params = {"project_id": project_id, "start_ns": start_ns, "end_ns": end_ns}
+    row = connection.execute(_METRICS, params).one()
+    costs = {r.model: float(r.cost_usd) for r in connection.execute(_MODEL_COST, params)}
+    models = []
+    for r in connection.execute(_MODEL_TOKENS, params):
+        models.append(
+            {
+                "model": r.model,
+                "span_count": r.span_count,
+                "error_count": r.error_count,
+                "input_tokens": int(r.input_tokens),
+                "output_tokens": int(r.output_tokens),
+                "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95)},
+                "cost_usd": costs.pop(r.model, None),
+            }
+        )
+    for model, cost in sorted(costs.items()):  # priced by enrichment, no token columns seen
+        models.append(
+            {
+                "model": model,
+                "span_count": 0,
+                "error_count": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "latency_ms": {"p50": None, "p95": None},
+                "cost_usd": cost,
+            }
+        )
+    trace_count = int(row.trace_count)
+    total_cost = sum(m["cost_usd"] or 0.0 for m in models)
+    return {
+        "start_time_unix_nano": start_ns,
+        "end_time_unix_nano": end_ns,
+        "trace_count": trace_count,
+        "span_count": int(row.span_count),
+        "error_trace_count": int(row.error_traces),
+        "error_rate": (int(row.error_traces) / trace_count) if trace_count else 0.0,
+        "latency_ms": {"p50": _round(row.p50), "p95": _round(row.p95), "p99": _round(row.p99)},
+        "input_tokens": sum(m["input_tokens"] for m in models),
+        "output_tokens": sum(m["output_tokens"] for m in models),
+        "cost_usd": total_cost if any(m["cost_usd"] is not None for m in models) else None,
+        "models": models,
+    }
