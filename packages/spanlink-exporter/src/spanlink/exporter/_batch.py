@@ -1,0 +1,236 @@
+"""Turn a batch of spans into request bodies no larger than the size cap.
+
+Spans are encoded once, grouped by resource and instrumentation scope (as OTLP requires),
+and packed greedily into chunks whose body size is bounded from the exact sizes of the
+pieces, so splitting never re-encodes. A span that alone cannot fit has its largest string
+attribute values truncated with a visible marker; if even that cannot make it fit it is
+dropped. Both outcomes are counted by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+__all__ = ["TRUNCATION_MARKER", "Batcher", "Chunk", "EncodeResult", "Encoder"]
+
+#: Appended to a string attribute value cut to fit the size cap; ``{n}`` is the bytes removed.
+TRUNCATION_MARKER = "...[truncated {n} bytes by spanlink]"
+
+Groups = list[tuple[bytes, list[tuple[bytes, list[bytes]]]]]
+
+
+class Encoder(Protocol):
+    """What the batcher needs from an OTLP encoding (protobuf or JSON)."""
+
+    content_type: str
+
+    def request_overhead(self) -> int: ...
+    def group_overhead(self, header: bytes) -> int: ...
+    def member_overhead(self) -> int: ...
+    def resource(self, resource: Resource | None) -> bytes: ...
+    def scope(self, scope: InstrumentationScope | None) -> bytes: ...
+    def span(self, span: ReadableSpan) -> bytes: ...
+    def assemble(
+        self, groups: Sequence[tuple[bytes, Sequence[tuple[bytes, Sequence[bytes]]]]]
+    ) -> bytes: ...
+
+
+@dataclass
+class Chunk:
+    """Encoded spans for one request, still grouped so it can be split again (after a 413)."""
+
+    groups: Groups = field(default_factory=list)
+    span_count: int = 0
+
+    def add(self, resource_header: bytes, scope_header: bytes, span: bytes) -> None:
+        """Append a span under its resource and scope, opening groups as needed."""
+        if not self.groups or self.groups[-1][0] != resource_header:
+            self.groups.append((resource_header, []))
+        scopes = self.groups[-1][1]
+        if not scopes or scopes[-1][0] != scope_header:
+            scopes.append((scope_header, []))
+        scopes[-1][1].append(span)
+        self.span_count += 1
+
+    def halves(self) -> tuple[Chunk, Chunk]:
+        """Split into two chunks of (about) half the spans each, order kept."""
+        first, second = Chunk(), Chunk()
+        half = self.span_count // 2
+        index = 0
+        for resource_header, scopes in self.groups:
+            for scope_header, spans in scopes:
+                for span in spans:
+                    (first if index < half else second).add(resource_header, scope_header, span)
+                    index += 1
+        return first, second
+
+
+@dataclass
+class EncodeResult:
+    """Chunks to send, and what had to be changed or left out to respect the size cap."""
+
+    chunks: list[Chunk]
+    truncated: int = 0
+    too_large: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Batcher:
+    """Encodes spans with ``encoder`` into chunks of at most ``max_body_bytes`` each."""
+
+    def __init__(self, encoder: Encoder, max_body_bytes: int) -> None:
+        self.encoder = encoder
+        self.max_body_bytes = max_body_bytes
+        # Headers by object identity (strong refs keep the ids valid); equal resources or
+        # scopes held by distinct objects still group together since their headers are equal.
+        self._resources: dict[int, tuple[Resource | None, bytes]] = {}
+        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> EncodeResult:
+        """Encode, group and pack ``spans``; never raises for a bad span (it is counted)."""
+        encoder = self.encoder
+        grouped: dict[bytes, dict[bytes, list[bytes]]] = {}
+        result = EncodeResult(chunks=[])
+        fixed = encoder.request_overhead()
+        for span in spans:
+            try:
+                resource_header = self._resource_header(span.resource)
+                scope_header = self._scope_header(span.instrumentation_scope)
+                encoded = encoder.span(span)
+                room = (
+                    self.max_body_bytes
+                    - fixed
+                    - encoder.group_overhead(resource_header)
+                    - encoder.group_overhead(scope_header)
+                    - encoder.member_overhead()
+                )
+                if len(encoded) > room:
+                    truncated = self._truncate(span, room)
+                    if truncated is None:
+                        result.too_large += 1
+                        continue
+                    encoded = truncated
+                    result.truncated += 1
+            except Exception as error:  # a span the SDK let through but OTLP cannot carry
+                result.failed += 1
+                result.errors.append(f"{type(error).__name__}: {error}")
+                continue
+            grouped.setdefault(resource_header, {}).setdefault(scope_header, []).append(encoded)
+        result.chunks = self._pack(grouped)
+        return result
+
+    def body(self, chunk: Chunk) -> bytes:
+        """The request body of a chunk."""
+        return self.encoder.assemble(chunk.groups)
+
+    def _pack(self, grouped: dict[bytes, dict[bytes, list[bytes]]]) -> list[Chunk]:
+        encoder = self.encoder
+        cap = self.max_body_bytes
+        member = encoder.member_overhead()
+        chunks: list[Chunk] = []
+        current = Chunk()
+        size = encoder.request_overhead()
+        for resource_header, scopes in grouped.items():
+            resource_cost = encoder.group_overhead(resource_header)
+            for scope_header, spans in scopes.items():
+                scope_cost = encoder.group_overhead(scope_header)
+                for span in spans:
+                    cost = len(span) + member
+                    groups = current.groups
+                    if not groups or groups[-1][0] != resource_header:
+                        cost += resource_cost + scope_cost
+                    elif groups[-1][1][-1][0] != scope_header:
+                        cost += scope_cost
+                    if current.span_count and size + cost > cap:
+                        chunks.append(current)
+                        current = Chunk()
+                        size = encoder.request_overhead()
+                        cost = len(span) + member + resource_cost + scope_cost
+                    current.add(resource_header, scope_header, span)
+                    size += cost
+        if current.span_count:
+            chunks.append(current)
+        return chunks
+
+    def _resource_header(self, resource: Resource | None) -> bytes:
+        cached = self._resources.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        header = self.encoder.resource(resource)
+        if len(self._resources) >= 256:
+            self._resources.clear()
+        self._resources[id(resource)] = (resource, header)
+        return header
+
+    def _scope_header(self, scope: InstrumentationScope | None) -> bytes:
+        cached = self._scopes.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return cached[1]
+        header = self.encoder.scope(scope)
+        if len(self._scopes) >= 256:
+            self._scopes.clear()
+        self._scopes[id(scope)] = (scope, header)
+        return header
+
+    def _truncate(self, span: ReadableSpan, room: int) -> bytes | None:
+        """Re-encode ``span`` with its largest string values cut until it fits in ``room``."""
+        attributes = dict(span.attributes or {})
+        events = [(event, dict(event.attributes or {})) for event in span.events]
+        # Candidate values: (owner mapping, key), largest first.
+        candidates: list[tuple[int, dict[str, Any], str]] = [
+            (len(value.encode("utf-8", "replace")), attributes, key)
+            for key, value in attributes.items()
+            if isinstance(value, str)
+        ]
+        for _, event_attributes in events:
+            candidates.extend(
+                (len(value.encode("utf-8", "replace")), event_attributes, key)
+                for key, value in event_attributes.items()
+                if isinstance(value, str)
+            )
+        candidates.sort(key=lambda item: item[0], reverse=True)
+        encoded = self.encoder.span(span)
+        for size, owner, key in candidates:
+            excess = len(encoded) - room
+            if excess <= 0:
+                break
+            marker_budget = len(TRUNCATION_MARKER.format(n=size))
+            keep = max(0, size - excess - marker_budget - 8)  # 8: varints may shrink less
+            data = owner[key].encode("utf-8", "replace")
+            kept = data[:keep].decode("utf-8", "ignore")
+            removed = size - len(kept.encode())
+            owner[key] = kept + TRUNCATION_MARKER.format(n=removed)
+            encoded = self.encoder.span(_with_attributes(span, attributes, events))
+        return encoded if len(encoded) <= room else None
+
+
+def _with_attributes(
+    span: ReadableSpan,
+    attributes: dict[str, Any],
+    events: list[tuple[Event, dict[str, Any]]],
+) -> ReadableSpan:
+    """A copy of ``span`` with other span and event attributes (everything else kept)."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.get_span_context(),
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=[
+            Event(event.name, event_attributes, event.timestamp)
+            for event, event_attributes in events
+        ],
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

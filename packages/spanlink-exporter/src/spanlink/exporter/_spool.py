@@ -1,0 +1,204 @@
+"""Durable on-disk spool of request bodies that could not be delivered in time.
+
+One file per request body, holding the body exactly as it would be sent (already compressed)
+behind a small header with a checksum. Files are written to a temporary name, synced, then
+renamed into place, so a reader only ever sees complete files; a torn or corrupted one fails
+its checksum and is reported and removed instead of crashing the exporter. The total size is
+bounded: the oldest files are removed first to make room, and the spans they held counted.
+
+File names sort oldest first: ``<unix ns>-<pid>-<sequence>-<span count>.spool``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Spool", "SpoolCorruptError", "SpooledBatch"]
+
+_MAGIC = b"SPANLINK-SPOOL\x01\n"
+# crc32 of the body, body length, span count, content type and content encoding lengths.
+_HEADER = struct.Struct("<IQIHH")
+_SUFFIX = ".spool"
+_TMP_SUFFIX = ".tmp"
+_STALE_TMP_SECONDS = 60.0
+
+
+class SpoolCorruptError(Exception):
+    """A spool file is torn or damaged; it has been removed."""
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """A request body read back from the spool."""
+
+    name: str
+    body: bytes
+    span_count: int
+    content_type: str
+    content_encoding: str
+
+
+class Spool:
+    """A bounded directory of spooled request bodies, shared by the exporter's threads."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError(
+                f"spanlink exporter: spool_max_bytes must be positive, not {max_bytes!r}"
+            )
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._sequence = itertools.count()
+        self._in_flight: str | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(
+                f"spanlink exporter: cannot create the spool directory {str(self.directory)!r}: "
+                f"{error.strerror}; pass a writable spool_dir or none to disable the spool"
+            ) from error
+        self._remove_stale_temporaries()
+
+    def write(
+        self, body: bytes, span_count: int, content_type: str, content_encoding: str
+    ) -> list[int]:
+        """Store one body; returns the span counts of the oldest files removed to make room.
+
+        Raises ``OSError`` when the body is larger than the whole spool or the disk fails.
+        """
+        ctype, cenc = content_type.encode(), content_encoding.encode()
+        header = _HEADER.pack(zlib.crc32(body), len(body), span_count, len(ctype), len(cenc))
+        data = b"".join((_MAGIC, header, ctype, cenc, body))
+        if len(data) > self.max_bytes:
+            raise OSError(f"a batch of {len(data)} bytes exceeds spool_max_bytes={self.max_bytes}")
+        with self._lock:
+            evicted = self._make_room(len(data))
+            sequence = next(self._sequence)
+            name = f"{time.time_ns():020d}-{os.getpid()}-{sequence:08d}-{span_count}{_SUFFIX}"
+            temporary = self.directory / f".{name}{_TMP_SUFFIX}"
+            try:
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.directory / name)
+            except OSError:
+                temporary.unlink(missing_ok=True)
+                raise
+        return evicted
+
+    def names(self) -> list[str]:
+        """Spooled files, oldest first."""
+        try:
+            return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
+        except FileNotFoundError:
+            return []
+
+    def total_bytes(self) -> int:
+        """Bytes currently held by the spool."""
+        return sum(size for _, size in self._sizes())
+
+    def read(self, name: str) -> SpooledBatch | None:
+        """Read and verify one file; ``None`` if it is gone. Marks it as being resent.
+
+        Raises ``SpoolCorruptError`` (after removing the file) when it fails verification.
+        """
+        path = self.directory / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            batch = _decode(name, data)
+        except ValueError as error:
+            path.unlink(missing_ok=True)
+            raise SpoolCorruptError(
+                f"spool file {str(path)!r} is corrupt ({error}); removed"
+            ) from None
+        with self._lock:
+            self._in_flight = name
+        return batch
+
+    def remove(self, name: str) -> None:
+        """Delete a file once its body was delivered (or rejected for good)."""
+        with self._lock:
+            if self._in_flight == name:
+                self._in_flight = None
+            (self.directory / name).unlink(missing_ok=True)
+
+    def release(self, name: str) -> None:
+        """Keep a file that could not be delivered this time; it may be evicted again."""
+        with self._lock:
+            if self._in_flight == name:
+                self._in_flight = None
+
+    def _sizes(self) -> list[tuple[str, int]]:
+        sizes = []
+        for name in self.names():
+            try:
+                sizes.append((name, (self.directory / name).stat().st_size))
+            except FileNotFoundError:
+                continue
+        return sizes
+
+    def _make_room(self, needed: int) -> list[int]:
+        """Remove oldest files until ``needed`` more bytes fit (caller holds the lock)."""
+        sizes = self._sizes()
+        total = sum(size for _, size in sizes)
+        evicted = []
+        for name, size in sizes:
+            if total + needed <= self.max_bytes:
+                break
+            if name == self._in_flight:
+                continue  # being resent right now; its outcome will remove or keep it
+            (self.directory / name).unlink(missing_ok=True)
+            total -= size
+            evicted.append(_span_count_from_name(name))
+        return evicted
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files left by a process that died while writing (never renamed)."""
+        now = time.time()
+        for entry in os.scandir(self.directory):
+            if entry.name.endswith(_TMP_SUFFIX):
+                try:
+                    if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+
+
+def _span_count_from_name(name: str) -> int:
+    try:
+        return int(name[: -len(_SUFFIX)].rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _decode(name: str, data: bytes) -> SpooledBatch:
+    if not data.startswith(_MAGIC):
+        raise ValueError("bad magic")
+    offset = len(_MAGIC)
+    if len(data) < offset + _HEADER.size:
+        raise ValueError("truncated header")
+    crc, body_len, span_count, ctype_len, cenc_len = _HEADER.unpack_from(data, offset)
+    offset += _HEADER.size
+    end = offset + ctype_len + cenc_len + body_len
+    if len(data) != end:
+        raise ValueError(f"expected {end} bytes, found {len(data)}")
+    content_type = data[offset : offset + ctype_len].decode("ascii", "replace")
+    offset += ctype_len
+    content_encoding = data[offset : offset + cenc_len].decode("ascii", "replace")
+    offset += cenc_len
+    body = data[offset:]
+    if zlib.crc32(body) != crc:
+        raise ValueError("checksum mismatch")
+    return SpooledBatch(name, body, span_count, content_type, content_encoding)
