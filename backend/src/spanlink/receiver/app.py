@@ -261,7 +261,7 @@ def create_app(settings: Settings) -> FastAPI:
         next_offset = offset + len(rows) if offset + len(rows) < total else None
         return JSONResponse(
             {
-                "traces": rows,
+                "items": rows,
                 "total": total,
                 "limit": limit,
                 "offset": offset,

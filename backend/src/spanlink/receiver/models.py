@@ -44,7 +44,7 @@ class TraceSummary(BaseModel):
 class TraceList(BaseModel):
     """A page of traces, newest first."""
 
-    traces: list[TraceSummary]
+    items: list[TraceSummary]
     total: int
     limit: int
     offset: int

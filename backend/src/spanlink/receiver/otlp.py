@@ -91,20 +91,14 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
     decompressor = zlib.decompressobj(wbits)
     out = bytearray()
     data = body
-    while data:
+    while not decompressor.eof:
+        # max_length bounds each step; input not yet consumed waits in unconsumed_tail.
         chunk = decompressor.decompress(data, _CHUNK)
         out += chunk
         if len(out) > limit:
             raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
         data = decompressor.unconsumed_tail
-        if decompressor.eof:
-            break
-    if not decompressor.eof:
-        # Flush what is buffered, still bounded, then insist the stream was complete.
-        out += decompressor.flush(_CHUNK)
-        if len(out) > limit:
-            raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
-        if not decompressor.eof:
+        if not chunk and not data:
             raise zlib.error("truncated compressed stream")
     return bytes(out)
 
