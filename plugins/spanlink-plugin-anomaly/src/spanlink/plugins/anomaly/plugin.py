@@ -69,8 +69,9 @@ def spanlink_enrich_trace(
     settings = settings_for(context)
     span_level: list[Finding] = []
     for span in trace.spans:  # trace order, not the arbitrary order of span_results
-        result = span_results.get(span.span_id, {}).get(PLUGIN_NAME)
-        if isinstance(result, Mapping):
+        by_plugin = span_results.get(span.span_id)
+        result = by_plugin.get(PLUGIN_NAME) if by_plugin else None
+        if result is not None and isinstance(result, (dict, Mapping)):
             span_level.extend(result.get("anomalies") or ())
     baselines = context.get("baselines") if context else None
     found = trace_findings(

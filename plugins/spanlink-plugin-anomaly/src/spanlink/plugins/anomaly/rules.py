@@ -8,6 +8,7 @@ relative, ``cost_spike``, ``tool_loop``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from statistics import median
@@ -187,20 +188,28 @@ def _flagged(findings: Sequence[Finding], rule: str) -> set[str]:
 def _slow_relative(
     trace: Trace, rule: Mapping[str, Any], baselines: Mapping[str, Any], skip: set[str]
 ) -> list[Finding]:
-    found: list[Finding] = []
-    for span in trace.spans:
-        baseline = baselines.get(span.name)
-        if not isinstance(baseline, Mapping) or span.span_id in skip:
+    # Each name's limit once per trace: baselines are per name, spans are many.
+    limits: dict[str, tuple[float, float] | None] = {}
+    for name in {span.name for span in trace.spans}:
+        baseline = baselines.get(name)
+        limits[name] = None
+        if not isinstance(baseline, (dict, Mapping)):
             continue
         p95 = baseline.get("p95_ms")
         count = baseline.get("count", 0)
-        if not isinstance(p95, (int, float)) or p95 <= 0:
+        if isinstance(p95, bool) or not isinstance(p95, (int, float)) or p95 <= 0:
             continue
         if isinstance(count, (int, float)) and count < rule["min_baseline_count"]:
             continue
+        limits[name] = (float(p95), max(p95 * rule["relative_factor"], rule["min_ms"]))
+    found: list[Finding] = []
+    for span in trace.spans:
+        limit = limits[span.name]
+        if limit is None:
+            continue
+        p95, threshold = limit
         duration_ms = span.duration_ns / 1e6
-        limit = p95 * rule["relative_factor"]
-        if duration_ms > limit and duration_ms >= rule["min_ms"]:
+        if duration_ms > threshold and span.span_id not in skip:
             found.append(
                 finding(
                     "slow_span",
@@ -209,7 +218,7 @@ def _slow_relative(
                     f"{span.name!r} took {duration_ms:.0f} ms, {duration_ms / p95:.1f}x the "
                     f"p95 of {p95:.0f} ms for this span name",
                     round(duration_ms, 3),
-                    round(limit, 3),
+                    round(p95 * rule["relative_factor"], 3),
                 )
             )
     return found
@@ -249,8 +258,9 @@ def _cost_findings(
 ) -> list[Finding]:
     costs: list[tuple[str, str, float]] = []
     for span in trace.spans:
-        cost = span_results.get(span.span_id, {}).get("cost")
-        if isinstance(cost, Mapping) and cost.get("status") == "ok":
+        by_plugin = span_results.get(span.span_id)
+        cost = by_plugin.get("cost") if by_plugin else None
+        if cost is not None and isinstance(cost, (dict, Mapping)) and cost.get("status") == "ok":
             value = cost.get("total_cost")
             if isinstance(value, (int, float)):
                 costs.append((span.span_id, span.name, float(value)))
@@ -284,20 +294,36 @@ def _cost_findings(
     return found
 
 
+_canonical_cache: dict[str, str] = {}
+
+
+def _canonical(arguments: str) -> str:
+    """The same arguments written with another key order or spacing compare equal."""
+    cached = _canonical_cache.get(arguments)
+    if cached is not None:
+        return cached
+    stripped = arguments.strip()
+    canonical = stripped
+    if stripped[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):  # not JSON: compare the text as it is
+            canonical = json.dumps(json.loads(stripped), sort_keys=True)
+    if len(_canonical_cache) >= 4096:  # bounded: arguments come from input
+        _canonical_cache.clear()
+    _canonical_cache[arguments] = canonical
+    return canonical
+
+
 def _tool_key(span: SpanRecord) -> tuple[str, str] | None:
     attributes = span.attributes
     operation = attributes.get(a.GEN_AI_OPERATION_NAME)
-    tool = attributes.get(a.GEN_AI_TOOL_NAME)
-    if operation != a.OP_EXECUTE_TOOL and (operation is not None or tool is None):
+    if operation != a.OP_EXECUTE_TOOL and (
+        operation is not None or a.GEN_AI_TOOL_NAME not in attributes
+    ):
         return None
+    tool = attributes.get(a.GEN_AI_TOOL_NAME)
     arguments = attributes.get(a.GEN_AI_TOOL_CALL_ARGUMENTS, attributes.get(a.SPANLINK_INPUT))
     if isinstance(arguments, str):
-        stripped = arguments.strip()
-        if stripped[:1] in ("{", "["):
-            try:  # same arguments written with another key order or spacing
-                arguments = json.dumps(json.loads(stripped), sort_keys=True)
-            except ValueError:
-                arguments = stripped
+        return (str(tool or span.name), _canonical(arguments))
     return (str(tool or span.name), "" if arguments is None else str(arguments))
 
 

@@ -54,6 +54,7 @@ _USAGE_KEYS = (
     ("reasoning_tokens", a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
 )
 _TOKEN_FIELDS = tuple(field for field, _ in _USAGE_KEYS)
+_HAS_USAGE_KEY = frozenset(key for _, key in _USAGE_KEYS)
 
 # The last per-project table compiled, with the mapping it came from: hosts pass the same
 # table for every span of a trace, so compile it once rather than per span.
@@ -112,9 +113,16 @@ def span_cost(
     Raises ``PriceError`` when ``context["prices"]`` or the ``SPANLINK_PRICES`` file is
     malformed, rather than pricing with a table the user did not mean.
     """
-    context = context if context is not None else {}
     response_model = attributes.get(a.GEN_AI_RESPONSE_MODEL)
     request_model = attributes.get(a.GEN_AI_REQUEST_MODEL)
+    if (
+        response_model is None
+        and request_model is None
+        and attributes.get(a.GEN_AI_OPERATION_NAME) not in a.MODEL_OPERATIONS
+        and not _HAS_USAGE_KEY.intersection(attributes)
+    ):
+        return None  # the common case: a span that calls no model
+    context = context if context is not None else {}
     models = [
         model.strip()
         for model in (response_model, request_model)
@@ -122,9 +130,6 @@ def span_cost(
     ]
     models = list(dict.fromkeys(models))
     present = [(field, attributes[key]) for field, key in _USAGE_KEYS if key in attributes]
-    operation = attributes.get(a.GEN_AI_OPERATION_NAME)
-    if not models and not present and operation not in a.MODEL_OPERATIONS:
-        return None
     provider = attributes.get(a.GEN_AI_PROVIDER_NAME)
     provider = provider if isinstance(provider, str) and provider else None
     result: dict[str, Any] = {"model": models[0] if models else None}
@@ -179,7 +184,7 @@ def trace_cost(span_results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] 
     unknown_models: set[str] = set()
     for by_plugin in span_results.values():
         cost = by_plugin.get(PLUGIN_NAME)
-        if not isinstance(cost, Mapping):
+        if cost is None or not isinstance(cost, (dict, Mapping)):
             continue
         llm_spans += 1
         status = cost.get("status")

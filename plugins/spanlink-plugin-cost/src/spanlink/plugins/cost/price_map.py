@@ -9,6 +9,7 @@ user set it) before either, so LiteLLM never fetches prices over the network.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -64,6 +65,7 @@ class PriceMapError(RuntimeError):
     """LiteLLM's price map could not be loaded (LiteLLM missing or its file unreadable)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def candidate_names(model: str, provider: str | None) -> tuple[str, ...]:
     """Lower-cased names to try for ``model``, most specific first.
 
