@@ -1,0 +1,249 @@
+"""Per-call overhead of ``@observe`` against the same span written by hand.
+
+Three pairs, each timed interleaved in one run (the order alternates every round):
+
+- sync: ``@observe`` on ``add(a, b)`` vs ``tracer.start_as_current_span`` with the same
+  attributes (``spanlink.kind``, ``spanlink.input``, ``spanlink.output`` as JSON);
+- async: the same with ``async def``;
+- generator: a 100-chunk generator, ``@observe`` vs a hand-written wrapper recording the
+  same attributes (chunk count, joined output).
+
+Both sides go through the same global SDK ``TracerProvider`` with a ``BatchSpanProcessor``
+around an exporter that drops the spans. Content capture is on. Reported: median per-call
+time of each side over the rounds and the median of the per-round ratios (target <= 1.3).
+
+    python bench/bench_observe.py [--rounds 7] [--calls 20000] [--write]
+
+``--write`` appends the result as a section to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from spanlink.tracer import content
+from spanlink.tracer.observe import observe
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+CHUNKS = 100
+
+
+class DropExporter(SpanExporter):
+    """Accepts every batch and keeps nothing."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+exporter = DropExporter()
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("bench.manual")
+
+
+# --- sync ---------------------------------------------------------------------------
+
+
+@observe
+def add_observed(a: int, b: str) -> str:
+    return f"{a}{b}"
+
+
+def add_manual(a: int, b: str) -> str:
+    with tracer.start_as_current_span(
+        "add_manual",
+        attributes={"spanlink.kind": "function", "spanlink.input": json.dumps({"a": a, "b": b})},
+    ) as span:
+        result = f"{a}{b}"
+        span.set_attribute("spanlink.output", json.dumps(result))
+        return result
+
+
+def run_sync(fn: Callable[[int, str], str], calls: int) -> float:
+    start = time.perf_counter()
+    for i in range(calls):
+        fn(i, "x")
+    return (time.perf_counter() - start) / calls
+
+
+# --- async --------------------------------------------------------------------------
+
+
+@observe
+async def aadd_observed(a: int, b: str) -> str:
+    return f"{a}{b}"
+
+
+async def aadd_manual(a: int, b: str) -> str:
+    with tracer.start_as_current_span(
+        "aadd_manual",
+        attributes={"spanlink.kind": "function", "spanlink.input": json.dumps({"a": a, "b": b})},
+    ) as span:
+        result = f"{a}{b}"
+        span.set_attribute("spanlink.output", json.dumps(result))
+        return result
+
+
+def run_async(fn: Callable[[int, str], Any], calls: int) -> float:
+    async def loop() -> float:
+        start = time.perf_counter()
+        for i in range(calls):
+            await fn(i, "x")
+        return (time.perf_counter() - start) / calls
+
+    return asyncio.run(loop())
+
+
+# --- generator ----------------------------------------------------------------------
+
+
+@observe
+def stream_observed(n: int) -> Iterator[str]:
+    for _ in range(n):
+        yield "tok "
+
+
+def _inner(n: int) -> Iterator[str]:
+    for _ in range(n):
+        yield "tok "
+
+
+def stream_manual(n: int) -> Iterator[str]:
+    with tracer.start_as_current_span(
+        "stream_manual",
+        attributes={"spanlink.kind": "function", "spanlink.input": json.dumps({"n": n})},
+    ) as span:
+        count = 0
+        kept = []
+        for chunk in _inner(n):
+            count += 1
+            kept.append(chunk)
+            yield chunk
+        span.set_attribute("spanlink.output.chunks", count)
+        span.set_attribute("spanlink.output", json.dumps("".join(kept)))
+
+
+def run_gen(fn: Callable[[int], Iterator[str]], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        for _chunk in fn(CHUNKS):
+            pass
+    return (time.perf_counter() - start) / calls
+
+
+# --- driver -------------------------------------------------------------------------
+
+
+def measure(
+    label: str,
+    runner: Callable[[Any, int], float],
+    observed: Any,
+    manual: Any,
+    rounds: int,
+    calls: int,
+) -> dict[str, Any]:
+    runner(observed, max(calls // 10, 10))  # warm up both sides
+    runner(manual, max(calls // 10, 10))
+    obs_times, man_times, ratios = [], [], []
+    for r in range(rounds):
+        if r % 2 == 0:
+            m = runner(manual, calls)
+            o = runner(observed, calls)
+        else:
+            o = runner(observed, calls)
+            m = runner(manual, calls)
+        obs_times.append(o)
+        man_times.append(m)
+        ratios.append(o / m)
+    return {
+        "label": label,
+        "observed_us": statistics.median(obs_times) * 1e6,
+        "manual_us": statistics.median(man_times) * 1e6,
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
+    parser.add_argument("--calls", type=int, default=20000, help="calls per round and side")
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.rounds < 5:
+        parser.error("--rounds must be at least 5 (the figure is a median of >= 5 rounds)")
+    content.configure_content(enabled=True)  # content capture on, whatever the environment
+
+    results = [
+        measure("sync function", run_sync, add_observed, add_manual, args.rounds, args.calls),
+        measure("async function", run_async, aadd_observed, aadd_manual, args.rounds, args.calls),
+        measure(
+            f"{CHUNKS}-chunk generator",
+            run_gen,
+            stream_observed,
+            stream_manual,
+            args.rounds,
+            max(args.calls // 20, 50),
+        ),
+    ]
+    provider.force_flush()
+    lines = [
+        "| case | @observe (µs/call) | hand-written (µs/call) | ratio (median) | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for res in results:
+        verdict = "met" if res["ratio"] <= 1.3 else "NOT met"
+        lines.append(
+            f"| {res['label']} | {res['observed_us']:.2f} | {res['manual_us']:.2f} | "
+            f"{res['ratio']:.2f} | ≤ 1.3 {verdict} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    for res in results:
+        print(f"{res['label']}: per-round ratios " + ", ".join(f"{x:.2f}" for x in res["ratios"]))
+    if args.write:
+        date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
+        command = "python bench/bench_observe.py " + " ".join(
+            a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"
+        )
+        section = (
+            f"\n## @observe overhead vs hand-written span ({date})\n\n"
+            f"Command: `{command.strip()}` (rounds={args.rounds}, calls={args.calls}). "
+            f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()}. Both sides: global SDK TracerProvider, BatchSpanProcessor, "
+            "exporter that drops spans; content capture on; interleaved rounds.\n\n"
+            f"{table}\n"
+        )
+        if not RESULTS.exists():
+            RESULTS.write_text("# Benchmark results\n")
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write(section)
+        print(f"appended to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
