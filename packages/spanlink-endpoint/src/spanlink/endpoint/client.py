@@ -1,0 +1,685 @@
+"""``EndpointClient``: the WebSocket client that serves ``@endpoint`` functions to test runs.
+
+One client keeps one connection to the receiver: it sends ``register`` with the functions
+of its registry, waits for ``registered``, then answers ``invoke``/``cancel``/``ping``
+messages until stopped. A lost connection is re-opened with exponential backoff and full
+jitter, and the functions are registered again. An HTTP 401/403 on the handshake is not
+retried: the key is wrong, retrying would not fix it. A message that cannot be handled
+(malformed, oversized, unknown type, unknown function, wrong arguments) gets an ``error``
+or a failed ``result`` reply; the connection and the process go on.
+
+Run it as an asyncio task (``await client.run()`` or ``async with client:``) or in a
+background thread for sync applications (``client.start()`` ... ``client.stop()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from spanlink.endpoint.config import resolve_api_key, resolve_environment, websocket_url
+from spanlink.endpoint.errors import AuthenticationError, ConfigurationError, RegistrationError
+from spanlink.endpoint.registry import Registry, default_registry
+from spanlink.endpoint.runner import Invocation, Runner
+from spanlink.tracer import ContextThreadPoolExecutor
+from spanlink.tracer.protocol import (
+    DEFAULT_MAX_BYTES,
+    Cancel,
+    Error,
+    ErrorCode,
+    ErrorInfo,
+    Invoke,
+    Message,
+    Ping,
+    Pong,
+    ProtocolError,
+    Register,
+    Registered,
+    Result,
+    decode,
+    encode,
+)
+
+__all__ = ["ClientStats", "EndpointClient", "connect"]
+
+logger = logging.getLogger("spanlink.endpoint")
+
+SDK_NAME: Final = "spanlink-endpoint"
+# websockets closes the connection on frames above its max_size; ours is above the protocol
+# limit so that a moderately oversized message gets an error reply instead of a disconnect.
+_HARD_LIMIT_FACTOR: Final = 4
+
+
+def _sdk_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(SDK_NAME)
+    except Exception:
+        return "0.0.0"
+
+
+@dataclass
+class ClientStats:
+    """Counters since the client was created (read them, don't write them)."""
+
+    connections: int = 0
+    registrations: int = 0
+    invocations: int = 0
+    results_sent: int = 0
+    errors_sent: int = 0
+    rejected: int = 0
+    """Invocations refused because too many were pending."""
+
+
+class EndpointClient:
+    """Serves the functions of ``registry`` to the receiver at ``url``; see the module docs.
+
+    Args:
+        url: the WebSocket URL (see :func:`spanlink.endpoint.config.websocket_url`).
+        api_key: sent as ``Authorization: Bearer <key>`` on the handshake.
+        environment: announced in ``register`` (e.g. ``staging``).
+        registry: the functions to serve (default: those decorated with ``@endpoint``).
+        max_concurrency: invocations running at once; more wait for a slot.
+        max_pending: invocations running or waiting; beyond it an ``invoke`` is refused
+            with a failed result (default ``4 * max_concurrency``).
+        default_timeout_s: deadline of an invocation whose ``invoke`` gives none.
+        max_message_bytes: largest message accepted; larger ones get an ``oversized`` error.
+        max_output_bytes: outputs above it are cut and marked ``output_truncated``.
+        heartbeat_interval_s: how often to ``ping`` the receiver (and websockets keepalive).
+        heartbeat_timeout_s: no answer within it: the connection is dropped and re-opened.
+        open_timeout_s: deadline of the TCP + TLS + WebSocket handshake.
+        register_timeout_s: deadline for the ``registered`` answer.
+        reconnect_initial_s, reconnect_max_s: backoff bounds (full jitter in between).
+        flush_timeout_s: the most spent flushing an invocation's spans before the result.
+        headers: extra handshake headers.
+        metadata: announced in ``register`` (host name, pid and Python version are added).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        environment: str | None = None,
+        registry: Registry | None = None,
+        max_concurrency: int = 8,
+        max_pending: int | None = None,
+        default_timeout_s: float = 300.0,
+        max_message_bytes: int = DEFAULT_MAX_BYTES,
+        max_output_bytes: int | None = None,
+        heartbeat_interval_s: float = 20.0,
+        heartbeat_timeout_s: float = 20.0,
+        open_timeout_s: float = 10.0,
+        register_timeout_s: float = 10.0,
+        reconnect_initial_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        flush_timeout_s: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be at least 1")
+        if max_message_bytes < 1024:
+            raise ConfigurationError("max_message_bytes must be at least 1024")
+        for label, value in (
+            ("default_timeout_s", default_timeout_s),
+            ("heartbeat_interval_s", heartbeat_interval_s),
+            ("heartbeat_timeout_s", heartbeat_timeout_s),
+            ("open_timeout_s", open_timeout_s),
+            ("register_timeout_s", register_timeout_s),
+            ("reconnect_initial_s", reconnect_initial_s),
+            ("reconnect_max_s", reconnect_max_s),
+            ("flush_timeout_s", flush_timeout_s),
+        ):
+            if not value > 0:
+                raise ConfigurationError(f"{label} must be a positive number of seconds")
+        self.url = url
+        self.api_key = api_key
+        self.environment = environment
+        self.registry = registry if registry is not None else default_registry
+        self.max_concurrency = max_concurrency
+        self.max_pending = max_pending if max_pending is not None else 4 * max_concurrency
+        self.max_message_bytes = max_message_bytes
+        # The output must leave room for the rest of the result in one message.
+        self.max_output_bytes = max_output_bytes or max_message_bytes // 4
+        if self.max_output_bytes > max_message_bytes - 1024:
+            raise ConfigurationError("max_output_bytes must be below max_message_bytes - 1024")
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.open_timeout_s = open_timeout_s
+        self.register_timeout_s = register_timeout_s
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.default_timeout_s = default_timeout_s
+        self.flush_timeout_s = flush_timeout_s
+        self.headers = dict(headers or {})
+        self.metadata = {
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+            **dict(metadata or {}),
+        }
+        self.instance_id = uuid.uuid4().hex
+        self.stats = ClientStats()
+        #: The error that ended :meth:`run` in a task/thread (e.g. AuthenticationError).
+        self.last_error: BaseException | None = None
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._stop_requested = False
+        self._stop_grace_s = 2.0
+        self._registered = threading.Event()
+        self._ws: ClientConnection | None = None
+        self._inflight: dict[str, tuple[Invocation, asyncio.Task[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    # --- public API ----------------------------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        """True while connected and registered."""
+        return self._registered.is_set()
+
+    def wait_until_registered(self, timeout: float) -> bool:
+        """Block (at most ``timeout`` s) until registered; for sync code and threads."""
+        return self._registered.wait(timeout)
+
+    async def wait_registered(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until registered, without blocking the loop."""
+        deadline = time.monotonic() + timeout
+        while not self._registered.is_set():
+            if time.monotonic() >= deadline or (self._task is not None and self._task.done()):
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def run(self) -> None:
+        """Connect, register and serve until :meth:`stop`/:meth:`aclose`.
+
+        Reconnects by itself; returns when stopped. Raises :class:`AuthenticationError`
+        when the receiver refuses the API key (no retry).
+        """
+        if self._running:
+            raise RuntimeError("this EndpointClient is already running")
+        self._running = True
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if self._stop_requested:
+            self._stop_event.set()
+        executor = ContextThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="spanlink-endpoint"
+        )
+        flush_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlink-flush")
+        runner = Runner(
+            executor=executor,
+            flush_executor=flush_executor,
+            default_timeout_s=self.default_timeout_s,
+            max_output_bytes=self.max_output_bytes,
+            flush_timeout_s=self.flush_timeout_s,
+        )
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        attempt = 0
+        try:
+            while not self._stop_event.is_set():
+                session = asyncio.ensure_future(self._session(runner, semaphore))
+                stop_wait = asyncio.ensure_future(self._stop_event.wait())
+                try:
+                    await asyncio.wait({session, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stop_wait.cancel()
+                if not session.done():  # stopped while connected
+                    await self._drain(session)
+                    break
+                registered = False
+                try:
+                    registered = session.result()
+                except AuthenticationError as error:
+                    logger.error("spanlink: %s", error)
+                    raise
+                except (OSError, ConnectionClosed, TimeoutError, asyncio.TimeoutError) as error:
+                    logger.warning(
+                        "spanlink: endpoint connection to %s failed or was lost: %s",
+                        self.url,
+                        error or type(error).__name__,
+                    )
+                except Exception as error:
+                    logger.warning(
+                        "spanlink: endpoint connection to %s failed: %s: %s",
+                        self.url,
+                        type(error).__name__,
+                        error,
+                    )
+                if self._stop_event.is_set():
+                    break
+                attempt = 1 if registered else attempt + 1
+                delay = random.uniform(
+                    0, min(self.reconnect_max_s, self.reconnect_initial_s * 2 ** (attempt - 1))
+                )
+                logger.info("spanlink: reconnecting to %s in %.2f s", self.url, delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+        finally:
+            self._registered.clear()
+            for _, task in list(self._inflight.values()):
+                task.cancel()
+            executor.shutdown(wait=False, cancel_futures=True)
+            flush_executor.shutdown(wait=False, cancel_futures=True)
+            self._running = False
+
+    async def __aenter__(self) -> EndpointClient:
+        """Start :meth:`run` as a task of the running loop; does not wait for the receiver."""
+        self._task = asyncio.ensure_future(self._run_logged())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, timeout: float = 5.0) -> bool:
+        """Stop the task started by ``async with``; True when it ended within ``timeout``."""
+        self._request_stop(timeout)
+        task = self._task
+        if task is None:
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+            return False
+        return True
+
+    def start(self) -> EndpointClient:
+        """Run the client in a background daemon thread (for sync applications)."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("this EndpointClient is already started")
+        self._stop_requested = False
+        self._thread = threading.Thread(
+            target=self._thread_main, name="spanlink-endpoint-client", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the client (thread or task), waiting at most ``timeout`` s.
+
+        In-flight invocations are cancelled and answered ``cancelled`` while the
+        connection is still open. True when the client stopped within the deadline.
+        """
+        deadline = time.monotonic() + timeout
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._request_stop, timeout)
+        else:
+            self._stop_requested = True
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            return not thread.is_alive()
+        return True
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _request_stop(self, timeout: float = 5.0) -> None:
+        self._stop_requested = True
+        # Leave part of the deadline for closing the connection and the loop.
+        self._stop_grace_s = max(0.0, timeout * 0.5)
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def _run_logged(self) -> None:
+        try:
+            await self.run()
+        except BaseException as error:
+            self.last_error = error
+            if not isinstance(error, (AuthenticationError, asyncio.CancelledError)):
+                logger.exception("spanlink: the endpoint client stopped on an error")
+
+    def _thread_main(self) -> None:
+        asyncio.run(self._run_logged())
+
+    def _handshake_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    async def _open(self) -> ClientConnection:
+        try:
+            return await ws_connect(
+                self.url,
+                additional_headers=self._handshake_headers(),
+                user_agent_header=f"{SDK_NAME}/{_sdk_version()}",
+                open_timeout=self.open_timeout_s,
+                ping_interval=self.heartbeat_interval_s,
+                ping_timeout=self.heartbeat_timeout_s,
+                close_timeout=2.0,
+                max_size=self.max_message_bytes * _HARD_LIMIT_FACTOR,
+                max_queue=32,
+            )
+        except InvalidStatus as error:
+            status = error.response.status_code
+            if status in (401, 403):
+                raise AuthenticationError(
+                    f"the receiver at {self.url} refused the API key (HTTP {status}); "
+                    "the endpoint client will not retry: set a valid key with api_key= "
+                    "or SPANLINK_API_KEY and start it again",
+                    status,
+                ) from None
+            raise
+
+    async def _session(self, runner: Runner, semaphore: asyncio.Semaphore) -> bool:
+        """One connection's life; returns whether it got registered."""
+        ws = await self._open()
+        self.stats.connections += 1
+        self._ws = ws
+        registered = False
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            await self._register(ws)
+            registered = True
+            self._registered.set()
+            self.stats.registrations += 1
+            logger.info(
+                "spanlink: endpoint registered %d function(s) at %s",
+                len(self.registry),
+                self.url,
+            )
+            alive = asyncio.Event()
+            heartbeat = asyncio.ensure_future(self._heartbeat(ws, alive))
+            async for raw in ws:
+                alive.set()
+                await self._handle(ws, raw, runner, semaphore)
+            return registered
+        finally:
+            self._registered.clear()
+            self._ws = None
+            if heartbeat is not None:
+                heartbeat.cancel()
+            # The receiver marks these failed when the connection goes; nothing to send.
+            for invocation, task in list(self._inflight.values()):
+                invocation.cancel("connection lost")
+                task.cancel()
+            self._inflight.clear()
+            await ws.close()
+
+    async def _register(self, ws: ClientConnection) -> None:
+        message = Register(
+            functions=self.registry.specs(),
+            sdk_version=_sdk_version(),
+            environment=self.environment,
+            sdk=SDK_NAME,
+            instance_id=self.instance_id,
+            metadata=self.metadata,
+        )
+        await ws.send(encode(message))
+        deadline = time.monotonic() + self.register_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RegistrationError(
+                    f"no 'registered' answer from {self.url} within {self.register_timeout_s} s"
+                )
+            try:
+                raw = await asyncio.wait_for(ws.recv(), remaining)
+            except asyncio.TimeoutError:
+                continue
+            try:
+                reply = decode(raw, self.max_message_bytes)
+            except ProtocolError as error:
+                await self._send(ws, Error.from_exception(error))
+                continue
+            if isinstance(reply, Registered):
+                return
+            if isinstance(reply, Ping):
+                await self._send(ws, Pong(id=reply.id))
+            elif isinstance(reply, Error):
+                if reply.code == "unauthorized":
+                    raise AuthenticationError(
+                        f"the receiver at {self.url} refused the registration: {reply.message}; "
+                        "the endpoint client will not retry: check api_key= / SPANLINK_API_KEY"
+                    )
+                raise RegistrationError(
+                    f"the receiver at {self.url} refused the registration "
+                    f"({reply.code}): {reply.message}"
+                )
+
+    async def _heartbeat(self, ws: ClientConnection, alive: asyncio.Event) -> None:
+        """Ping at each interval; drop the connection when nothing came back in time."""
+        try:
+            while True:
+                await asyncio.sleep(self.heartbeat_interval_s)
+                alive.clear()
+                await self._send(ws, Ping(id=uuid.uuid4().hex))
+                try:
+                    await asyncio.wait_for(alive.wait(), self.heartbeat_timeout_s)
+                except asyncio.TimeoutError:
+                    logger.warning(
+                        "spanlink: no answer from %s for %.1f s; reconnecting",
+                        self.url,
+                        self.heartbeat_timeout_s,
+                    )
+                    await ws.close(code=1011, reason="heartbeat timeout")
+                    return
+        except ConnectionClosed:
+            return
+
+    async def _send(self, ws: ClientConnection, message: Message) -> bool:
+        try:
+            text = encode(message)
+        except ProtocolError as error:
+            logger.error("spanlink: could not encode a %s message: %s", message.type, error)
+            return False
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            logger.warning(
+                "spanlink: connection closed before a %s message could be sent", message.type
+            )
+            return False
+        if isinstance(message, Result):
+            self.stats.results_sent += 1
+        elif isinstance(message, Error):
+            self.stats.errors_sent += 1
+        return True
+
+    async def _reply_error(
+        self,
+        ws: ClientConnection,
+        code: ErrorCode,
+        text: str,
+        message_type: str | None = None,
+        invocation_id: str | None = None,
+    ) -> None:
+        logger.warning("spanlink: %s", text)
+        await self._send(
+            ws,
+            Error(code=code, message=text, message_type=message_type, invocation_id=invocation_id),
+        )
+
+    async def _handle(
+        self, ws: ClientConnection, raw: str | bytes, runner: Runner, semaphore: asyncio.Semaphore
+    ) -> None:
+        try:
+            message = decode(raw, self.max_message_bytes)
+        except ProtocolError as error:
+            logger.warning("spanlink: bad message from the receiver: %s", error)
+            if error.message_type == "invoke" and error.invocation_id:
+                # Answer the invocation itself so that the receiver does not wait for it.
+                await self._send(
+                    ws,
+                    Result(
+                        invocation_id=error.invocation_id,
+                        status="error",
+                        error=ErrorInfo(type="ProtocolError", message=error.reason),
+                    ),
+                )
+            else:
+                await self._send(ws, Error.from_exception(error))
+            return
+        if isinstance(message, Invoke):
+            self._accept(ws, message, runner, semaphore)
+        elif isinstance(message, Ping):
+            await self._send(ws, Pong(id=message.id))
+        elif isinstance(message, Cancel):
+            entry = self._inflight.get(message.invocation_id)
+            if entry is not None:
+                entry[0].cancel(message.reason or "cancelled by the receiver")
+        elif isinstance(message, Error):
+            logger.warning(
+                "spanlink: the receiver reported an error (%s): %s", message.code, message.message
+            )
+        elif isinstance(message, (Pong, Registered)):
+            pass  # liveness only; a repeated 'registered' changes nothing
+        else:
+            await self._reply_error(
+                ws,
+                "unexpected_message",
+                f"a {message.type!r} message is not expected from the receiver",
+                message_type=message.type,
+            )
+
+    def _accept(
+        self, ws: ClientConnection, message: Invoke, runner: Runner, semaphore: asyncio.Semaphore
+    ) -> None:
+        invocation_id = message.invocation_id
+        if invocation_id in self._inflight:
+            self._background(
+                self._reply_error(
+                    ws,
+                    "duplicate_invocation",
+                    f"invocation {invocation_id!r} is already running; not started again",
+                    "invoke",
+                    invocation_id,
+                )
+            )
+            return
+        if len(self._inflight) >= self.max_pending:
+            self.stats.rejected += 1
+            result = Result(
+                invocation_id=invocation_id,
+                status="error",
+                error=ErrorInfo(
+                    type="Overloaded",
+                    message=f"{len(self._inflight)} invocations already running or waiting "
+                    f"(max_pending={self.max_pending}); retry later or raise max_pending",
+                ),
+            )
+            self._background(self._send(ws, result))
+            return
+        self.stats.invocations += 1
+        invocation = Invocation(message)
+        task = asyncio.ensure_future(self._invoke(ws, invocation, runner, semaphore))
+        self._inflight[invocation_id] = (invocation, task)
+
+    def _background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        # Keep a reference until done: the loop only holds tasks weakly.
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _invoke(
+        self,
+        ws: ClientConnection,
+        invocation: Invocation,
+        runner: Runner,
+        semaphore: asyncio.Semaphore,
+    ) -> None:
+        try:
+            async with semaphore:
+                if invocation.cancel_reason is not None:
+                    result = Result(
+                        invocation_id=invocation.invocation_id,
+                        status="cancelled",
+                        error=ErrorInfo(type="Cancelled", message=invocation.cancel_reason),
+                    )
+                else:
+                    item = self.registry.get(invocation.message.function)
+                    names = self.registry.names() if item is None else []
+                    result = await runner.run(item, invocation, names)
+            await self._send(ws, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug of ours must not leave the receiver waiting: answer, then log.
+            logger.exception("spanlink: handling invocation %s failed", invocation.invocation_id)
+            await self._send(
+                ws,
+                Result(
+                    invocation_id=invocation.invocation_id,
+                    status="error",
+                    error=ErrorInfo(type="InternalError", message="the endpoint client failed"),
+                ),
+            )
+        finally:
+            self._inflight.pop(invocation.invocation_id, None)
+
+    async def _drain(self, session: asyncio.Task[bool]) -> None:
+        """On stop: cancel in-flight invocations, let them report, then close."""
+        for invocation, _ in list(self._inflight.values()):
+            invocation.cancel("the endpoint client is stopping")
+        tasks = [task for _, task in self._inflight.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._stop_grace_s)
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
+                await asyncio.wait_for(ws.close(), 1.0)
+        session.cancel()
+        await asyncio.wait({session}, timeout=1.0)
+        if session.done() and not session.cancelled():
+            session.exception()  # retrieved: a closing error is expected here
+
+
+def connect(
+    url: str | None = None,
+    api_key: str | None = None,
+    environment: str | None = None,
+    *,
+    registry: Registry | None = None,
+    **options: Any,
+) -> EndpointClient:
+    """A client serving the ``@endpoint`` functions to the receiver; not started yet.
+
+    ``url`` defaults to ``SPANLINK_ENDPOINT`` (a base ``http(s)://`` URL becomes
+    ``ws(s)://.../ws/endpoints``), ``api_key`` to ``SPANLINK_API_KEY``, ``environment`` to
+    ``SPANLINK_ENVIRONMENT``; ``options`` are those of :class:`EndpointClient`. Then::
+
+        client = connect().start()      # sync app: background thread; client.stop() at exit
+        await connect().run()           # asyncio app: serve until cancelled or stopped
+        async with connect() as client: # asyncio app: serve while the block runs
+            ...
+
+    Raises :class:`ConfigurationError` when no URL is given or set.
+    """
+    return EndpointClient(
+        websocket_url(url),
+        api_key=resolve_api_key(api_key),
+        environment=resolve_environment(environment),
+        registry=registry,
+        **options,
+    )
