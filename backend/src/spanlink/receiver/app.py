@@ -305,7 +305,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     # ---------------------------------------------------------------- health
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
+    @app.get("/healthz", response_model=Health, response_model_exclude_none=True, tags=["health"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}

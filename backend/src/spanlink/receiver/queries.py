@@ -280,7 +280,8 @@ _MODEL_TOKENS = text(
            coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p99
     FROM spans
     WHERE project_id = :project_id AND model IS NOT NULL
       AND start_ns >= :start_ns AND start_ns <= :end_ns
@@ -321,7 +322,7 @@ def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int)
                 "error_count": r.error_count,
                 "input_tokens": int(r.input_tokens),
                 "output_tokens": int(r.output_tokens),
-                "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95)},
+                "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95), "p99": _round(r.p99)},
                 "cost_usd": costs.pop(r.model, None),
             }
         )
@@ -333,7 +334,7 @@ def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int)
                 "error_count": 0,
                 "input_tokens": 0,
                 "output_tokens": 0,
-                "latency_ms": {"p50": None, "p95": None},
+                "latency_ms": {"p50": None, "p95": None, "p99": None},
                 "cost_usd": cost,
             }
         )

@@ -1,0 +1,135 @@
+"""Tenancy: a project never sees, writes over or links into another project's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import sqlalchemy.exc
+from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
+from sqlalchemy import Engine, text
+
+from spanlink.receiver.admin import create_api_key, create_project
+from spanlink.receiver.db import create_app_engine, project_scope
+from spanlink.receiver.schema import RLS_TABLES
+from spanlink.receiver.settings import Settings
+
+
+@pytest.fixture
+def other(receiver, database_url: str) -> Iterator[tuple[int, httpx.Client]]:
+    """A second project and a client for it."""
+    name = f"other-{uuid.uuid4().hex[:8]}"
+    key = create_api_key(database_url, name)
+    with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {key}"}) as c:
+        yield create_project(database_url, name), c
+
+
+@pytest.fixture
+def app_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_app_engine(Settings(database_url=database_url))
+    yield engine
+    engine.dispose()
+
+
+def _seed(client: httpx.Client, tid: bytes, sid: bytes, name: str) -> None:
+    attributes = {"spanlink.test.run_id": "shared-run", "spanlink.input": f"secret {name}"}
+    request = make_request([make_span(tid, sid, name=name, attributes=attributes)])
+    assert post_proto(client, request).status_code == 200
+
+
+def test_reads_are_scoped_on_every_endpoint(
+    client: httpx.Client, other: tuple[int, httpx.Client]
+) -> None:
+    _, other_client = other
+    tid, sid = trace_id(), span_id()
+    _seed(client, tid, sid, "mine")
+    assert client.get(f"/api/v1/traces/{tid.hex()}").status_code == 200
+    assert other_client.get(f"/api/v1/traces/{tid.hex()}").status_code == 404
+    for params in ({}, {"test_run_id": "shared-run"}, {"q": "secret"}, {"name": "mine"}):
+        listing = other_client.get("/api/v1/traces", params=params).json()
+        assert listing == {"items": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
+    assert other_client.get("/api/v1/metrics").json()["trace_count"] == 0
+    assert client.get("/api/v1/metrics").json()["trace_count"] == 1
+
+
+def test_writes_cannot_touch_another_project(
+    client: httpx.Client, other: tuple[int, httpx.Client]
+) -> None:
+    _, other_client = other
+    tid, sid = trace_id(), span_id()
+    _seed(client, tid, sid, "original")
+    # The other project sends the very same ids: it gets its own copy, ours is untouched.
+    _seed(other_client, tid, sid, "impostor")
+    mine = client.get(f"/api/v1/traces/{tid.hex()}").json()
+    theirs = other_client.get(f"/api/v1/traces/{tid.hex()}").json()
+    assert [s["name"] for s in mine["spans"]] == ["original"]
+    assert [s["name"] for s in theirs["spans"]] == ["impostor"]
+    assert client.get("/api/v1/traces").json()["items"][0]["span_count"] == 1
+
+
+def test_row_level_security_is_a_second_wall(
+    client: httpx.Client, project, other: tuple[int, httpx.Client], app_engine: Engine
+) -> None:
+    other_id, other_client = other
+    _seed(client, trace_id(), span_id(), "mine")
+    _seed(other_client, trace_id(), span_id(), "theirs")
+    with app_engine.begin() as connection:
+        project_scope(connection, other_id)
+        # Queries that "forgot" the project filter still see only the scoped project.
+        names = connection.execute(text("SELECT name FROM spans")).scalars().all()
+        assert names == ["theirs"]
+        for table in RLS_TABLES:
+            rows = connection.execute(
+                text(f"SELECT count(*) FROM {table} WHERE project_id = :p"), {"p": project.id}
+            ).scalar_one()
+            assert rows == 0, table
+    with app_engine.begin() as connection:  # no project bound: nothing at all
+        for table in RLS_TABLES:
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+
+
+def test_row_level_security_refuses_writes_into_another_project(
+    project, other: tuple[int, httpx.Client], app_engine: Engine
+) -> None:
+    other_id, _ = other
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="row-level security"):
+        with app_engine.begin() as connection:
+            project_scope(connection, other_id)
+            connection.execute(
+                text("INSERT INTO test_runs (project_id, name) VALUES (:p, 'sneaky')"),
+                {"p": project.id},
+            )
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="row-level security"):
+        with app_engine.begin() as connection:
+            project_scope(connection, other_id)
+            connection.execute(
+                text(
+                    "INSERT INTO trace_enrichments (project_id, trace_id, data) "
+                    "VALUES (:p, :t, '{}')"
+                ),
+                {"p": project.id, "t": "ab" * 16},
+            )
+    with app_engine.begin() as connection:
+        project_scope(connection, other_id)
+        updated = connection.execute(
+            text("UPDATE spans SET name = 'x' WHERE project_id = :p"), {"p": project.id}
+        )
+        assert updated.rowcount == 0
+
+
+def test_the_app_connection_is_not_privileged(app_engine: Engine) -> None:
+    with app_engine.connect() as connection:
+        role = connection.execute(
+            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).scalar_one()
+    assert role is False
+
+
+def test_time_is_scoped_too(client: httpx.Client, other: tuple[int, httpx.Client]) -> None:
+    _, other_client = other
+    tid = trace_id()
+    request = make_request([make_span(tid, span_id(), start=NOW)])
+    assert post_proto(client, request).status_code == 200
+    assert other_client.get("/api/v1/traces", params={"min_duration_ms": 0}).json()["total"] == 0
