@@ -206,11 +206,21 @@ class _Pruner:
         return self._string(safe_repr(value, max(min(self.budget, _REPR_LIMIT), 16)))
 
     def _string(self, text: str) -> str:
-        budget = self.budget
-        self.budget = budget - len(text) - 2
-        if len(text) <= budget:
-            return text
-        return text[: max(budget, 0)] + _ELLIPSIS
+        """``text`` cut to the remaining budget (counted in UTF-8 bytes)."""
+        budget = max(self.budget, 0)
+        cut = len(text) > budget  # more characters than bytes left: surely too long
+        if cut:
+            text = text[:budget]
+        if text.isascii():
+            size = len(text)
+        else:
+            data = text.encode("utf-8", "surrogatepass")
+            size = len(data)
+            if size > budget:
+                text = data[:budget].decode("utf-8", "ignore")
+                size, cut = budget, True
+        self.budget = budget - size - (5 if cut else 2)  # quotes, and the ellipsis if cut
+        return text + _ELLIPSIS if cut else text
 
     def _container(self, value: Any, depth: int) -> Any:
         key = id(value)
@@ -258,7 +268,9 @@ def serialize(value: Any, max_bytes: int | None = None) -> str:
     """
     limit = _config.max_bytes if max_bytes is None else max(max_bytes, _MIN_BYTES)
     try:
-        text = _ENCODER.encode(_Pruner(limit).prune(value, 0))
+        # Keep some room for what the pruner does not count (punctuation, escapes), so that
+        # the text usually stays valid JSON; _fit() enforces the hard limit anyway.
+        text = _ENCODER.encode(_Pruner(limit - 16 - limit // 64).prune(value, 0))
     except Exception as exc:
         # A mapping mutated while we read it, an __iter__ that raises...
         text = _ENCODER.encode(f"<unserialisable {_type_name(value)}: {type(exc).__name__}>")
