@@ -289,6 +289,7 @@ class EndpointClient:
 
     async def __aenter__(self) -> EndpointClient:
         """Start :meth:`run` as a task of the running loop; does not wait for the receiver."""
+        self._stop_requested = False
         self._task = asyncio.ensure_future(self._run_logged())
         return self
 
