@@ -154,7 +154,8 @@ def _traces_ls(args: argparse.Namespace) -> int:
     }
     listing = _get(args, "/api/v1/traces", params)
     table = Table(title=f"{listing['total']} traces")
-    for column in ("trace id", "name", "start (UTC)", "duration ms", "spans", "errors", "tokens"):
+    table.add_column("trace id", no_wrap=True, min_width=32)  # ids are copied: never wrap
+    for column in ("name", "start (UTC)", "duration ms", "spans", "errors", "tokens"):
         table.add_column(column)
     for row in listing["items"]:
         start = datetime.fromtimestamp(row["start_time_unix_nano"] / 1e9, tz=timezone.utc)

@@ -1,0 +1,157 @@
+"""The ``spanlink-receiver`` command, run as a user would: embedded Postgres from nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from receiver_helpers import make_request, make_span, post_proto, span_id, trace_id
+
+COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def embedded_env() -> Iterator[dict[str, str]]:
+    data = tempfile.mkdtemp(prefix="slcli")  # short: the server's socket lives inside
+    env = {k: v for k, v in os.environ.items() if k != "SPANLINK_DATABASE_URL"}
+    env["SPANLINK_DATA_DIR"] = data
+    env["COLUMNS"] = "200"
+    yield env
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def _run(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [*COMMAND, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("serve did not become ready within 90 s")
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output or ""
+
+
+def test_serve_from_nothing_then_reuse(embedded_env: dict[str, str]) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = _serve(embedded_env, port)
+    try:
+        created = _run(embedded_env, "keys", "create", "--project", "cli-demo")
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip()
+        assert key.startswith("slk_") and "shown only this once" in created.stderr
+        tid = trace_id()
+        root = span_id()
+        request = make_request(
+            [
+                make_span(tid, root, name="answer_question"),
+                make_span(tid, span_id(), parent=root, name="chat gpt-4o", error="rate limited"),
+            ]
+        )
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            assert post_proto(client, request).status_code == 200
+        listed = _run(embedded_env, "traces", "ls", "--url", url, "--api-key", key)
+        assert listed.returncode == 0, listed.stderr
+        assert tid.hex() in listed.stdout and "answer_question" in listed.stdout
+        shown = _run(embedded_env, "traces", "show", tid.hex(), "--url", url, "--api-key", key)
+        assert shown.returncode == 0, shown.stderr
+        assert "answer_question" in shown.stdout and "chat gpt-4o" in shown.stdout
+        assert "ERROR rate limited" in shown.stdout
+        # A port already taken gets a clear message, not a traceback.
+        clash = _run(embedded_env, "serve", "--port", str(port))
+        assert clash.returncode != 0
+        assert f"port {port}" in clash.stderr and "already in use" in clash.stderr
+        assert "Traceback" not in clash.stderr
+    finally:
+        _stop(first)
+    assert (Path(embedded_env["SPANLINK_DATA_DIR"]) / "postgres" / "PG_VERSION").exists()
+
+    # A second serve on the same data directory finds the data again.
+    second = _serve(embedded_env, port)
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            trace = client.get(f"/api/v1/traces/{tid.hex()}").json()
+        assert [span["name"] for span in trace["spans"]] == ["answer_question", "chat gpt-4o"]
+    finally:
+        _stop(second)
+
+
+def test_unreachable_database_is_a_clear_message() -> None:
+    port = _free_port()  # nothing listens there
+    result = _run(
+        dict(os.environ),
+        "migrate",
+        "--database-url",
+        f"postgresql://postgres@127.0.0.1:{port}/nothing",
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_traces_ls_against_no_receiver_is_a_clear_message() -> None:
+    port = _free_port()
+    result = _run(
+        dict(os.environ), "traces", "ls", "--url", f"http://127.0.0.1:{port}", "--api-key", "k"
+    )
+    assert result.returncode != 0 and "cannot reach the receiver" in result.stderr
+
+
+def test_traces_show_unknown_trace(receiver, api_key: str) -> None:
+    result = _run(
+        dict(os.environ), "traces", "show", "ab" * 16, "--url", receiver.url, "--api-key", api_key
+    )
+    assert result.returncode != 0 and "404" in result.stderr
+
+
+def test_migrate_and_keys_create_on_a_given_database(database_url: str) -> None:
+    migrated = _run(dict(os.environ), "migrate", "--database-url", database_url)
+    assert migrated.returncode == 0 and "revision 0001" in migrated.stdout
+    created = _run(
+        dict(os.environ), "keys", "create", "--project", "given", "--database-url", database_url
+    )
+    assert created.returncode == 0 and created.stdout.startswith("slk_")
