@@ -34,6 +34,8 @@ CLAUDE_SONNET_45 = {
     "output": 1.5e-05,
 }
 O3_MINI = {"input": 1.1e-06, "cache_read": 5.5e-07, "output": 4.4e-06}
+GEMINI_25_PRO = {"input": 1.25e-06, "cache_read": 1.25e-07, "output": 1e-05}
+GEMINI_25_PRO_ABOVE_200K = {"input": 2.5e-06, "cache_read": 2.5e-07, "output": 1.5e-05}
 
 
 def test_published_prices_are_those_of_the_installed_map() -> None:
@@ -47,6 +49,12 @@ def test_published_prices_are_those_of_the_installed_map() -> None:
         assert price is not None, model
         for field, value in published.items():
             assert getattr(price, field) == value, (model, field)
+    gemini = price_map.lookup(candidate_names("gemini-2.5-pro", None))
+    assert gemini is not None
+    for field, value in GEMINI_25_PRO.items():
+        assert getattr(gemini, field) == value, field
+    for field, value in GEMINI_25_PRO_ABOVE_200K.items():
+        assert getattr(gemini.for_input(200_001), field) == value, field
 
 
 def test_cached_input_tokens_are_not_double_counted(llm: Any) -> None:
@@ -116,22 +124,45 @@ def test_reasoning_is_a_share_of_output_not_extra(llm: Any) -> None:
     assert result["reasoning_tokens"] == 600
 
 
+def test_long_context_tier_applies_above_its_threshold(llm: Any) -> None:
+    # gemini-2.5-pro: $1.25/M in, $10/M out, $0.125/M cached up to 200k input tokens;
+    # $2.50/M, $15/M, $0.25/M for the whole call above 200k.
+    attributes = llm(
+        "gemini-2.5-pro", 250_000, 1_000, **{"gen_ai.usage.cache_read.input_tokens": 50_000}
+    )
+    result = span_cost(attributes)
+    assert result is not None and result["status"] == "ok"
+    assert result["price_tier"] == "above_200000_input_tokens"
+    assert result["input_cost"] == pytest.approx(200_000 * 2.5e-06)
+    assert result["cache_read_cost"] == pytest.approx(50_000 * 2.5e-07)
+    assert result["output_cost"] == pytest.approx(1_000 * 1.5e-05)
+    below = span_cost(llm("gemini-2.5-pro", 150_000, 1_000))
+    assert below is not None and "price_tier" not in below
+    assert below["input_cost"] == pytest.approx(150_000 * 1.25e-06)
+    assert below["output_cost"] == pytest.approx(1_000 * 1e-05)
+
+
 def test_matches_litellm_cost_per_token_without_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     litellm = pytest.importorskip("litellm")
-    prompt, completion = litellm.cost_per_token(
-        model="gpt-4o-mini", prompt_tokens=1234, completion_tokens=567
-    )
-    ours = span_cost(
-        {
-            "gen_ai.request.model": "gpt-4o-mini",
-            "gen_ai.usage.input_tokens": 1234,
-            "gen_ai.usage.output_tokens": 567,
-        }
-    )
-    assert ours is not None
-    assert ours["input_cost"] == pytest.approx(prompt)
-    assert ours["output_cost"] == pytest.approx(completion)
+    for model, tokens_in, tokens_out in (
+        ("gpt-4o-mini", 1234, 567),
+        ("claude-sonnet-4-5", 1000, 1000),
+        ("gemini-2.5-pro", 250_000, 1000),  # long-context tier
+    ):
+        prompt, completion = litellm.cost_per_token(
+            model=model, prompt_tokens=tokens_in, completion_tokens=tokens_out
+        )
+        ours = span_cost(
+            {
+                "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": tokens_in,
+                "gen_ai.usage.output_tokens": tokens_out,
+            }
+        )
+        assert ours is not None
+        assert ours["input_cost"] == pytest.approx(prompt), model
+        assert ours["output_cost"] == pytest.approx(completion), model
 
 
 @pytest.mark.parametrize(

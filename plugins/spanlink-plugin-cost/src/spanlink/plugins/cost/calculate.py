@@ -13,6 +13,9 @@ Reasoning tokens are part of ``output_tokens`` (as OpenAI reports them), so
 total. When a model has its own reasoning price, those tokens are charged at it inside
 ``output_cost``.
 
+Long-context prices (LiteLLM's ``*_above_200k_tokens``) apply to the whole call when its
+input tokens exceed the threshold, as providers bill them; ``price_tier`` then names it.
+
 Instrumentations that report input *without* the cached tokens (Anthropic's native
 convention) are recognised when the cache counts exceed the input count: the input is then
 taken as uncached, and the result carries a ``warning``.
@@ -45,6 +48,7 @@ class TokenUsage:
 def compute_cost(usage: TokenUsage, price: Price) -> dict[str, Any]:
     """USD cost of ``usage`` at ``price``: the cost keys of the plugin's span result."""
     warnings: list[str] = []
+    price = price.for_input(usage.input_tokens)
     cached = usage.cache_read_tokens + usage.cache_creation_tokens
     uncached = usage.input_tokens - cached
     if uncached < 0:
@@ -77,6 +81,8 @@ def compute_cost(usage: TokenUsage, price: Price) -> dict[str, Any]:
         "reasoning_cost": round(reasoning_cost, _DIGITS),
         "total_cost": round(total, _DIGITS),
     }
+    if price.above_tokens is not None:
+        result["price_tier"] = f"above_{price.above_tokens}_input_tokens"
     if warnings:
         result["warning"] = "; ".join(warnings)
     return result

@@ -9,6 +9,7 @@ user set it) before either, so LiteLLM never fetches prices over the network.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -88,6 +89,38 @@ def candidate_names(model: str, provider: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+_TIER_KEY = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost"
+    r"|cache_creation_input_token_cost)_above_(\d+)(k?)_tokens$"
+)
+
+
+def _tiers(entry: Mapping[str, Any], base: Price) -> tuple[tuple[int, Price], ...]:
+    """Long-context prices, ascending; each tier starts from the one below (as LiteLLM does)."""
+    by_threshold: dict[int, dict[str, float]] = {}
+    for name, value in entry.items():
+        match = _TIER_KEY.match(name)
+        if match is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        threshold = int(match[2]) * (1000 if match[3] else 1)
+        by_threshold.setdefault(threshold, {})[match[1]] = float(value)
+    tiers: list[tuple[int, Price]] = []
+    current = base
+    for threshold in sorted(by_threshold):
+        values = by_threshold[threshold]
+        current = dataclasses.replace(
+            current,
+            input=values.get("input_cost_per_token", current.input),
+            output=values.get("output_cost_per_token", current.output),
+            cache_read=values.get("cache_read_input_token_cost", current.cache_read),
+            cache_creation=values.get("cache_creation_input_token_cost", current.cache_creation),
+            above_tokens=threshold,
+            tiers=(),
+        )
+        tiers.append((threshold, current))
+    return tuple(tiers)
+
+
 def _price_of(key: str, entry: Mapping[str, Any]) -> Price | None:
     input_price = entry.get("input_cost_per_token")
     output_price = entry.get("output_cost_per_token")
@@ -98,7 +131,7 @@ def _price_of(key: str, entry: Mapping[str, Any]) -> Price | None:
         value = entry.get(name)
         return float(value) if isinstance(value, (int, float)) else None
 
-    return Price(
+    base = Price(
         input=number("input_cost_per_token") or 0.0,
         output=number("output_cost_per_token") or 0.0,
         cache_read=number("cache_read_input_token_cost"),
@@ -107,6 +140,8 @@ def _price_of(key: str, entry: Mapping[str, Any]) -> Price | None:
         source="litellm",
         key=key,
     )
+    tiers = _tiers(entry, base)
+    return dataclasses.replace(base, tiers=tiers) if tiers else base
 
 
 class ModelPriceMap:

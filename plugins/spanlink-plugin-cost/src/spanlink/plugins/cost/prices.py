@@ -88,6 +88,19 @@ class Price:
     source: str = "litellm"
     #: The map key or pattern that matched.
     key: str = ""
+    #: Long-context tiers, ascending: ``(threshold, price)`` applies above ``threshold`` input
+    #: tokens (LiteLLM's ``*_above_200k_tokens`` prices).
+    tiers: tuple[tuple[int, Price], ...] = ()
+    #: For a tier's price: the input-token count it applies above.
+    above_tokens: int | None = None
+
+    def for_input(self, input_tokens: int) -> Price:
+        """The price that applies to a call with ``input_tokens`` (its highest tier passed)."""
+        chosen = self
+        for threshold, tier in self.tiers:
+            if input_tokens > threshold:
+                chosen = tier
+        return chosen
 
 
 @dataclass(frozen=True, slots=True)
