@@ -180,35 +180,56 @@ class Batcher:
         return header
 
     def _truncate(self, span: ReadableSpan, room: int) -> bytes | None:
-        """Re-encode ``span`` with its largest string values cut until it fits in ``room``."""
+        """Re-encode ``span`` with its largest string values cut until it fits in ``room``.
+
+        Values are capped at one common length (the largest that frees enough bytes), so
+        the biggest values lose the most and smaller ones keep their content.
+        """
         attributes = dict(span.attributes or {})
         events = [(event, dict(event.attributes or {})) for event in span.events]
-        # Candidate values: (owner mapping, key), largest first.
-        candidates: list[tuple[int, dict[str, Any], str]] = [
-            (len(value.encode("utf-8", "replace")), attributes, key)
-            for key, value in attributes.items()
+        owners = [attributes] + [event_attributes for _, event_attributes in events]
+        originals = {
+            (index, key): value.encode("utf-8", "replace")
+            for index, owner in enumerate(owners)
+            for key, value in owner.items()
             if isinstance(value, str)
-        ]
-        for _, event_attributes in events:
-            candidates.extend(
-                (len(value.encode("utf-8", "replace")), event_attributes, key)
-                for key, value in event_attributes.items()
-                if isinstance(value, str)
-            )
-        candidates.sort(key=lambda item: item[0], reverse=True)
+        }
         encoded = self.encoder.span(span)
-        for size, owner, key in candidates:
-            excess = len(encoded) - room
-            if excess <= 0:
+        needed = len(encoded) - room
+        for _ in range(6):  # a few rounds absorb escaping and varint-size differences
+            if needed <= 0 or not originals:
                 break
-            marker_budget = len(TRUNCATION_MARKER.format(n=size))
-            keep = max(0, size - excess - marker_budget - 8)  # 8: varints may shrink less
-            data = owner[key].encode("utf-8", "replace")
-            kept = data[:keep].decode("utf-8", "ignore")
-            removed = size - len(kept.encode())
-            owner[key] = kept + TRUNCATION_MARKER.format(n=removed)
+            limit = _common_cap([len(v) for v in originals.values()], needed + 16)
+            for (index, key), data in originals.items():
+                if len(data) > limit:
+                    kept = data[: max(0, limit - _MARKER_ROOM)].decode("utf-8", "ignore")
+                    removed = len(data) - len(kept.encode())
+                    owners[index][key] = kept + TRUNCATION_MARKER.format(n=removed)
             encoded = self.encoder.span(_with_attributes(span, attributes, events))
+            needed += max(len(encoded) - room, 0) + 64
+            if len(encoded) <= room:
+                break
         return encoded if len(encoded) <= room else None
+
+
+#: Bytes reserved in a truncated value for the marker (its count has at most 12 digits).
+_MARKER_ROOM = len(TRUNCATION_MARKER.format(n=10**12))
+
+
+def _common_cap(sizes: list[int], reduction: int) -> int:
+    """The largest cap on value sizes that frees at least ``reduction`` bytes (0 if none)."""
+
+    def freed(cap: int) -> int:
+        return sum(size - max(cap, _MARKER_ROOM) for size in sizes if size > cap)
+
+    low, high = 0, max(sizes)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if freed(middle) >= reduction:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _with_attributes(

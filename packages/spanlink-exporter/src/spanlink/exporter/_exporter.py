@@ -409,15 +409,7 @@ class SpanlinkExporter(SpanExporter):
             return False
         self._stats.add("spans_spooled", span_count)
         if evicted:
-            self._stats.drop(DropReason.SPOOL_EVICTED, sum(evicted))
-            self._log_once(
-                "spool-full",
-                logging.WARNING,
-                "spanlink exporter: spool %s is full (spool_max_bytes=%d); the oldest "
-                "batches are dropped to make room",
-                spool.directory,
-                spool.max_bytes,
-            )
+            self._evicted(spool, sum(evicted))
         self._log_once(
             "spooling",
             logging.WARNING,
@@ -427,7 +419,19 @@ class SpanlinkExporter(SpanExporter):
         )
         if not self._stop.is_set():
             self._start_resender()
+            self._wake.set()
         return True
+
+    def _evicted(self, spool: Spool, spans: int) -> None:
+        self._stats.drop(DropReason.SPOOL_EVICTED, spans)
+        self._log_once(
+            "spool-full",
+            logging.WARNING,
+            "spanlink exporter: spool %s is full (spool_max_bytes=%d); the oldest "
+            "batches are dropped to make room",
+            spool.directory,
+            spool.max_bytes,
+        )
 
     def _start_resender(self) -> None:
         with self._resender_lock:
@@ -461,16 +465,27 @@ class SpanlinkExporter(SpanExporter):
                 self._stop.wait(delay)
 
     def _drain_spool(self) -> bool:
-        """One pass over the spool; True when every file was handled."""
+        """Re-send until the spool is empty (True) or a body could not be delivered (False).
+
+        The listing is taken again after each pass: batches spooled while a pass was running
+        are picked up without waiting for the next wake-up.
+        """
         spool = self._spool
         assert spool is not None
-        for name in spool.names():
+        while names := spool.names():
+            if not self._drain_pass(spool, names):
+                return False
+        return True
+
+    def _drain_pass(self, spool: Spool, names: list[str]) -> bool:
+        for name in names:
             if self._stop.is_set():
                 return False
             try:
                 batch = spool.read(name)
             except SpoolCorruptError as error:
                 self._stats.add("spool_files_corrupt")
+                self._stats.drop(DropReason.SPOOL_CORRUPT, error.span_count)
                 _logger.error("spanlink exporter: %s", error)
                 continue
             if batch is None:
@@ -487,7 +502,9 @@ class SpanlinkExporter(SpanExporter):
             if outcome is _Outcome.DELIVERED:
                 spool.remove(name)
             elif outcome is _Outcome.FAILED:
-                spool.release(name)
+                lost = spool.release(name)
+                if lost:
+                    self._evicted(spool, lost)
                 return False
             else:  # rejected for good: sending it again cannot succeed
                 spool.remove(name)

@@ -33,6 +33,11 @@ _STALE_TMP_SECONDS = 60.0
 class SpoolCorruptError(Exception):
     """A spool file is torn or damaged; it has been removed."""
 
+    def __init__(self, message: str, span_count: int) -> None:
+        super().__init__(message)
+        #: Spans the file held, as its name says (its content cannot be trusted).
+        self.span_count = span_count
+
 
 @dataclass(frozen=True)
 class SpooledBatch:
@@ -58,6 +63,7 @@ class Spool:
         self._lock = threading.Lock()
         self._sequence = itertools.count()
         self._in_flight: str | None = None
+        self._evicted_in_flight: set[str] = set()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -121,7 +127,8 @@ class Spool:
         except ValueError as error:
             path.unlink(missing_ok=True)
             raise SpoolCorruptError(
-                f"spool file {str(path)!r} is corrupt ({error}); removed"
+                f"spool file {str(path)!r} is corrupt ({error}); removed",
+                _span_count_from_name(name),
             ) from None
         with self._lock:
             self._in_flight = name
@@ -132,13 +139,21 @@ class Spool:
         with self._lock:
             if self._in_flight == name:
                 self._in_flight = None
+            self._evicted_in_flight.discard(name)
             (self.directory / name).unlink(missing_ok=True)
 
-    def release(self, name: str) -> None:
-        """Keep a file that could not be delivered this time; it may be evicted again."""
+    def release(self, name: str) -> int:
+        """Keep a file that could not be delivered this time.
+
+        Returns the spans it held if it was evicted while being sent (now lost), else 0.
+        """
         with self._lock:
             if self._in_flight == name:
                 self._in_flight = None
+            if name in self._evicted_in_flight:
+                self._evicted_in_flight.discard(name)
+                return _span_count_from_name(name)
+            return 0
 
     def _sizes(self) -> list[tuple[str, int]]:
         sizes = []
@@ -157,11 +172,13 @@ class Spool:
         for name, size in sizes:
             if total + needed <= self.max_bytes:
                 break
-            if name == self._in_flight:
-                continue  # being resent right now; its outcome will remove or keep it
             (self.directory / name).unlink(missing_ok=True)
             total -= size
-            evicted.append(_span_count_from_name(name))
+            if name == self._in_flight:
+                # Being re-sent right now: lost only if that send fails (see release()).
+                self._evicted_in_flight.add(name)
+            else:
+                evicted.append(_span_count_from_name(name))
         return evicted
 
     def _remove_stale_temporaries(self) -> None:

@@ -27,6 +27,8 @@ class DropReason:
     SPOOL_EVICTED = "spool_evicted"
     #: A batch could not be written to the spool (bigger than the spool, or a disk error).
     SPOOL_WRITE_FAILED = "spool_write_failed"
+    #: A spool file was torn or damaged (count taken from its name); it was removed.
+    SPOOL_CORRUPT = "spool_corrupt"
     #: The exporter was shut down before these spans could be sent, and there is no spool.
     SHUTDOWN = "shutdown"
 
