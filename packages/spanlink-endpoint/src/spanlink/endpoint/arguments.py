@@ -332,4 +332,20 @@ class Binder:
 
     def describe(self) -> str:
         """The signature as shown in error messages, e.g. ``(question: str, k: int = 3)``."""
-        return str(self.signature.replace(return_annotation=inspect.Signature.empty))
+        parts = []
+        for param in self.params:
+            prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+            text = prefix + param.name
+            hint = self.hints.get(param.name, Any)
+            if hint is not Any:
+                text += f": {_type_name(hint)}"
+            if param.default is not param.empty:
+                text += f" = {param.default!r}"
+            parts.append(text)
+        return "(" + ", ".join(parts) + ")"
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")

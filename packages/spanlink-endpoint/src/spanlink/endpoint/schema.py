@@ -16,6 +16,7 @@ import datetime
 import decimal
 import enum
 import inspect
+import sys
 import types
 import typing
 import uuid
@@ -66,11 +67,36 @@ def _is_pydantic(hint: Any) -> bool:
 
 
 def resolve_hints(obj: Any) -> dict[str, Any]:
-    """``typing.get_type_hints`` with ``Annotated`` kept; ``{}`` when hints cannot resolve."""
+    """``typing.get_type_hints`` with ``Annotated`` kept.
+
+    When one hint does not resolve (a name defined later or only under ``TYPE_CHECKING``),
+    the others still do; the broken ones are left out (meaning: anything).
+    """
     try:
         return typing.get_type_hints(obj, include_extras=True)
     except Exception:
+        pass
+    annotations = getattr(obj, "__annotations__", None)
+    if not isinstance(annotations, dict):
         return {}
+    module = sys.modules.get(getattr(obj, "__module__", "") or "")
+    namespace = getattr(obj, "__globals__", None) or (vars(module) if module else {})
+    hints: dict[str, Any] = {}
+    for name, annotation in annotations.items():
+        try:
+            hints[name] = typing.get_type_hints(
+                _Single(name, annotation), namespace, include_extras=True
+            )[name]
+        except Exception:
+            continue
+    return hints
+
+
+class _Single:
+    """An object with one annotation, to resolve annotations one at a time."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
 
 
 class _Builder:
