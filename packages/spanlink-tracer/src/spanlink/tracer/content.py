@@ -103,12 +103,39 @@ def content_config() -> ContentConfig:
     return _config
 
 
+def _env_reader(name: str) -> Callable[[], str | None]:
+    """A fast call-time reader of one environment variable.
+
+    ``os.environ.get`` of a missing variable raises and catches a KeyError inside; this
+    runs on every traced call, so read CPython's backing dict of ``os.environ`` directly
+    where it has one (it is what ``os.environ`` itself reads and writes).
+    """
+    environ = os.environ
+    data = getattr(environ, "_data", None)
+    encodekey = getattr(environ, "encodekey", None)
+    decodevalue = getattr(environ, "decodevalue", None)
+    if not isinstance(data, dict) or encodekey is None or decodevalue is None:
+        return lambda: os.environ.get(name)
+    key = encodekey(name)
+
+    def read() -> str | None:
+        if os.environ is not environ:  # replaced wholesale: stop taking the shortcut
+            return os.environ.get(name)
+        raw = data.get(key)
+        return None if raw is None else str(decodevalue(raw))
+
+    return read
+
+
+_read_capture_env = _env_reader(CAPTURE_CONTENT_ENV)
+
+
 def capture_enabled() -> bool:
     """Whether content is captured right now (configuration, else the environment)."""
     enabled = _config.enabled
     if enabled is not None:
         return enabled
-    value = os.environ.get(CAPTURE_CONTENT_ENV)
+    value = _read_capture_env()
     return value is None or value.strip().lower() not in _FALSE_WORDS
 
 
@@ -181,6 +208,8 @@ class _Pruner:
             return _ELLIPSIS
         if depth >= _MAX_DEPTH:
             return self._string(safe_repr(value, 64))
+        if kind is dict or kind is list or kind is tuple:
+            return self._container(value, depth)
         if isinstance(value, str):
             return self._string(str.__str__(value))
         if isinstance(value, enum.Enum):
@@ -228,7 +257,7 @@ class _Pruner:
             return self._string(f"<recursive {type(value).__name__}>")
         self.active.add(key)
         try:
-            if isinstance(value, Mapping):
+            if type(value) is dict or isinstance(value, Mapping):
                 return self._mapping(value.items(), len(value), depth)
             if _is_dataclass(value):
                 fields = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
@@ -268,6 +297,10 @@ def serialize(value: Any, max_bytes: int | None = None) -> str:
     """
     limit = _config.max_bytes if max_bytes is None else max(max_bytes, _MIN_BYTES)
     try:
+        if _is_small_plain(value, limit):  # the common case, without the pruner's walk
+            text = _ENCODER.encode(value)
+            if text.isascii() and len(text) <= limit:
+                return text
         # Keep some room for what the pruner does not count (punctuation, escapes), so that
         # the text usually stays valid JSON; _fit() enforces the hard limit anyway.
         text = _ENCODER.encode(_Pruner(limit - 16 - limit // 64).prune(value, 0))
@@ -275,6 +308,46 @@ def serialize(value: Any, max_bytes: int | None = None) -> str:
         # A mapping mutated while we read it, an __iter__ that raises...
         text = _ENCODER.encode(f"<unserialisable {_type_name(value)}: {type(exc).__name__}>")
     return _fit(text, limit)
+
+
+_SMALL_ITEMS: Final = 16
+
+
+def _is_small_plain(value: Any, limit: int) -> bool:
+    """True for a scalar, or a flat dict/list of scalars, that JSON writes as is."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        if len(value) > _SMALL_ITEMS:
+            return False
+        if kind is dict:
+            for key in value:
+                if type(key) is not str or len(key) > 64:
+                    return False
+            items = value.values()
+        else:
+            items = value
+        room = limit // (2 * _SMALL_ITEMS)
+        for item in items:
+            t = type(item)
+            if t is str:
+                if len(item) > room:
+                    return False
+            elif t is int:
+                if not -(2**63) <= item < 2**63:
+                    return False
+            elif t is float:
+                if not math.isfinite(item):
+                    return False
+            elif not (t is bool or item is None):
+                return False
+        return True
+    if kind is str:
+        return len(value) * 4 <= limit - 8
+    if kind is int:
+        return bool(-(2**63) <= value < 2**63)
+    if kind is float:
+        return math.isfinite(value)
+    return kind is bool or value is None
 
 
 def _fit(text: str, limit: int) -> str:

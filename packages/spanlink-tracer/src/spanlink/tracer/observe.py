@@ -370,10 +370,10 @@ class _Observer:
         try:
             if not span.is_recording():
                 return
-            span.set_attribute(semconv.SPANLINK_OUTPUT_CHUNKS, count)
+            attrs: dict[str, AttributeValue] = {semconv.SPANLINK_OUTPUT_CHUNKS: count}
             if kept is not None:
-                attributes = getattr(span, "attributes", None)
-                if attributes is None or semconv.SPANLINK_OUTPUT not in attributes:
+                existing = getattr(span, "attributes", None)
+                if existing is None or semconv.SPANLINK_OUTPUT not in existing:
                     output: Any
                     dropped = count - len(kept)
                     if kept and set(map(type, kept)) == {str}:
@@ -382,19 +382,19 @@ class _Observer:
                         output = kept
                         if dropped:
                             output.append(f"… {dropped} more chunks")
-                    span.set_attribute(
-                        semconv.SPANLINK_OUTPUT,
-                        content.serialize(content.apply_masks(output, self.mask)),
+                    attrs[semconv.SPANLINK_OUTPUT] = content.serialize(
+                        content.apply_masks(output, self.mask)
                     )
+            span.set_attributes(attrs)
             if accumulator is not None:
-                attrs = accumulator.attributes()
+                response = accumulator.attributes()
                 if capture:
                     messages = accumulator.messages()
                     if messages is not None:
-                        attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = content.serialize(
+                        response[semconv.GEN_AI_OUTPUT_MESSAGES] = content.serialize(
                             content.apply_masks(messages, self.mask)
                         )
-                set_missing(span, attrs)
+                set_missing(span, response)
         except Exception:
             _warn_once("finish_stream", "spanlink: could not record the output of a generator")
 
