@@ -807,3 +807,102 @@ def test_bad_helper_options() -> None:
         observe.llm(model=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="provider"):
         observe.embedding(provider="")
+
+
+class RaisingProcessor(SpanProcessor):
+    """A broken span processor, raising only while a test turns it on."""
+
+    def __init__(self) -> None:
+        self.on_start_raises = False
+        self.on_end_raises = False
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        if self.on_start_raises:
+            raise RuntimeError("processor on_start bug")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on_end_raises:
+            raise RuntimeError("processor on_end bug")
+
+
+@pytest.fixture(scope="session")
+def raising_processor(tracer_provider: TracerProvider) -> RaisingProcessor:
+    processor = RaisingProcessor()
+    tracer_provider.add_span_processor(processor)
+    return processor
+
+
+@pytest.fixture
+def broken_processor(raising_processor: RaisingProcessor) -> Iterator[RaisingProcessor]:
+    yield raising_processor
+    raising_processor.on_start_raises = False
+    raising_processor.on_end_raises = False
+
+
+def test_a_raising_span_processor_never_reaches_user_code(
+    spans: InMemorySpanExporter, broken_processor: RaisingProcessor
+) -> None:
+    result = object()
+
+    @observe
+    def call() -> object:
+        return result
+
+    @observe
+    def fail() -> None:
+        raise KeyError("user error")
+
+    @observe
+    def stream() -> Iterator[int]:
+        yield 1
+
+    broken_processor.on_end_raises = True
+    assert call() is result
+    with pytest.raises(KeyError, match="user error"):
+        fail()
+    assert list(stream()) == [1]
+    # The processors before the broken one still got the spans.
+    assert len(spans.get_finished_spans()) == 3
+    broken_processor.on_end_raises = False
+    broken_processor.on_start_raises = True
+    assert call() is result  # could not start a span: the call runs untraced
+    assert list(stream()) == [1]
+
+
+def test_no_content_work_before_a_provider_exists() -> None:
+    """In a fresh interpreter with no SDK provider, masks (content capture) never run."""
+    code = textwrap.dedent(
+        """
+        import json
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from spanlink.tracer import observe
+
+        calls = []
+
+        def mask(value):
+            calls.append(value)
+            return value
+
+        @observe(mask=mask)
+        def f(x):
+            return x
+
+        f(1)
+        before = len(calls)
+        trace.set_tracer_provider(TracerProvider())
+        f(2)
+        print(json.dumps({"before": before, "after": len(calls)}))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPANLINK_", "OTEL_"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"before": 0, "after": 2}
+
+
+def test_unhashable_kind_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="known kind"):
+        observe(kind=["llm"])  # type: ignore[arg-type]

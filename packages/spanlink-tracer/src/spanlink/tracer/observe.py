@@ -99,7 +99,7 @@ _RECEIVER_NAMES: Final = frozenset({"self", "cls"})
 
 # --- tracer lookup ------------------------------------------------------------------
 
-_tracer_cache: tuple[object, trace.Tracer] | None = None
+_tracer_cache: tuple[object, trace.Tracer, bool] | None = None
 
 
 def _version() -> str:
@@ -111,16 +111,18 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _tracer() -> trace.Tracer:
-    """The spanlink tracer of the global provider in force now (cached per provider)."""
+def _tracer() -> tuple[trace.Tracer, bool]:
+    """The spanlink tracer of the global provider in force now (cached per provider), and
+    whether that provider can record at all (no SDK set up yet: skip content capture)."""
     global _tracer_cache
     provider = trace.get_tracer_provider()
     cache = _tracer_cache
     if cache is not None and cache[0] is provider:
-        return cache[1]
+        return cache[1], cache[2]
     tracer = provider.get_tracer(INSTRUMENTATION_NAME, _version())
-    _tracer_cache = (provider, tracer)
-    return tracer
+    live = not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+    _tracer_cache = (provider, tracer, live)
+    return tracer, live
 
 
 # --- error handling -----------------------------------------------------------------
@@ -138,6 +140,14 @@ def _error_type(exc: BaseException) -> str:
     cls = type(exc)
     module = getattr(cls, "__module__", "")
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _end(span: trace.Span) -> None:
+    """End the span; a span processor that raises never reaches the user's code."""
+    try:
+        span.end()
+    except Exception:
+        _warn_once("end", "spanlink: a span processor raised while a span ended")
 
 
 def _record_error(span: trace.Span, exc: BaseException) -> None:
@@ -296,7 +306,8 @@ class _Observer:
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[trace.Span, bool]:
         """Start the span (not made current); returns it and whether content is captured."""
-        capture = content.capture_enabled()
+        tracer, live = _tracer()
+        capture = live and content.capture_enabled()
         attrs = self.static
         name = self.name
         bound: dict[str, Any] | None = None
@@ -310,7 +321,7 @@ class _Observer:
             if attrs is self.static:
                 attrs = dict(attrs)
             name = self._call_attributes(bound, attrs, capture)
-        span = _tracer().start_span(name, None, self.span_kind, attrs)
+        span = tracer.start_span(name, None, self.span_kind, attrs)
         return span, capture
 
     def _call_attributes(
@@ -439,15 +450,18 @@ def _wrap_function(func: Callable[..., Any], obs: _Observer) -> Callable[..., An
         except Exception as exc:
             detach(token)
             _record_error(span, exc)
-            span.end()
+            _end(span)
             raise
         except BaseException:
             detach(token)
-            span.end()
+            _end(span)
             raise
         detach(token)
         obs.finish(span, result, capture)
-        span.end()
+        try:
+            span.end()
+        except Exception:
+            _warn_once("end", "spanlink: a span processor raised while a span ended")
         return result
 
     return wrapper
@@ -471,15 +485,18 @@ def _wrap_coroutine(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
         except Exception as exc:
             detach(token)
             _record_error(span, exc)
-            span.end()
+            _end(span)
             raise
         except BaseException:
             detach(token)
-            span.end()
+            _end(span)
             raise
         detach(token)
         obs.finish(span, result, capture)
-        span.end()
+        try:
+            span.end()
+        except Exception:
+            _warn_once("end", "spanlink: a span processor raised while a span ended")
         return result
 
     return wrapper
@@ -549,7 +566,7 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             raise
         finally:
             obs.finish_stream(span, count, kept if keep else None, accumulator, capture)
-            span.end()
+            _end(span)
 
     return wrapper
 
@@ -622,7 +639,7 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
             raise
         finally:
             obs.finish_stream(span, count, kept if keep else None, accumulator, capture)
-            span.end()
+            _end(span)
 
     return wrapper
 
@@ -646,7 +663,7 @@ def _check_options(
 ) -> dict[str, AttributeValue] | None:
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"observe(name=...) must be a non-empty str, not {name!r}")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(
             f"observe(kind={kind!r}) is not a known kind; use one of: {', '.join(KINDS)}"
         )
