@@ -55,6 +55,8 @@ _USAGE_KEYS = (
 )
 _TOKEN_FIELDS = tuple(field for field, _ in _USAGE_KEYS)
 _HAS_USAGE_KEY = frozenset(key for _, key in _USAGE_KEYS)
+# Either of these makes a call priceable; cache and reasoning counts alone do not.
+_USAGE_FIELDS = frozenset({"input_tokens", "output_tokens"})
 
 # The last per-project table compiled, with the mapping it came from: hosts pass the same
 # table for every span of a trace, so compile it once rather than per span.
@@ -85,24 +87,36 @@ def _token_count(value: Any) -> int | None:
     return None
 
 
+# Resolved prices by (model names, provider, project table, file table): the same few
+# models recur in every trace. Tables compare by identity, so a new table misses.
+_resolved: dict[tuple[Any, ...], Price | None] = {}
+
+
 def _find_price(
-    models: list[str], provider: str | None, context: Mapping[str, Any]
+    models: tuple[str, ...], provider: str | None, context: Mapping[str, Any]
 ) -> Price | None:
-    names = [candidate_names(model, provider) for model in models]
     project = _project_table(context.get("prices"))
     file_table = price_file_table()
-    for table in (project, file_table):
-        if table is not None:
-            for candidates in names:
-                price = table.lookup(candidates)
-                if price is not None:
-                    return price
-    price_map = default_price_map()
-    for candidates in names:
-        price = price_map.lookup(candidates)
-        if price is not None:
-            return price
-    return None
+    key = (models, provider, project, file_table)
+    try:
+        return _resolved[key]
+    except KeyError:
+        pass
+    names = [candidate_names(model, provider) for model in models]
+    found: Price | None = None
+    for table in (project, file_table, default_price_map()):
+        if table is None:
+            continue
+        for candidates in names:
+            found = table.lookup(candidates)
+            if found is not None:
+                break
+        if found is not None:
+            break
+    if len(_resolved) >= 4096:  # bounded: model names come from input
+        _resolved.clear()
+    _resolved[key] = found
+    return found
 
 
 def span_cost(
@@ -122,33 +136,33 @@ def span_cost(
         and not _HAS_USAGE_KEY.intersection(attributes)
     ):
         return None  # the common case: a span that calls no model
-    context = context if context is not None else {}
-    models = [
-        model.strip()
-        for model in (response_model, request_model)
-        if isinstance(model, str) and model.strip()
-    ]
-    models = list(dict.fromkeys(models))
-    present = [(field, attributes[key]) for field, key in _USAGE_KEYS if key in attributes]
+    models: tuple[str, ...] = ()
+    for model in (response_model, request_model):
+        if isinstance(model, str):
+            model = model.strip()
+            if model and model not in models:
+                models += (model,)
     provider = attributes.get(a.GEN_AI_PROVIDER_NAME)
     provider = provider if isinstance(provider, str) and provider else None
     result: dict[str, Any] = {"model": models[0] if models else None}
     if provider is not None:
         result["provider"] = provider
 
-    counts: dict[str, int] = dict.fromkeys(_TOKEN_FIELDS, 0)
-    for field, raw in present:
-        count = _token_count(raw)
+    has_usage = False
+    for field, key in _USAGE_KEYS:
+        raw = attributes.get(key)
+        if raw is None:
+            result[field] = 0
+            continue
+        count = raw if type(raw) is int and raw >= 0 else _token_count(raw)
         if count is None:
-            key = dict(_USAGE_KEYS)[field]
             result["status"] = "invalid_usage"
             result["message"] = (
                 f"{key}={raw!r} is not a non-negative integer; the span cannot be priced"
             )
             return result
-        counts[field] = count
-    result.update(counts)
-    has_usage = any(field in ("input_tokens", "output_tokens") for field, _ in present)
+        result[field] = count
+        has_usage = has_usage or field in _USAGE_FIELDS
     if not has_usage:
         result["status"] = "no_usage"
         result["message"] = (
@@ -159,7 +173,7 @@ def span_cost(
         result["status"] = "unknown_model"
         result["message"] = "token usage without a model name; cannot be priced"
         return result
-    price = _find_price(models, provider, context)
+    price = _find_price(models, provider, context if context is not None else {})
     if price is None:
         result["status"] = "unknown_model"
         result["message"] = (
@@ -167,11 +181,18 @@ def span_cost(
             f"or to a {PRICES_ENV} file"
         )
         return result
+    usage = TokenUsage(
+        result["input_tokens"],
+        result["output_tokens"],
+        result["cache_read_tokens"],
+        result["cache_creation_tokens"],
+        result["reasoning_tokens"],
+    )
     result["status"] = "ok"
     result["price_source"] = price.source
     result["price_key"] = price.key
     result["currency"] = "USD"
-    result.update(compute_cost(TokenUsage(**counts), price))
+    result.update(compute_cost(usage, price))
     return result
 
 
