@@ -26,7 +26,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -232,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
     parser.add_argument("--calls", type=int, default=20000, help="calls per round and side")
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
     if args.rounds < 5:
         parser.error("--rounds must be at least 5 (the figure is a median of >= 5 rounds)")
     content.configure_content(enabled=True)  # content capture on, whatever the environment
@@ -281,12 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{res['label']}: per-round ratios " + ", ".join(f"{x:.2f}" for x in res["ratios"]))
     if args.write:
         date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
-        command = "python bench/bench_observe.py " + " ".join(
-            a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"
-        )
+        command = f"python bench/bench_observe.py --rounds {args.rounds} --calls {args.calls}"
         section = (
             f"\n## @observe overhead vs hand-written span ({date})\n\n"
-            f"Command: `{command.strip()}` (rounds={args.rounds}, calls={args.calls}). "
+            f"Command: `{command}`. "
             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()}. Both sides: global SDK TracerProvider, BatchSpanProcessor, "
             "exporter that drops spans; content capture on; interleaved rounds.\n\n"

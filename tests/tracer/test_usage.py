@@ -604,3 +604,27 @@ def test_current_observation_outside_any_span_is_a_no_op(spans: InMemorySpanExpo
         obs.update(input_tokens="1")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         obs.set_attribute("", 1)
+
+
+def test_system_prompt_arguments_become_system_instructions(spans: InMemorySpanExporter) -> None:
+    @observe.llm(model="claude-sonnet-4", provider="anthropic")
+    def anthropic_chat(messages: list[dict[str, str]], system: Any = None) -> str:
+        return "ok"
+
+    @observe.llm(model="gpt-4.1", provider="openai")
+    def responses_call(input: str, instructions: str) -> str:
+        return "ok"
+
+    anthropic_chat(
+        [{"role": "user", "content": "hi"}], system=[{"type": "text", "text": "Be brief."}]
+    )
+    responses_call("hi", instructions="Answer in French.")
+    anthropic_chat([{"role": "user", "content": "hi"}])  # no system prompt: nothing recorded
+    first, second, third = (attrs(s) for s in spans.get_finished_spans())
+    assert json.loads(first[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "Be brief."}
+    ]
+    assert json.loads(second[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "Answer in French."}
+    ]
+    assert semconv.GEN_AI_SYSTEM_INSTRUCTIONS not in third

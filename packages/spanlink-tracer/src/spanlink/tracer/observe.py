@@ -35,7 +35,7 @@ from spanlink.tracer.observation import (
     record_response,
     set_missing,
 )
-from spanlink.tracer.usage import StreamAccumulator, input_messages
+from spanlink.tracer.usage import StreamAccumulator, input_messages, system_instructions
 
 __all__ = ["KINDS", "Decorator", "Observation", "current_observation", "observe"]
 
@@ -93,6 +93,8 @@ _REQUEST_PARAMETERS: Final[Mapping[str, str]] = {
     "presence_penalty": semconv.GEN_AI_REQUEST_PRESENCE_PENALTY,
     "stop": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
 }
+#: Arguments holding the system prompt of LLM functions (Anthropic, OpenAI Responses).
+_SYSTEM_PARAMETERS: Final = ("system", "instructions")
 _MAX_KEPT_CHUNKS: Final = 1024
 _RECEIVER_NAMES: Final = frozenset({"self", "cls"})
 
@@ -190,6 +192,7 @@ class _Observer:
         "skip",
         "span_kind",
         "static",
+        "system_param",
         "var_keyword",
         "var_positional",
     )
@@ -276,6 +279,10 @@ class _Observer:
         )
         self.messages_param = operation in _LLM_OPERATIONS and "messages" in all_names
         self.query_param = operation == semconv.OP_RETRIEVAL and "query" in all_names
+        self.system_param = next(
+            (p for p in _SYSTEM_PARAMETERS if p in all_names and operation in _LLM_OPERATIONS),
+            None,
+        )
         self.request_params: tuple[tuple[str, str], ...] = (
             tuple((p, a) for p, a in _REQUEST_PARAMETERS.items() if p in all_names)
             if operation in _LLM_OPERATIONS
@@ -315,7 +322,13 @@ class _Observer:
             bound = self.bind(args, kwargs)
             attrs = dict(attrs)
             attrs[semconv.SPANLINK_INPUT] = content.serialize(content.apply_masks(bound, self.mask))
-        if self.dynamic_model or self.request_params or self.messages_param or self.query_param:
+        if (
+            self.dynamic_model
+            or self.request_params
+            or self.messages_param
+            or self.query_param
+            or self.system_param
+        ):
             if bound is None:
                 bound = self.bind(args, kwargs)
             if attrs is self.static:
@@ -345,6 +358,12 @@ class _Observer:
             if converted is not None:
                 attrs[semconv.GEN_AI_INPUT_MESSAGES] = content.serialize(
                     content.apply_masks(converted, self.mask)
+                )
+        if capture and self.system_param is not None:
+            system = system_instructions(bound.get(self.system_param))
+            if system is not None:
+                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = content.serialize(
+                    content.apply_masks(system, self.mask)
                 )
         if capture and self.query_param:
             query = bound.get("query")

@@ -35,6 +35,7 @@ __all__ = [
     "output_messages",
     "response_attributes",
     "set_llm_usage",
+    "system_instructions",
     "usage_attributes",
 ]
 
@@ -364,6 +365,18 @@ def input_messages(messages: Any) -> list[dict[str, Any]] | None:
         return [m for m in converted if m is not None]
     except Exception:
         return None
+
+
+def system_instructions(value: Any) -> list[dict[str, Any]] | None:
+    """A system prompt (str, or Anthropic-style text blocks) as GenAI parts; else None."""
+    try:
+        if isinstance(value, str):
+            return [_text_part(value)] if value else None
+        if isinstance(value, (list, tuple)) and value:
+            return _parts(value)
+    except Exception:
+        pass
+    return None
 
 
 def output_messages(response: Any) -> list[dict[str, Any]] | None:
