@@ -288,7 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.write:
         date = subprocess.run(["date"], capture_output=True, text=True, check=False).stdout
-        command = "python bench/bench_enrich.py " + " ".join(
+        runner = (
+            f"hatch run {os.environ['HATCH_ENV_ACTIVE']}:"
+            if "HATCH_ENV_ACTIVE" in os.environ
+            else ""
+        )
+        command = f"{runner}python bench/bench_enrich.py " + " ".join(
             a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"
         )
         versions = ", ".join(
