@@ -6,6 +6,8 @@ Explicit constructor arguments win over the environment, e.g.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,3 +42,24 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=30_000, gt=0)
     #: Seconds a resolved API key is cached in memory.
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
+
+    # Enrichment (``spanlink.receiver.enrichment``).
+    #: Where traces are enriched: ``inprocess`` (asyncio workers in this process), ``celery``
+    #: (sent to ``spanlink-receiver worker`` over ``broker_url``) or ``off``.
+    enrichment: Literal["inprocess", "celery", "off"] = "inprocess"
+    #: A trace is enriched once no span arrived for it during this many milliseconds.
+    enrichment_debounce_ms: float = Field(default=50.0, ge=0, le=60_000)
+    #: Traces waiting for enrichment; beyond it, traces are enriched by the fallback threads.
+    enrichment_queue_size: int = Field(default=10_000, gt=0)
+    #: In-process enrichment workers (each enriches one trace at a time).
+    enrichment_workers: int = Field(default=2, gt=0, le=64)
+    #: Per-trace time budget in seconds; a plugin still running then is recorded as timed out.
+    enrichment_timeout: float = Field(default=5.0, gt=0)
+    #: History the p95 duration baselines of span names are computed over, in hours.
+    enrichment_baseline_hours: float = Field(default=168.0, gt=0)
+    #: Seconds a project's baselines are reused before being recomputed.
+    enrichment_baseline_cache_seconds: float = Field(default=30.0, ge=0)
+    #: Celery broker URL (``redis://host:6379/0``) when ``enrichment`` is ``celery``.
+    broker_url: str | None = None
+    #: Celery queue the enrichment tasks are sent to and the workers consume.
+    celery_queue: str = "spanlink-enrichment"
