@@ -63,3 +63,16 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     #: Celery queue the enrichment tasks are sent to and the workers consume.
     celery_queue: str = "spanlink-enrichment"
+    #: Linking strategy name (``hybrid`` or ``trace_id``; plugins may add more).
+    linking_strategy: str = "hybrid"
+    #: Seconds between orphan sweeps (spans with a test run and case but no result).
+    linking_sweep_interval_s: float = Field(default=30.0, gt=0)
+    #: Seconds a span may stay unlinked before the orphan sweep looks at it.
+    linking_grace_s: float = Field(default=10.0, ge=0)
+    #: Seconds between the receiver's application-level pings on endpoint WebSockets; a
+    #: connection silent for three intervals is closed.
+    endpoint_heartbeat_interval_s: float = Field(default=15.0, gt=0)
+    #: Largest endpoint WebSocket message accepted, in UTF-8 bytes.
+    endpoint_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Messages per second one endpoint connection may send (bursts of twice as many).
+    endpoint_rate_limit_per_s: float = Field(default=200.0, gt=0)
