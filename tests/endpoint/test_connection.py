@@ -131,6 +131,19 @@ async def test_client_answers_pings_and_sends_its_own(peer: Any, serving: Any) -
     assert len(peer.pings) >= 2 and all(ping.id for ping in peer.pings)
 
 
+async def test_heartbeat_follows_the_interval_the_receiver_asks_for(
+    make_peer: Any, make_client: Any
+) -> None:
+    server = await make_peer(register_reply=p.Registered(heartbeat_interval_s=0.05))
+    async with make_client(server.url, _registry()):  # its own interval: 20 s
+        await server.wait_registered()
+        for _ in range(300):
+            if len(server.pings) >= 2:
+                break
+            await asyncio.sleep(0.01)
+    assert len(server.pings) >= 2
+
+
 async def test_silent_receiver_is_dropped_and_the_client_reconnects(
     make_peer: Any, make_client: Any
 ) -> None:

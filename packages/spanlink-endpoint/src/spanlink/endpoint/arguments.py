@@ -334,7 +334,7 @@ class Binder:
         """The signature as shown in error messages, e.g. ``(question: str, k: int = 3)``."""
         parts = []
         for param in self.params:
-            prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+            prefix = _PREFIXES.get(param.kind, "")
             text = prefix + param.name
             hint = self.hints.get(param.name, Any)
             if hint is not Any:
@@ -343,6 +343,12 @@ class Binder:
                 text += f" = {param.default!r}"
             parts.append(text)
         return "(" + ", ".join(parts) + ")"
+
+
+_PREFIXES: dict[Any, str] = {
+    inspect.Parameter.VAR_POSITIONAL: "*",
+    inspect.Parameter.VAR_KEYWORD: "**",
+}
 
 
 def _type_name(hint: Any) -> str:

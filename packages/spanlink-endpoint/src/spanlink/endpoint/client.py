@@ -401,8 +401,12 @@ class EndpointClient:
         registered = False
         heartbeat: asyncio.Task[None] | None = None
         try:
-            await self._register(ws)
+            accepted = await self._register(ws)
             registered = True
+            interval = self.heartbeat_interval_s
+            if accepted.heartbeat_interval_s is not None:
+                # The receiver says how often it expects traffic: never ping less often.
+                interval = min(interval, accepted.heartbeat_interval_s)
             self._registered.set()
             self.stats.registrations += 1
             logger.info(
@@ -411,7 +415,7 @@ class EndpointClient:
                 self.url,
             )
             alive = asyncio.Event()
-            heartbeat = asyncio.ensure_future(self._heartbeat(ws, alive))
+            heartbeat = asyncio.ensure_future(self._heartbeat(ws, alive, interval))
             async for raw in ws:
                 alive.set()
                 await self._handle(ws, raw, runner, semaphore)
@@ -428,7 +432,7 @@ class EndpointClient:
             self._inflight.clear()
             await ws.close()
 
-    async def _register(self, ws: ClientConnection) -> None:
+    async def _register(self, ws: ClientConnection) -> Registered:
         message = Register(
             functions=self.registry.specs(),
             sdk_version=_sdk_version(),
@@ -455,7 +459,7 @@ class EndpointClient:
                 await self._send(ws, Error.from_exception(error))
                 continue
             if isinstance(reply, Registered):
-                return
+                return reply
             if isinstance(reply, Ping):
                 await self._send(ws, Pong(id=reply.id))
             elif isinstance(reply, Error):
@@ -469,11 +473,11 @@ class EndpointClient:
                     f"({reply.code}): {reply.message}"
                 )
 
-    async def _heartbeat(self, ws: ClientConnection, alive: asyncio.Event) -> None:
+    async def _heartbeat(self, ws: ClientConnection, alive: asyncio.Event, interval: float) -> None:
         """Ping at each interval; drop the connection when nothing came back in time."""
         try:
             while True:
-                await asyncio.sleep(self.heartbeat_interval_s)
+                await asyncio.sleep(interval)
                 alive.clear()
                 await self._send(ws, Ping(id=uuid.uuid4().hex))
                 try:

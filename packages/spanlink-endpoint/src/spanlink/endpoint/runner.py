@@ -134,9 +134,9 @@ class Runner:
             )
         try:
             args, kwargs = item.binder.bind(item.name, message.arguments)
-        except InvalidArguments as error:
+        except InvalidArguments as invalid:
             return self.failed(
-                message.invocation_id, _error("InvalidArguments", str(error)), started
+                message.invocation_id, _error("InvalidArguments", str(invalid)), started
             )
 
         timeout = message.timeout_s or self.default_timeout_s

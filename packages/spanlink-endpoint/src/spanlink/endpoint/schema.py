@@ -162,10 +162,10 @@ class _Builder:
         if origin in _SETS or hint in _SETS:
             return _array(self.schema(args[0]) if args else {}, unique=True)
         if origin in _MAPPINGS or hint in _MAPPINGS:
-            values = self.schema(args[1]) if len(args) == 2 else {}
+            value_schema = self.schema(args[1]) if len(args) == 2 else {}
             schema: dict[str, Any] = {"type": "object"}
-            if values:
-                schema["additionalProperties"] = values
+            if value_schema:
+                schema["additionalProperties"] = value_schema
             return schema
         if origin in _SEQUENCES or hint in _SEQUENCES:
             return _array(self.schema(args[0]) if args else {})
@@ -296,7 +296,8 @@ def _with_default(schema: dict[str, Any], default: Any) -> dict[str, Any]:
 
 def _own_doc(obj: Any) -> str | None:
     doc = obj.__dict__.get("__doc__") if hasattr(obj, "__dict__") else None
-    if not doc or (dataclasses.is_dataclass(obj) and doc.startswith(f"{obj.__name__}(")):
+    name = getattr(obj, "__name__", "")
+    if not doc or (dataclasses.is_dataclass(obj) and doc.startswith(f"{name}(")):
         return None  # the dataclass-generated signature is not a description
     return inspect.cleandoc(doc)
 
