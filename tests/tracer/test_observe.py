@@ -906,3 +906,36 @@ def test_no_content_work_before_a_provider_exists() -> None:
 def test_unhashable_kind_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="known kind"):
         observe(kind=["llm"])  # type: ignore[arg-type]
+
+
+def test_recursive_observed_generators_nest(spans: InMemorySpanExporter) -> None:
+    @observe(name="walk")
+    def walk(depth: int) -> Iterator[int]:
+        yield depth
+        if depth:
+            yield from walk(depth - 1)
+
+    assert list(walk(3)) == [3, 2, 1, 0]
+    finished = spans.get_finished_spans()
+    assert len(finished) == 4
+    by_depth = {json.loads(attrs(s)[semconv.SPANLINK_INPUT])["depth"]: s for s in finished}
+    assert by_depth[3].parent is None
+    for depth in range(3):
+        parent = by_depth[depth].parent
+        assert parent is not None and parent.span_id == by_depth[depth + 1].context.span_id
+    assert attrs(by_depth[3])[semconv.SPANLINK_OUTPUT_CHUNKS] == 4
+
+
+def test_generator_consumed_in_another_thread(spans: InMemorySpanExporter) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    @observe
+    def stream() -> Iterator[int]:
+        yield 1
+        yield 2
+
+    gen = stream()
+    assert next(gen) == 1
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(list, gen).result(timeout=10) == [2]
+    assert attrs(only(spans))[semconv.SPANLINK_OUTPUT_CHUNKS] == 2
