@@ -257,3 +257,34 @@ async def test_stop_before_start_and_aclose_are_safe(peer: Any, make_client: Any
         await peer.wait_registered()
     assert await client.aclose(1.0)
     assert not client.registered
+
+
+async def test_connection_lost_mid_invocation_cancels_it_and_registers_again(
+    peer: Any, serving: Any
+) -> None:
+    registry = _registry()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @registry.endpoint
+    async def long_call() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    async with serving(peer, registry) as client:
+        await peer.send(p.Invoke(invocation_id="lost-1", function="long_call"))
+        await asyncio.wait_for(started.wait(), 5)
+        assert peer.connection is not None
+        await peer.connection.close(code=1012, reason="receiver restarting")
+        await asyncio.wait_for(cancelled.wait(), 5)  # the orphaned call does not run on
+        for _ in range(500):
+            if len(peer.registers) >= 2 and peer.connection is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert len(peer.registers) == 2
+        assert (await peer.invoke("echo", {"text": "back"})).output == "back"
+        assert client.stats.connections == 2

@@ -37,6 +37,7 @@ def _assert_linked(exporter: Any, result: p.Result, expected: int, root_name: st
     assert result.trace_id is not None
     spans = _trace_spans(exporter, result.trace_id)
     assert len(spans) == expected, [s.name for s in spans]
+    assert result.span_count == expected
     for span in spans:
         for key, value in TEST_ATTRIBUTES.items():
             assert span.attributes.get(key) == value, (span.name, key)
@@ -120,6 +121,7 @@ async def test_async_function_and_structured_outputs(peer: Any, serving: Any, sp
         structured = await peer.invoke("structured", {"text": "ok"})
     assert result.status == "success"
     assert result.output == {"answer": "WHY", "docs": ["doc about why"]}
+    assert structured.span_count == 1
     _assert_linked(spans, result, 2, "async_answer")
     assert structured.output == {"text": "ok", "score": 0.5}
 
@@ -270,3 +272,9 @@ async def test_concurrency_is_bounded_and_excess_is_refused(peer: Any, serving: 
     assert [r.output for r in accepted] == list(range(6))
     assert all(r.status == "error" and r.error and r.error.type == "Overloaded" for r in refused)
     assert peak == 2 and client.stats.rejected == 3
+
+
+async def test_span_count_can_be_turned_off(peer: Any, serving: Any) -> None:
+    async with serving(peer, _registry(), count_spans=False):
+        result = await peer.invoke("async_answer", {"question": "q"})
+    assert result.status == "success" and result.trace_id and result.span_count is None

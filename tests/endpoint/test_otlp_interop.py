@@ -112,7 +112,7 @@ async def test_spans_are_at_the_otlp_endpoint_before_the_result(
         # Read at once: the BatchSpanProcessor's own schedule has not fired.
         spans = _spans(received, result.trace_id or "")
         assert result.status == "success" and result.output == "sum: 342"
-        assert len(spans) == 20, len(spans)
+        assert len(spans) == 20 == result.span_count, len(spans)
         for span in spans:
             attributes = {a.key: a.value.string_value for a in span.attributes}
             assert attributes["spanlink.test.run_id"] == "run-9"
@@ -123,4 +123,40 @@ async def test_spans_are_at_the_otlp_endpoint_before_the_result(
     finally:
         out, err = await asyncio.wait_for(app.communicate(b""), 30)
     assert app.returncode == 0, err.decode()
+    assert out.decode().strip() == "stopped", err.decode()
+
+
+NO_TRACING_APP = """
+import sys
+from spanlink.endpoint import connect, endpoint
+
+@endpoint
+def shout(text: str) -> str:
+    return text.upper()
+
+client = connect(sys.argv[1], api_key="sk-test-123").start()
+sys.stdin.read()
+print("stopped" if client.stop(5) else "stop timed out", flush=True)
+"""
+
+
+async def test_an_app_without_any_tracing_set_up_still_answers(peer: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPANLINK_", "OTEL_"))}
+    app = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(NO_TRACING_APP),
+        peer.url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        await peer.wait_registered(timeout=30)
+        result = await peer.invoke("shout", {"text": "hi"})
+    finally:
+        out, err = await asyncio.wait_for(app.communicate(b""), 30)
+    assert result.status == "success" and result.output == "HI"
+    assert result.trace_id is None and result.span_count is None  # no SDK provider: no spans
     assert out.decode().strip() == "stopped", err.decode()

@@ -109,6 +109,8 @@ class EndpointClient:
         register_timeout_s: deadline for the ``registered`` answer.
         reconnect_initial_s, reconnect_max_s: backoff bounds (full jitter in between).
         flush_timeout_s: the most spent flushing an invocation's spans before the result.
+        count_spans: report ``span_count`` (spans this process produced for the
+            invocation), by adding a small counting processor to the global SDK provider.
         headers: extra handshake headers.
         metadata: announced in ``register`` (host name, pid and Python version are added).
     """
@@ -132,6 +134,7 @@ class EndpointClient:
         reconnect_initial_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         flush_timeout_s: float = 5.0,
+        count_spans: bool = True,
         headers: Mapping[str, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
@@ -170,6 +173,7 @@ class EndpointClient:
         self.reconnect_max_s = reconnect_max_s
         self.default_timeout_s = default_timeout_s
         self.flush_timeout_s = flush_timeout_s
+        self.count_spans = count_spans
         self.headers = dict(headers or {})
         self.metadata = {
             "hostname": socket.gethostname(),
@@ -237,6 +241,7 @@ class EndpointClient:
             default_timeout_s=self.default_timeout_s,
             max_output_bytes=self.max_output_bytes,
             flush_timeout_s=self.flush_timeout_s,
+            count_spans=self.count_spans,
         )
         semaphore = asyncio.Semaphore(self.max_concurrency)
         attempt = 0

@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from spanlink.endpoint.arguments import InvalidArguments
+from spanlink.endpoint.counting import span_counter
 from spanlink.endpoint.output import bounded_output
 from spanlink.endpoint.registry import Endpoint
 from spanlink.tracer import observe, test_context
@@ -102,7 +103,9 @@ class Runner:
         max_output_bytes: int,
         flush_timeout_s: float,
         flush_executor: Executor | None = None,
+        count_spans: bool = True,
     ) -> None:
+        self.count_spans = count_spans
         self.executor = executor
         self.flush_executor = flush_executor
         self.default_timeout_s = default_timeout_s
@@ -140,15 +143,18 @@ class Runner:
             )
 
         timeout = message.timeout_s or self.default_timeout_s
-        trace_ids: list[str] = []
+        trace_ids: list[int] = []
         outcome: dict[str, str] = {}
+        counter = span_counter() if self.count_spans else None
 
         async def root(**_captured: Any) -> Any:
             # _captured holds the JSON arguments only so that observe records them as input.
             span = trace.get_current_span()
             context = span.get_span_context()
             if context.is_valid:
-                trace_ids.append(format_trace_id(context.trace_id))
+                trace_ids.append(context.trace_id)
+                if counter is not None:
+                    counter.watch(context.trace_id)
             try:
                 return await self._call(item, args, kwargs)
             except asyncio.CancelledError:
@@ -213,15 +219,19 @@ class Runner:
             # code that ignores cancellation (or a sync call in a thread) is not awaited.
             await asyncio.wait({task}, timeout=_UNWIND_S)
 
+        span_count: int | None = None
         if trace_ids:
             await self._flush()
+            if counter is not None:
+                span_count = counter.release(trace_ids[0])
         return Result(
             invocation_id=message.invocation_id,
             status=status,
             output=output,
             error=error,
             duration_ms=duration_ms,
-            trace_id=trace_ids[0] if trace_ids else None,
+            trace_id=format_trace_id(trace_ids[0]) if trace_ids else None,
+            span_count=span_count,
             output_truncated=truncated,
         )
 
