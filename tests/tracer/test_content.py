@@ -155,6 +155,15 @@ def test_huge_values_stay_within_the_limit(huge: Any) -> None:
     assert "…" in text or text.endswith(TRUNCATION_MARKER)
 
 
+def test_a_huge_first_value_does_not_hide_the_next_ones() -> None:
+    out = json.loads(serialize({"document": "d" * 100_000, "question": "why?", "n": 3}))
+    assert out["question"] == "why?"
+    assert out["n"] == 3
+    assert out["document"].startswith("ddd") and out["document"].endswith("…")
+    items = json.loads(serialize(["a" * 100_000, "tail"], max_bytes=512))
+    assert items[1] == "tail"
+
+
 def test_truncation_marker_when_cut() -> None:
     # Many short strings: each fits the budget, the JSON text around them does not.
     text = serialize(['"' * 40] * 40, max_bytes=256)

@@ -49,6 +49,7 @@ TRUNCATION_MARKER: Final = "...[truncated]"
 _ELLIPSIS: Final = "…"
 _MIN_BYTES: Final = 64
 _MAX_DEPTH: Final = 16
+_MIN_SHARE: Final = 64
 _REPR_LIMIT: Final = 512
 _FALSE_WORDS: Final = frozenset({"false", "0", "no", "off"})
 
@@ -263,12 +264,13 @@ class _Pruner:
                 fields = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
                 return self._mapping(fields, len(fields), depth)
             out: list[Any] = []
+            total = len(value)
             for item in value:
                 if self.budget <= 0:
-                    out.append(f"{_ELLIPSIS} {len(value) - len(out)} more")
+                    out.append(f"{_ELLIPSIS} {total - len(out)} more")
                     break
                 self.budget -= 1
-                out.append(self.prune(item, depth + 1))
+                out.append(self._share(item, total - len(out), depth))
             return out
         finally:
             self.active.discard(key)
@@ -281,8 +283,21 @@ class _Pruner:
                 break
             name = k if type(k) is str else safe_repr(k, 64)
             self.budget -= len(name) + 4
-            out[name] = self.prune(v, depth + 1)
+            out[name] = self._share(v, total - len(out), depth)
         return out
+
+    def _share(self, value: Any, remaining: int, depth: int) -> Any:
+        """Prune one element within a fair share of the budget, so that a huge first
+        element does not hide the ones after it; what it leaves unused goes on."""
+        budget = self.budget
+        share = max(budget // max(remaining, 1), _MIN_SHARE)
+        if share >= budget:
+            return self.prune(value, depth + 1)
+        self.budget = share
+        try:
+            return self.prune(value, depth + 1)
+        finally:
+            self.budget = budget - (share - self.budget)
 
 
 def _is_dataclass(value: Any) -> bool:
