@@ -277,3 +277,20 @@ def test_spool_write_is_atomic(tmp_path: Path) -> None:
     batch = spool.read(entries[0])
     assert batch is not None
     assert (batch.body, batch.span_count, batch.content_encoding) == (b"body", 3, "gzip")
+
+
+def test_force_flush_cuts_the_resender_backoff_short(
+    receiver: Any, span_factory: Any, tmp_path: Path
+) -> None:
+    url = receiver.url
+    receiver.stop()
+    exporter = _exporter(url, tmp_path, max_retries=0, backoff_initial=200, backoff_max=600)
+    spans = span_factory(2)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS  # spooled
+        time.sleep(0.3)  # the re-sender fails once and backs off (up to 200 s)
+        receiver.start()
+        assert exporter.force_flush(5_000) is True
+    finally:
+        exporter.shutdown()
+    assert _ids(receiver.delivered_spans()) == _sdk_ids(spans)

@@ -118,7 +118,10 @@ class SpanlinkExporter(SpanExporter):
         self._stats = StatsRecorder()
         self._rng = random.Random()
         self._stop = threading.Event()
+        # _wake: something new to send (a spooled batch, a flush); ends the idle wait.
+        # _kick: a flush or shutdown; also ends a backoff wait, which new batches must not.
         self._wake = threading.Event()
+        self._kick = threading.Event()
         self._drained = threading.Condition()
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
@@ -207,6 +210,7 @@ class SpanlinkExporter(SpanExporter):
         deadline = time.monotonic() + timeout_millis / 1000.0
         self._start_resender()
         self._wake.set()
+        self._kick.set()
         with self._drained:
             while spool.names():
                 remaining = deadline - time.monotonic()
@@ -225,6 +229,7 @@ class SpanlinkExporter(SpanExporter):
             return
         self._stop.set()
         self._wake.set()
+        self._kick.set()
         with self._drained:
             self._drained.notify_all()
         resender = self._resender
@@ -462,7 +467,8 @@ class SpanlinkExporter(SpanExporter):
                     attempt, max(self._backoff_initial, 0.05), self._backoff_max, self._rng
                 )
                 attempt += 1
-                self._stop.wait(delay)
+                self._kick.wait(delay)
+                self._kick.clear()
 
     def _drain_spool(self) -> bool:
         """Re-send until the spool is empty (True) or a body could not be delivered (False).
