@@ -9,6 +9,7 @@ enrichment pipeline uses; a listener that raises is logged and never fails the r
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from spanlink.receiver import __version__
 from spanlink.receiver.db import DatabaseUnavailable, create_app_engine, database_errors
 from spanlink.receiver.db import project_scope as _scope
+from spanlink.receiver.enrichment import install_enrichment
 from spanlink.receiver.ingest import CommitListener, prepare_batch, write_batch
 from spanlink.receiver.keys import KeyResolver
 from spanlink.receiver.migrate import is_current
@@ -68,6 +70,19 @@ def _no_nul(**values: str | None) -> None:
     for name, value in values.items():
         if value is not None and "\x00" in value:
             raise HTTPException(400, f"query parameter {name!r} must not contain NUL characters")
+
+
+# Paths whose requests FastAPI's own OpenTelemetry spans must never cover: tracing the
+# ingestion of spans would feed every export back into the next one when the receiver
+# shares a process (and a tracer provider) with the app it receives from.
+_UNTRACED_PATHS = frozenset({"/v1/traces", "/telemetry/traces", "/ws/endpoints"})
+
+
+def _native_telemetry_settings() -> dict[str, Any]:
+    """``FastAPI(telemetry=...)`` excluding ingestion, on FastAPI versions that trace natively."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"exclude": lambda scope: scope.get("path") in _UNTRACED_PATHS}}
 
 
 async def project_id(
@@ -119,12 +134,14 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="OTLP/HTTP trace ingestion and the spanlink query API.",
         lifespan=lifespan,
+        **_native_telemetry_settings(),
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.key_resolver = resolver
     app.state.commit_listeners = listeners
     app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
+    enrichment = install_enrichment(app, settings, engine, project_id)
 
     @app.exception_handler(DatabaseUnavailable)
     async def _database_down(_request: Request, error: DatabaseUnavailable) -> JSONResponse:
@@ -278,8 +295,13 @@ def create_app(settings: Settings) -> FastAPI:
     def trace_detail(
         project: Project,
         trace_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")],
+        sync: Annotated[
+            bool, Query(description="compute and store the enrichment now if missing or stale")
+        ] = False,
     ) -> Response:
         """One trace: spans depth-first (orphans as roots), its enrichment and test links."""
+        if sync:
+            enrichment.ensure_fresh(project, trace_id.lower())
         with database_errors(), engine.begin() as connection:
             _scope(connection, project)
             body = get_trace_json(connection, project, trace_id.lower())
