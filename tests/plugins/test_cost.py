@@ -228,6 +228,12 @@ def test_model_call_without_usage_is_no_usage(llm: Any) -> None:
     assert "total_cost" not in result
 
 
+def test_total_tokens_alone_cannot_be_priced(llm: Any) -> None:
+    result = span_cost(llm("gpt-4o", None, None, **{"gen_ai.usage.total_tokens": 1500}))
+    assert result is not None and result["status"] == "no_usage"
+    assert "only a total of 1500 tokens" in result["message"]
+
+
 @pytest.mark.parametrize("bad", [-5, "many", 1.5, True])
 def test_invalid_token_count_is_reported(llm: Any, bad: Any) -> None:
     result = span_cost(llm("gpt-4o", bad, 10))

@@ -34,6 +34,7 @@ from spanlink.plugins.cost.prices import (
 )
 from spanlink.tracer.model import SpanRecord, Trace
 from spanlink.tracer.plugins import hookimpl
+from spanlink.tracer.semconv import TOTAL_TOKENS
 from spanlink.tracer.semconv import attributes as a
 
 __all__ = [
@@ -165,8 +166,12 @@ def span_cost(
         has_usage = has_usage or field in _USAGE_FIELDS
     if not has_usage:
         result["status"] = "no_usage"
+        total = attributes.get(TOTAL_TOKENS)
         result["message"] = (
-            "model call without token usage (e.g. streaming without usage); cannot be priced"
+            f"only a total of {total} tokens is recorded, without the input/output split; "
+            "cannot be priced"
+            if total is not None
+            else "model call without token usage (e.g. streaming without usage); cannot be priced"
         )
         return result
     if not models:
