@@ -79,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from spanlink.receiver.admin import create_api_key
     from spanlink.receiver.embedded import ensure_database_url
+    from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
 
     print("starting the receiver (embedded Postgres unless SPANLINK_DATABASE_URL is set)...")
     database_url = ensure_database_url(args.database_url)
+    upgrade(database_url)
     receiver = start_in_thread(Settings(database_url=database_url))
     try:
         api_key = create_api_key(database_url, "demo")
