@@ -628,3 +628,29 @@ def test_system_prompt_arguments_become_system_instructions(spans: InMemorySpanE
         {"type": "text", "content": "Answer in French."}
     ]
     assert semconv.GEN_AI_SYSTEM_INSTRUCTIONS not in third
+
+
+def test_model_learnt_inside_the_call_completes_the_span_name(spans: InMemorySpanExporter) -> None:
+    @observe.llm(provider="openai")
+    def chat(prompt: str) -> str:
+        set_llm_usage(model="gpt-4o-mini", input_tokens=1)
+        return "ok"
+
+    @observe.embedding()
+    def embed(text: str) -> list[float]:
+        current_observation().update(model="text-embedding-3-large")
+        return [0.0]
+
+    @observe.llm(model="fixed")
+    def named(prompt: str) -> str:
+        set_llm_usage(model="other")  # the span already has its model name: kept
+        return "ok"
+
+    chat("x")
+    embed("x")
+    named("x")
+    first, second, third = spans.get_finished_spans()
+    assert first.name == "chat gpt-4o-mini"
+    assert attrs(first)[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert second.name == "embeddings text-embedding-3-large"
+    assert third.name == "chat fixed"

@@ -10,6 +10,7 @@ from opentelemetry.util.types import AttributeValue
 
 from spanlink.tracer import content, semconv
 from spanlink.tracer.usage import (
+    apply_usage,
     input_messages,
     output_messages,
     response_attributes,
@@ -113,7 +114,7 @@ class Observation:
                 attrs[semconv.GEN_AI_INPUT_MESSAGES] = _messages_json(input_messages)
             if output_messages is not None:
                 attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = _messages_json(output_messages)
-        self._span.set_attributes(attrs)
+        apply_usage(self._span, attrs)
         return self
 
     def record_response(self, response: Any) -> Observation:

@@ -31,6 +31,7 @@ from spanlink.tracer import semconv
 
 __all__ = [
     "StreamAccumulator",
+    "apply_usage",
     "input_messages",
     "output_messages",
     "response_attributes",
@@ -182,8 +183,21 @@ def set_llm_usage(
     span = trace.get_current_span()
     if not span.is_recording():
         return False
-    span.set_attributes(attrs)
+    apply_usage(span, attrs)
     return True
+
+
+def apply_usage(span: trace.Span, attrs: Mapping[str, AttributeValue]) -> None:
+    """Set usage attributes; a request model learnt late also completes the span name.
+
+    An LLM span started without a model is named by its operation alone (``chat``); once
+    the model is known it becomes ``chat <model>``, as the GenAI conventions name it.
+    """
+    span.set_attributes(attrs)
+    model = attrs.get(semconv.GEN_AI_REQUEST_MODEL)
+    name = getattr(span, "name", None)
+    if isinstance(model, str) and name in semconv.MODEL_OPERATIONS:
+        span.update_name(f"{name} {model}")
 
 
 # --- responses ----------------------------------------------------------------------
