@@ -177,14 +177,14 @@ def safe_repr(value: Any, limit: int = _REPR_LIMIT) -> str:
 
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_SCALARS: Final = (int, float, bool, type(None))
 
 
 class _Pruner:
-    """Turns any value into a JSON-safe structure using at most ``budget`` characters.
+    """Turns any value into a JSON-safe structure of about ``budget`` bytes of JSON.
 
     Strings are cut, containers stop early, cycles and deep nesting become markers; so
-    the cost is bounded by the budget whatever the size of the input.
+    the work is bounded by the budget whatever the size of the input (except for a
+    pydantic model's own ``model_dump``, which runs whole).
     """
 
     __slots__ = ("active", "budget")
