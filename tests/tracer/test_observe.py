@@ -939,3 +939,22 @@ def test_generator_consumed_in_another_thread(spans: InMemorySpanExporter) -> No
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(list, gen).result(timeout=10) == [2]
     assert attrs(only(spans))[semconv.SPANLINK_OUTPUT_CHUNKS] == 2
+
+
+async def test_cancelled_coroutine_ends_its_span(spans: InMemorySpanExporter) -> None:
+    started = asyncio.Event()
+
+    @observe
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    task = asyncio.create_task(slow())
+    await asyncio.wait_for(started.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    span = only(spans)
+    assert span.end_time is not None
+    assert span.status.status_code is StatusCode.UNSET
+    assert not trace.get_current_span().get_span_context().is_valid
