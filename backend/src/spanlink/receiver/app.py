@@ -40,6 +40,8 @@ from spanlink.receiver.otlp import (
 )
 from spanlink.receiver.queries import TraceFilters, get_trace_json, list_traces, metrics
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.testruns import install_testruns
+from spanlink.receiver.ui import router as ui_router
 
 __all__ = ["create_app"]
 
@@ -124,9 +126,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
+        await testruns.start()
         try:
             yield
         finally:
+            await testruns.stop()
             await run_in_threadpool(engine.dispose)
 
     app = FastAPI(
@@ -142,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.commit_listeners = listeners
     app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
     enrichment = install_enrichment(app, settings, engine, project_id)
+    testruns = install_testruns(app, settings, engine)
 
     @app.exception_handler(DatabaseUnavailable)
     async def _database_down(_request: Request, error: DatabaseUnavailable) -> JSONResponse:
@@ -355,5 +360,9 @@ def create_app(settings: Settings) -> FastAPI:
                 status_code=503,
             )
         return JSONResponse({"status": "ok"})
+
+    # ---------------------------------------------------------------- trace viewer
+
+    app.include_router(ui_router)  # /ui/ (static page) and / -> /ui/
 
     return app

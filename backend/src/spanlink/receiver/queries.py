@@ -17,8 +17,8 @@ from spanlink.receiver.schema import spans, trace_enrichments, traces
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
 _COST_TOTAL = literal_column(
-    "CASE WHEN jsonb_typeof(trace_enrichments.data #> '{cost,total_usd}') = 'number' "
-    "THEN (trace_enrichments.data #>> '{cost,total_usd}')::float8 END"
+    "CASE WHEN jsonb_typeof(trace_enrichments.data #> '{trace,cost,total_cost}') = 'number' "
+    "THEN (trace_enrichments.data #>> '{trace,cost,total_cost}')::float8 END"
 )
 
 
@@ -169,7 +169,10 @@ _SPANS_JSON = text(
         'test_run_id', test_run_id, 'test_case_id', test_case_id,
         'test_result_id', test_result_id, 'attributes', attributes, 'events', events,
         'links', links, 'resource', resource, 'scope_name', scope_name,
-        'scope_version', scope_version)::text AS doc
+        'scope_version', scope_version,
+        'enrichment', (SELECT e.data #> ARRAY['spans', spans.span_id] FROM trace_enrichments e
+                       WHERE e.project_id = spans.project_id AND e.trace_id = spans.trace_id)
+    )::text AS doc
     FROM spans WHERE project_id = :project_id AND trace_id = :trace_id
     """
 )
@@ -289,16 +292,17 @@ _MODEL_TOKENS = text(
     """
 )
 
-# Cost comes from the traces' enrichment: data.cost.by_model.<model>.cost_usd (numbers only).
+# Cost comes from the traces' enrichment: data.trace.cost.cost_by_model.<model> (numbers only).
 _MODEL_COST = text(
     """
-    SELECT m.key AS model, sum((m.value->>'cost_usd')::float8) AS cost_usd
+    SELECT m.key AS model, sum((m.value #>> '{}')::float8) AS cost_usd
     FROM traces t
     JOIN trace_enrichments e ON e.project_id = t.project_id AND e.trace_id = t.trace_id
-    CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e.data #> '{cost,by_model}') = 'object'
-                                      THEN e.data #> '{cost,by_model}' ELSE '{}'::jsonb END) m
+    CROSS JOIN LATERAL jsonb_each(
+        CASE WHEN jsonb_typeof(e.data #> '{trace,cost,cost_by_model}') = 'object'
+             THEN e.data #> '{trace,cost,cost_by_model}' ELSE '{}'::jsonb END) m
     WHERE t.project_id = :project_id AND t.start_ns >= :start_ns AND t.start_ns <= :end_ns
-      AND jsonb_typeof(m.value) = 'object' AND jsonb_typeof(m.value->'cost_usd') = 'number'
+      AND jsonb_typeof(m.value) = 'number'
     GROUP BY m.key
     """
 )
