@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from spanlink.receiver.app import create_app
+    from spanlink.receiver.enrichment.cli import enrichment_options
     from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.settings import Settings
 
@@ -68,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     _check_database(database_url)
     revision = upgrade(database_url)
     print(f"database at revision {revision}", file=sys.stderr)
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=database_url, **enrichment_options(args))
     print(f"spanlink-receiver listening on http://{args.host}:{args.port}", file=sys.stderr)
     sys.stderr.flush()
     uvicorn.run(
@@ -248,6 +249,10 @@ def _parser() -> argparse.ArgumentParser:
     client_options(show)
     show.add_argument("trace_id")
     show.set_defaults(handler=_traces_show)
+
+    from spanlink.receiver.enrichment.cli import add_commands
+
+    add_commands(commands, serve, database_option)  # plugins, worker, serve --enrichment
     return parser
 
 
