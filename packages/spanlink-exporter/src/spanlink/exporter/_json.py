@@ -3,8 +3,9 @@
 Follows the OTLP/JSON rules: trace and span ids as lowercase hex strings, lowerCamelCase
 field names, enums as integers, 64-bit integers as decimal strings, ``bytes`` values as
 base64, non-finite doubles as ``"NaN"``/``"Infinity"``/``"-Infinity"``, default values
-omitted. Each span is one ``json.dumps`` call over plain dicts (the C encoder does the
-escaping); groups are joined as byte strings so a batch can be split without re-encoding.
+omitted. Each span is JSON text built directly (strings escaped by the C
+``encode_basestring``, no intermediate dicts); groups are joined as byte strings so a batch
+can be split without re-encoding.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import base64
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link
+from opentelemetry.trace import Link, SpanKind
 
 from spanlink.exporter._protobuf import _items, _trace_state
 from spanlink.exporter._wire import utf8
@@ -33,8 +34,11 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _CACHE_LIMIT = 4096
 _CACHEABLE_STR_LEN = 64
-_FLAGS_LOCAL = 0x100
-_FLAGS_REMOTE = 0x300
+_FLAGS_LOCAL = ',"flags":256'
+_FLAGS_REMOTE = ',"flags":768'
+_KIND = {kind: f',"kind":{kind.value + 1}' for kind in SpanKind}
+#: JSON string literal of a str (C implementation; non-ASCII kept as is).
+_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _EMPTY_SCOPE = b'{"scope":{},"spans":['
 _CLOSE = b"]}"
 
@@ -50,7 +54,8 @@ class JsonEncoder:
     content_type = "application/json"
 
     def __init__(self) -> None:
-        self._pairs: dict[tuple[str, type, Any], dict[str, Any]] = {}
+        self._pairs: dict[tuple[str, type, Any], str] = {}
+        self._keys: dict[str, str] = {}
 
     def request_overhead(self) -> int:
         """Bytes of ``{"resourceSpans":[`` and ``]}``."""
@@ -66,28 +71,28 @@ class JsonEncoder:
 
     def resource(self, resource: Resource | None) -> bytes:
         """Opening of a ``resourceSpans`` entry, up to its ``scopeSpans`` list."""
-        body: dict[str, Any] = {}
+        head = '{"resource":{'
         if resource is not None and resource.attributes:
-            body["attributes"] = self._attributes(resource.attributes)
-        head = '{"resource":' + _dumps(body)
+            head += '"attributes":[' + self._attributes(resource.attributes) + "]"
+        head += "}"
         if resource is not None and resource.schema_url:
-            head += ',"schemaUrl":' + _dumps(resource.schema_url)
+            head += ',"schemaUrl":' + _string(resource.schema_url)
         return utf8(head + ',"scopeSpans":[')
 
     def scope(self, scope: InstrumentationScope | None) -> bytes:
         """Opening of a ``scopeSpans`` entry, up to its ``spans`` list."""
         if scope is None:
             return _EMPTY_SCOPE
-        body: dict[str, Any] = {}
+        fields = []
         if scope.name:
-            body["name"] = scope.name
+            fields.append('"name":' + _string(scope.name))
         if scope.version:
-            body["version"] = scope.version
+            fields.append('"version":' + _string(scope.version))
         if scope.attributes:
-            body["attributes"] = self._attributes(scope.attributes)
-        head = '{"scope":' + _dumps(body)
+            fields.append('"attributes":[' + self._attributes(scope.attributes) + "]")
+        head = '{"scope":{' + ",".join(fields) + "}"
         if scope.schema_url:
-            head += ',"schemaUrl":' + _dumps(scope.schema_url)
+            head += ',"schemaUrl":' + _string(scope.schema_url)
         return utf8(head + ',"spans":[')
 
     def span(self, span: ReadableSpan) -> bytes:
@@ -95,43 +100,46 @@ class JsonEncoder:
         ctx = span.get_span_context()
         if ctx is None:
             raise ValueError(f"span {span.name!r} has no span context")
-        out: dict[str, Any] = {"traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}"}
+        out = [f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}"']
         if ctx.trace_state:
-            out["traceState"] = _trace_state(ctx.trace_state)
+            out.append(',"traceState":' + _string(_trace_state(ctx.trace_state)))
         parent = span.parent
         if parent is not None:
-            out["parentSpanId"] = f"{parent.span_id:016x}"
-        out["flags"] = _FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL
+            out.append(f',"parentSpanId":"{parent.span_id:016x}"')
+            out.append(_FLAGS_REMOTE if parent.is_remote else _FLAGS_LOCAL)
+        else:
+            out.append(_FLAGS_LOCAL)
         if span.name:
-            out["name"] = span.name
-        out["kind"] = span.kind.value + 1
+            out.append(',"name":' + _string(span.name))
+        out.append(_KIND[span.kind])
         if span.start_time:
-            out["startTimeUnixNano"] = str(span.start_time)
+            out.append(f',"startTimeUnixNano":"{span.start_time}"')
         if span.end_time:
-            out["endTimeUnixNano"] = str(span.end_time)
+            out.append(f',"endTimeUnixNano":"{span.end_time}"')
+        # The SDK's own mapping, when present, skips a MappingProxyType wrapper (see _items).
         attributes = getattr(span, "_attributes", None) or span.attributes
         if attributes:
-            out["attributes"] = self._attributes(attributes)
+            out.append(',"attributes":[' + self._attributes(attributes) + "]")
         if span.dropped_attributes:
-            out["droppedAttributesCount"] = span.dropped_attributes
+            out.append(f',"droppedAttributesCount":{span.dropped_attributes}')
         events = span.events
         if events:
-            out["events"] = [self._event(event) for event in events]
+            out.append(',"events":[' + ",".join([self._event(e) for e in events]) + "]")
         if span.dropped_events:
-            out["droppedEventsCount"] = span.dropped_events
+            out.append(f',"droppedEventsCount":{span.dropped_events}')
         links = span.links
         if links:
-            out["links"] = [self._link(link) for link in links]
+            out.append(',"links":[' + ",".join([self._link(link) for link in links]) + "]")
         if span.dropped_links:
-            out["droppedLinksCount"] = span.dropped_links
+            out.append(f',"droppedLinksCount":{span.dropped_links}')
         status = span.status
-        status_out: dict[str, Any] = {}
+        code = status.status_code.value
         if status.description:
-            status_out["message"] = status.description
-        if status.status_code.value:
-            status_out["code"] = status.status_code.value
-        out["status"] = status_out
-        return utf8(_dumps(out))
+            out.append(',"status":{"message":' + _string(status.description))
+            out.append(f',"code":{code}}}}}' if code else "}}")
+        else:
+            out.append(f',"status":{{"code":{code}}}}}' if code else ',"status":{}}')
+        return utf8("".join(out))
 
     def assemble(
         self, groups: Sequence[tuple[bytes, Sequence[tuple[bytes, Sequence[bytes]]]]]
@@ -139,62 +147,88 @@ class JsonEncoder:
         """A request body from ``[(resource header, [(scope header, [span, ...]), ...]), ...]``."""
         resources = []
         for resource_header, scopes in groups:
-            scope_parts = [
-                scope_header + b",".join(spans) + _CLOSE for scope_header, spans in scopes
-            ]
+            scope_parts = [header + b",".join(spans) + _CLOSE for header, spans in scopes]
             resources.append(resource_header + b",".join(scope_parts) + _CLOSE)
         return b'{"resourceSpans":[' + b",".join(resources) + _CLOSE
 
-    def _event(self, event: Event) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _event(self, event: Event) -> str:
+        fields = []
         if event.timestamp:
-            out["timeUnixNano"] = str(event.timestamp)
+            fields.append(f'"timeUnixNano":"{event.timestamp}"')
         if event.name:
-            out["name"] = event.name
+            fields.append('"name":' + _string(event.name))
         if event.attributes:
-            out["attributes"] = self._attributes(event.attributes)
+            fields.append('"attributes":[' + self._attributes(event.attributes) + "]")
         if event.dropped_attributes:
-            out["droppedAttributesCount"] = event.dropped_attributes
-        return out
+            fields.append(f'"droppedAttributesCount":{event.dropped_attributes}')
+        return "{" + ",".join(fields) + "}"
 
-    def _link(self, link: Link) -> dict[str, Any]:
+    def _link(self, link: Link) -> str:
         ctx = link.context
-        out: dict[str, Any] = {"traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}"}
+        out = f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}"'
         if ctx.trace_state:
-            out["traceState"] = _trace_state(ctx.trace_state)
+            out += ',"traceState":' + _string(_trace_state(ctx.trace_state))
         if link.attributes:
-            out["attributes"] = self._attributes(link.attributes)
+            out += ',"attributes":[' + self._attributes(link.attributes) + "]"
         if link.dropped_attributes:
-            out["droppedAttributesCount"] = link.dropped_attributes
-        out["flags"] = _FLAGS_REMOTE if ctx.is_remote else _FLAGS_LOCAL
-        return out
+            out += f',"droppedAttributesCount":{link.dropped_attributes}'
+        return out + (',"flags":768}' if ctx.is_remote else ',"flags":256}')
 
-    def _attributes(self, attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """``KeyValue`` objects; a value of an unknown type is skipped."""
+    def _attributes(self, attributes: Mapping[str, Any]) -> str:
+        """``KeyValue`` objects, comma-separated; a value of an unknown type is skipped."""
         pairs = self._pairs
-        out = []
+        keys = self._keys
+        out: list[str] = []
+        append = out.append
         for key, value in _items(attributes):
             kind = type(value)
-            if kind is str:
-                if len(value) > _CACHEABLE_STR_LEN:
-                    out.append({"key": key, "value": {"stringValue": value}})
-                    continue
-            elif kind is not bool and kind is not int:
-                try:
-                    out.append({"key": key, "value": _any_value(value)})
-                except TypeError as error:
-                    _logger.warning("attribute %r not exported: %s", key, error)
+            if (kind is str and len(value) <= _CACHEABLE_STR_LEN) or kind is bool:
+                # Short repeated values (model names, operation names, flags): encoded once.
+                cache_key = (key, kind, value)
+                pair = pairs.get(cache_key)
+                if pair is None:
+                    pair = '{"key":' + _string(key) + ',"value":' + _scalar(value) + "}"
+                    if len(pairs) >= _CACHE_LIMIT:
+                        pairs.clear()
+                    pairs[cache_key] = pair
+                append(pair)
                 continue
-            # Short repeated values: the same (never mutated) dict is reused across spans.
-            cache_key = (key, kind, value)
-            pair = pairs.get(cache_key)
-            if pair is None:
-                pair = {"key": key, "value": _any_value(value)}
-                if len(pairs) >= _CACHE_LIMIT:
-                    pairs.clear()
-                pairs[cache_key] = pair
-            out.append(pair)
-        return out
+            prefix = keys.get(key)
+            if prefix is None:
+                prefix = '{"key":' + _string(key) + ',"value":'
+                if len(keys) >= _CACHE_LIMIT:
+                    keys.clear()
+                keys[key] = prefix
+            if kind is str:
+                append(prefix + '{"stringValue":' + _string(value) + "}}")
+            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+                append(f'{prefix}{{"intValue":"{value}"}}}}')
+            else:
+                try:
+                    append(prefix + _value(value) + "}")
+                except (TypeError, ValueError) as error:
+                    _logger.warning("attribute %r not exported: %s", key, error)
+        return ",".join(out)
+
+
+def _scalar(value: str | bool | int) -> str:
+    """An ``AnyValue`` for an exact ``str``, ``bool`` or ``int``."""
+    if isinstance(value, str):
+        return '{"stringValue":' + _string(value) + "}"
+    if type(value) is bool:
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return f'{{"intValue":"{value:d}"}}'
+    return f'{{"stringValue":"{value:d}"}}'  # beyond int64: keep every digit
+
+
+def _value(value: Any) -> str:
+    """An ``AnyValue`` for any other attribute value."""
+    if type(value) is float and math.isfinite(value):
+        return '{"doubleValue":' + repr(value) + "}"
+    if type(value) is int:
+        return _scalar(value)
+    return _dumps(_any_value(value))
 
 
 def _any_value(value: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _CACHE_LIMIT = 4096
 _CACHEABLE_STR_LEN = 64
+_SMALL_LEN = tuple(bytes((n,)) for n in range(16))  # an int64 AnyValue is at most 11 bytes
 
 # Span.kind (field 6): the OTLP enum is the SDK enum shifted by one (0 is UNSPECIFIED).
 _KIND = {kind: b"\x30" + bytes((kind.value + 1,)) for kind in SpanKind}
@@ -195,7 +196,22 @@ class ProtobufEncoder:
                 kv_len = len(encoded_key) + len(any_head) + n
                 append(tag + encode_varint(kv_len) + encoded_key + any_head)
                 append(value_bytes)
-            elif kind is str or kind is bool or kind is int:
+            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+                # Counts (tokens...) rarely repeat: encode directly, caching only the key.
+                encoded_key = keys.get(key) or self._key(key)
+                varint = encode_varint(value)
+                any_len = 1 + len(varint)
+                kv_len = len(encoded_key) + 2 + any_len
+                append(
+                    tag
+                    + encode_varint(kv_len)
+                    + encoded_key
+                    + b"\x12"
+                    + _SMALL_LEN[any_len]
+                    + b"\x18"
+                    + varint
+                )
+            elif kind is str or kind is bool:
                 cache_key = (tag, key, kind, value)
                 encoded = pairs.get(cache_key)
                 if encoded is None:
