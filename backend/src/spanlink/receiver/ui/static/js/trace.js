@@ -1,0 +1,252 @@
+// One trace: header (duration, tokens, cost by model, anomalies, linked test result), the
+// waterfall, and the side panel of the selected span.
+
+import { get } from "./api.js";
+import { h, link, mount, notice, route } from "./dom.js";
+import * as enrich from "./enrich.js";
+import * as fmt from "./format.js";
+import { spanPanel } from "./panel.js";
+import { go } from "./router.js";
+import { Waterfall } from "./waterfall.js";
+
+function stat(label, value, cls = "") {
+  return h("div", { class: `stat ${cls}` }, h("div", { class: "stat-label", text: label }), h("div", { class: "stat-value" }, value));
+}
+
+function totals(spans) {
+  let input = 0;
+  let output = 0;
+  let llmCalls = 0;
+  for (const span of spans) {
+    const attrs = span.attributes || {};
+    if (!enrich.isLlm(attrs)) continue;
+    llmCalls += 1;
+    const u = enrich.usage(attrs);
+    input += u.input || 0;
+    output += u.output || 0;
+  }
+  return { input, output, llmCalls };
+}
+
+async function testResultView(testLink, signal) {
+  const box = h("span", { class: "muted", text: " …" });
+  try {
+    const body = await get(`/api/v1/test-runs/${encodeURIComponent(testLink.test_run_id)}`, null, { signal });
+    const results = body.results ?? body.cases ?? body.run?.results ?? [];
+    const result = results.find(
+      (r) =>
+        (testLink.test_result_id && (r.id ?? r.result_id) === testLink.test_result_id) ||
+        (testLink.test_case_id && r.case_id === testLink.test_case_id),
+    );
+    if (result) {
+      box.className = `badge status-${String(result.status || "").toLowerCase()}`;
+      box.textContent = String(result.status ?? "?");
+    } else {
+      box.textContent = "";
+    }
+  } catch {
+    box.textContent = " (run details unavailable)";
+  }
+  return box;
+}
+
+export async function renderTrace(view, traceId, ctx) {
+  mount(view, h("p", { class: "muted", text: "Loading trace…" }));
+  let trace;
+  try {
+    trace = await get(`/api/v1/traces/${encodeURIComponent(traceId)}`, null, { signal: ctx.signal });
+  } catch (failure) {
+    if (failure.status === 404) {
+      mount(view, notice("error", `Trace ${traceId} was not found in this project.`), link("← All traces", ["traces"]));
+      view.dataset.rendered = "trace";
+      return;
+    }
+    if (failure.status === 422) {
+      mount(view, notice("error", `“${traceId}” is not a trace id (32 hex digits).`), link("← All traces", ["traces"]));
+      view.dataset.rendered = "trace";
+      return;
+    }
+    throw failure;
+  }
+  if (!ctx.isCurrent()) return;
+  const spans = trace.spans || [];
+  const start = trace.start_time_unix_nano;
+  const totalMs = trace.duration_ms || 0;
+  const root = spans.find((s) => s.depth === 0) || spans[0];
+  const tok = totals(spans);
+  const cost = enrich.traceCost(trace.enrichment);
+  const findings = enrich.anomalies(trace.enrichment);
+  const byId = new Map(spans.map((s, i) => [s.span_id, i]));
+
+  // ---------------------------------------------------------------- header
+  const costView = cost
+    ? h(
+        "div",
+        {},
+        h("div", { text: fmt.cost(cost.total) + (cost.complete ? "" : " (lower bound)") }),
+        cost.byModel.length
+          ? h(
+              "ul",
+              { class: "by-model" },
+              cost.byModel.map(([model, usd]) => h("li", {}, h("span", { class: "mono", text: model }), ` ${fmt.cost(usd)}`)),
+            )
+          : null,
+      )
+    : h("span", { class: "muted", text: "—" });
+  const stats = h(
+    "div",
+    { class: "stats" },
+    stat("Duration", fmt.duration(totalMs)),
+    stat("Spans", fmt.integer(trace.span_count)),
+    stat("Errors", fmt.integer(trace.error_count), trace.error_count > 0 ? "bad" : ""),
+    stat(
+      "Tokens",
+      tok.llmCalls
+        ? `${fmt.integer(tok.input + tok.output)} (${fmt.integer(tok.input)} in / ${fmt.integer(tok.output)} out)`
+        : "—",
+    ),
+    stat("LLM calls", fmt.integer(tok.llmCalls)),
+    stat("Cost", costView, "cost"),
+  );
+
+  let waterfall;
+  const anomalyList = findings.length
+    ? h(
+        "section",
+        { class: "trace-anomalies", attrs: { "aria-label": "Anomalies" } },
+        h("h2", { text: `Anomalies (${findings.length})` }),
+        h(
+          "ul",
+          { class: "anomalies" },
+          findings.map((a) => {
+            const target = a.span_id != null ? byId.get(a.span_id) : undefined;
+            const item = h(
+              "li",
+              {},
+              h("span", { class: `badge sev-${String(a.severity || "info")}`, text: String(a.severity || "info") }),
+              " ",
+              h("strong", { text: String(a.rule || "anomaly") }),
+              " ",
+              h("span", { text: String(a.message || "") }),
+            );
+            if (target !== undefined) {
+              const anchor = h("a", {
+                class: "anomaly-span",
+                attrs: { href: route(`trace/${encodeURIComponent(traceId)}`, { span: a.span_id }) },
+                text: `→ ${spans[target].name}`,
+                on: {
+                  click: (event) => {
+                    event.preventDefault();
+                    waterfall.select(target, { focus: true });
+                    open(target);
+                  },
+                },
+              });
+              item.append(" ", anchor);
+            }
+            return item;
+          }),
+        ),
+      )
+    : null;
+
+  const tests = (trace.test_links || []).filter((l) => l.test_run_id);
+  const testBox = tests.length
+    ? h(
+        "section",
+        { class: "trace-tests", attrs: { "aria-label": "Linked test results" } },
+        h("h2", { text: "Test result" }),
+        h(
+          "ul",
+          {},
+          tests.map((l) => {
+            const li = h(
+              "li",
+              {},
+              "Run ",
+              link(l.test_run_id, ["run", l.test_run_id], null, "mono"),
+              l.test_case_id ? [" · case ", h("span", { class: "mono", text: l.test_case_id })] : null,
+              l.test_result_id ? [" · result ", h("span", { class: "mono", text: l.test_result_id })] : null,
+              ` (${fmt.integer(l.span_count)} spans) `,
+            );
+            testResultView(l, ctx.signal).then((node) => li.append(node));
+            return li;
+          }),
+        ),
+      )
+    : null;
+
+  const header = h(
+    "header",
+    { class: "trace-header" },
+    h("div", { class: "crumbs" }, link("← Traces", ["traces"])),
+    h("h1", { text: root ? root.name : "(empty trace)" }),
+    h(
+      "p",
+      { class: "muted meta" },
+      h("code", { text: trace.trace_id }),
+      ` · ${fmt.time(start)}`,
+      root && root.service_name ? ` · ${root.service_name}` : "",
+      root && root.environment ? ` · ${root.environment}` : "",
+    ),
+    stats,
+    anomalyList,
+    testBox,
+  );
+
+  // ---------------------------------------------------------------- waterfall + panel
+  const panel = h("aside", { class: "panel", attrs: { "aria-label": "Span details", hidden: true } });
+  const layout = h("div", { class: "trace-layout" });
+
+  function close() {
+    panel.hidden = true;
+    layout.classList.remove("with-panel");
+    go(route(`trace/${encodeURIComponent(traceId)}`), { replace: true });
+    waterfall.scroller.focus({ preventScroll: true });
+  }
+
+  function open(index) {
+    const span = spans[index];
+    if (!span) return;
+    const results = enrich.spanResults(trace.enrichment, span.span_id);
+    const spanAnomalies = findings.filter((a) => a.span_id === span.span_id);
+    mount(panel, spanPanel(span, { results, spanAnomalies, traceStartNs: start, onClose: close }));
+    panel.hidden = false;
+    panel.scrollTop = 0;
+    layout.classList.add("with-panel");
+    go(route(`trace/${encodeURIComponent(traceId)}`, { span: span.span_id }), { replace: true });
+  }
+
+  waterfall = new Waterfall(spans, start, totalMs, {
+    onSelect: () => {},
+    onOpen: (index) => open(index),
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close();
+  });
+  waterfall.scroller.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) close();
+  });
+
+  layout.append(waterfall.el, panel);
+  mount(view, header, layout);
+
+  const fit = () => {
+    const top = waterfall.scroller.getBoundingClientRect().top + window.scrollY;
+    const available = window.innerHeight - Math.max(0, top - window.scrollY) - 12;
+    waterfall.scroller.style.height = `${Math.max(260, Math.min(available, spans.length * 26 + 4))}px`;
+    waterfall.render(true);
+  };
+  fit();
+  window.addEventListener("resize", fit);
+  ctx.onCleanup(() => window.removeEventListener("resize", fit));
+
+  const wanted = ctx.params.get("span");
+  const index = wanted ? byId.get(wanted) : undefined;
+  if (index !== undefined) {
+    waterfall.select(index);
+    open(index);
+  }
+  waterfall.scroller.focus({ preventScroll: true });
+  view.dataset.rendered = "trace";
+}

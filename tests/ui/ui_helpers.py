@@ -1,0 +1,135 @@
+"""Helpers of the trace viewer tests (loaded as ``ui_helpers`` by this folder's conftest)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+#: Screenshots of each page, kept as test artifacts (gitignored, never committed).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+
+#: The agent trace's spans in depth-first order: (name, depth).
+AGENT_TREE = [
+    ("invoke_agent planner", 0),
+    ("chat gpt-4o", 1),
+    ("execute_tool search", 1),
+    ("GET /search", 2),
+    ("execute_tool book", 1),
+    ("chat gpt-4o-mini", 1),
+]
+
+
+def sign_in(page: Any, base_url: str, key: str, hash_route: str = "#/traces") -> None:
+    """Open the viewer and sign in through its form."""
+    page.goto(f"{base_url}/ui/{hash_route}")
+    page.wait_for_selector("main[data-rendered=signin]")
+    page.fill("#api-key", key)
+    page.click("form.signin button[type=submit]")
+    wait_rendered(page)
+
+
+def wait_rendered(page: Any, name: str | None = None) -> None:
+    """Wait until the view reports it rendered (``main[data-rendered]``)."""
+    if name is None:
+        page.wait_for_function(
+            "() => { const r = document.getElementById('view').dataset.rendered;"
+            " return !!r && r !== 'signin'; }"
+        )
+    else:
+        page.wait_for_selector(f"main[data-rendered={name}]")
+
+
+def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
+    """Save a screenshot under test-artifacts/ui/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def wait_for_enrichment(client: httpx.Client, trace_id: str, timeout: float = 30.0) -> Any:
+    """The trace once the receiver has stored its enrichment for all its spans."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/v1/traces/{trace_id}").json()
+        enrichment = body.get("enrichment")
+        if enrichment and (enrichment.get("span_count") or 0) >= body["span_count"]:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no enrichment for trace {trace_id} within {timeout} s")
+        time.sleep(0.1)
+
+
+def js_cost(usd: float) -> str:
+    """The viewer's money format (format.js ``cost``)."""
+    if usd == 0:
+        return "$0"
+    if usd < 0.01:
+        return "$" + f"{float(f'{usd:.2g}')!r}"
+    return f"${usd:.{4 if usd < 10 else 2}f}"
+
+
+def send_agent_trace(base_url: str, key: str, environment: str = "staging") -> str:
+    """An agent run (two LLM calls, a tool with an HTTP call, a failing tool) sent with the
+    stock OpenTelemetry SDK and OTLP/HTTP exporter; returns the trace id."""
+    exporter = OTLPSpanExporter(
+        endpoint=f"{base_url}/v1/traces", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": "travel-agent", "deployment.environment.name": environment}
+        )
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("ui-tests", "1.0")
+    with tracer.start_as_current_span("invoke_agent planner", kind=SpanKind.SERVER) as root:
+        root.set_attribute("gen_ai.operation.name", "invoke_agent")
+        root.set_attribute("gen_ai.agent.name", "planner")
+        root.set_attribute("spanlink.input", json.dumps({"question": "Trip to Lisbon?"}))
+        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.provider.name", "openai")
+            chat.set_attribute("gen_ai.request.model", "gpt-4o")
+            chat.set_attribute("gen_ai.usage.input_tokens", 1200)
+            chat.set_attribute("gen_ai.usage.output_tokens", 350)
+            chat.set_attribute(
+                "gen_ai.input.messages",
+                json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Lisbon?"}]}]),
+            )
+            chat.set_attribute(
+                "gen_ai.output.messages",
+                json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}]}]
+                ),
+            )
+        with tracer.start_as_current_span("execute_tool search") as tool:
+            tool.set_attribute("gen_ai.operation.name", "execute_tool")
+            tool.set_attribute("gen_ai.tool.name", "search")
+            with tracer.start_as_current_span("GET /search", kind=SpanKind.CLIENT) as http:
+                http.set_attribute("http.request.method", "GET")
+        with tracer.start_as_current_span("execute_tool book", record_exception=False) as book:
+            book.set_attribute("gen_ai.operation.name", "execute_tool")
+            book.set_attribute("gen_ai.tool.name", "book")
+            try:
+                raise RuntimeError("no seats left on flight TP1234")
+            except RuntimeError as error:
+                book.record_exception(error)
+                book.set_status(Status(StatusCode.ERROR, "no seats left"))
+                book.set_attribute("error.type", "RuntimeError")
+        with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.provider.name", "openai")
+            chat.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            chat.set_attribute("gen_ai.usage.input_tokens", 300)
+            chat.set_attribute("gen_ai.usage.output_tokens", 20)
+    provider.shutdown()
+    return f"{root.get_span_context().trace_id:032x}"
