@@ -4,8 +4,10 @@ plus spans made by a real OpenTelemetry SDK pipeline."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -89,6 +91,7 @@ class Receiver:
         self._plan: deque[Behavior] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._connections: set[socket.socket] = set()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -141,6 +144,16 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -177,11 +190,17 @@ class Receiver:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening and cut open keep-alive connections, as a crashed receiver would."""
         self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture

@@ -330,3 +330,28 @@ def test_no_network_at_construction(receiver: Any) -> None:
     assert exporter.force_flush(100) is True
     exporter.shutdown()
     assert receiver.requests == []
+
+
+def test_concurrent_exports_from_many_threads(receiver: Any, span_factory: Any) -> None:
+    exporter = _exporter(receiver)
+    batches = [span_factory(3) for _ in range(8)]
+    results: list[SpanExportResult] = []
+    threads = [
+        threading.Thread(target=lambda b=batch: results.append(exporter.export(b)))
+        for batch in batches
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        exporter.shutdown()
+    assert results == [SpanExportResult.SUCCESS] * len(batches)
+    sent = sorted(
+        (s.context.trace_id.to_bytes(16, "big"), s.context.span_id.to_bytes(8, "big"))
+        for batch in batches
+        for s in batch
+    )
+    assert sorted((s.trace_id, s.span_id) for s in receiver.delivered_spans()) == sent
+    assert exporter.stats().spans_exported == len(sent)

@@ -294,3 +294,21 @@ def test_force_flush_cuts_the_resender_backoff_short(
     finally:
         exporter.shutdown()
     assert _ids(receiver.delivered_spans()) == _sdk_ids(spans)
+
+
+def test_receiver_crash_with_a_pooled_connection_loses_nothing(
+    receiver: Any, span_factory: Any, tmp_path: Path
+) -> None:
+    exporter = _exporter(receiver.url, tmp_path)
+    before, during, after = span_factory(1), span_factory(2), span_factory(1)
+    try:
+        assert exporter.export(before) is SpanExportResult.SUCCESS  # keep-alive connection open
+        receiver.stop()  # the receiver dies under it
+        assert exporter.export(during) is SpanExportResult.SUCCESS  # spooled
+        assert exporter.stats().spans_spooled == len(during)
+        receiver.start()
+        assert exporter.export(after) is SpanExportResult.SUCCESS
+        assert exporter.force_flush(10_000) is True
+    finally:
+        exporter.shutdown()
+    assert _ids(receiver.delivered_spans()) == _sdk_ids(before + during + after)
