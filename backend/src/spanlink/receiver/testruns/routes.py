@@ -1,0 +1,216 @@
+"""The test-run HTTP API: start, list, read and cancel runs; list connected endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Connection, text
+from starlette.concurrency import run_in_threadpool
+
+from spanlink.receiver.db import database_errors
+from spanlink.receiver.testruns import store
+from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
+
+__all__ = ["CaseIn", "TestRunIn", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["test runs"])
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer slk_...`")
+_ID = r"^[0-9a-fA-F-]{1,64}$"
+#: Most cases in one run.
+MAX_CASES = 10_000
+
+
+async def _project(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    # The same dependency as the rest of the API (imported late: app.py includes this module).
+    from spanlink.receiver.app import project_id
+
+    return await project_id(request, credentials)
+
+
+Project = Annotated[int, Depends(_project)]
+
+
+class CaseIn(BaseModel):
+    """One test case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: case-<n>"
+    )
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="the function's keyword arguments"
+    )
+    expected_output: Any = Field(
+        default=None, description="when given, the case passes only if the output equals it"
+    )
+
+
+class TestRunIn(BaseModel):
+    """``POST /api/v1/test-runs``."""
+
+    __test__ = False
+    model_config = ConfigDict(extra="forbid")
+
+    function: str = Field(min_length=1, max_length=200, description="the @endpoint name")
+    cases: list[CaseIn] = Field(min_length=1, max_length=MAX_CASES)
+    environment: str | None = Field(default=None, max_length=200)
+    configuration_id: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=500)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="per case")
+    concurrency: int = Field(default=4, ge=1, le=64, description="cases running at once")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("function", "environment", "configuration_id", "name")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _service(request: Request) -> TestRunService:
+    service: TestRunService = request.app.state.testruns
+    return service
+
+
+def _cases(body: TestRunIn) -> list[store.CaseInput]:
+    cases: list[store.CaseInput] = []
+    seen: set[str] = set()
+    for index, case in enumerate(body.cases):
+        case_id = case.id or f"case-{index + 1}"
+        if "\x00" in case_id:
+            raise HTTPException(422, f"cases[{index}].id must not contain NUL characters")
+        if case_id in seen:
+            raise HTTPException(422, f"cases[{index}].id {case_id!r} is used twice in this run")
+        seen.add(case_id)
+        has_expected = "expected_output" in case.model_fields_set
+        cases.append(store.CaseInput(case_id, case.inputs, case.expected_output, has_expected))
+    return cases
+
+
+@router.post("/test-runs", status_code=201, responses={409: {"description": "no endpoint"}})
+async def create_test_run(body: TestRunIn, request: Request, project: Project) -> JSONResponse:
+    """Start a run: a result id per case is allocated now; cases are invoked in the background.
+
+    Poll ``GET /api/v1/test-runs/{id}`` for progress and results. 409 when no endpoint of the
+    project (and environment) offering the function is connected.
+    """
+    cases = _cases(body)
+    run = RunRequest(
+        function=body.function,
+        cases=cases,
+        environment=body.environment,
+        configuration_id=body.configuration_id,
+        name=body.name,
+        timeout_s=body.timeout_s,
+        concurrency=body.concurrency,
+        metadata=body.metadata,
+    )
+    try:
+        created = await _service(request).start_run(project, run)
+    except NoEndpoint as error:
+        raise HTTPException(409, str(error)) from None
+    created["results"] = [
+        {"id": result_id, "case_id": case.case_id}
+        for result_id, case in zip(created.pop("result_ids"), cases, strict=True)
+    ]
+    return JSONResponse(created, status_code=201)
+
+
+def _scoped(request: Request, project: int, work: Any) -> Any:
+    from spanlink.receiver.db import project_scope
+
+    engine = request.app.state.engine
+    with database_errors(), engine.begin() as connection:
+        project_scope(connection, project)
+        return work(connection)
+
+
+@router.get("/test-runs")
+async def list_test_runs(
+    request: Request,
+    project: Project,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """The project's runs, newest first, with their progress."""
+    items, total = await run_in_threadpool(
+        _scoped, request, project, lambda db: store.list_runs(db, project, limit, offset)
+    )
+    next_offset = offset + len(items) if offset + len(items) < total else None
+    return JSONResponse(
+        {
+            "items": items,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": next_offset,
+        }
+    )
+
+
+@router.get("/test-runs/{run_id}", responses={404: {"description": "no such run"}})
+async def get_test_run(
+    request: Request,
+    project: Project,
+    run_id: Annotated[str, Path(pattern=_ID)],
+) -> JSONResponse:
+    """A run with each case's result, linked trace ids, tokens, cost and anomalies."""
+    run = await run_in_threadpool(
+        _scoped, request, project, lambda db: store.get_run(db, project, run_id.lower())
+    )
+    if run is None:
+        raise HTTPException(404, f"test run {run_id} not found in this project")
+    return JSONResponse(run)
+
+
+@router.post("/test-runs/{run_id}/cancel", responses={404: {"description": "no such run"}})
+async def cancel_test_run(
+    request: Request,
+    project: Project,
+    run_id: Annotated[str, Path(pattern=_ID)],
+) -> JSONResponse:
+    """Cancel a run: pending cases close at once, running ones are cancelled at the endpoint."""
+    status = await _service(request).cancel_run(project, run_id.lower(), "cancelled by request")
+    if status is None:
+        raise HTTPException(404, f"test run {run_id} not found in this project")
+    return JSONResponse({"id": run_id.lower(), "status": status})
+
+
+def _endpoints(db: Connection) -> list[dict[str, Any]]:
+    rows = db.execute(
+        text(
+            "SELECT id, environment, functions, instance_id, sdk, sdk_version, connected_at, "
+            "metadata FROM endpoint_connections "
+            "WHERE last_seen > now() - interval '30 seconds' ORDER BY connected_at"
+        )
+    )
+    return [
+        {
+            "connection_id": row[0],
+            "environment": row[1],
+            "functions": row[2],
+            "instance_id": row[3],
+            "sdk": row[4],
+            "sdk_version": row[5],
+            "connected_at": row[6].isoformat(),
+            "specs": (row[7] or {}).get("specs", []),
+        }
+        for row in rows
+    ]
+
+
+@router.get("/endpoints")
+async def list_endpoints(request: Request, project: Project) -> JSONResponse:
+    """Endpoint connections of the project, on every receiver."""
+    items = await run_in_threadpool(_scoped, request, project, _endpoints)
+    return JSONResponse({"items": items})

@@ -1,0 +1,760 @@
+"""The test-run service: runs cases against connected endpoints, stores results, links spans.
+
+One ``TestRunService`` lives in each receiver (``app.state.testruns``). A run is executed by
+the receiver that accepted ``POST /api/v1/test-runs``: for each case it picks an endpoint
+connection offering the function — on this receiver, else on another one found in the
+``endpoint_connections`` table — and invokes it directly or through a ``LISTEN``/``NOTIFY``
+message to the receiver holding the connection. The receiver that gets the ``result``
+stores it, links the spans (the configured strategy) and tells the waiting receiver.
+
+Every wait has a deadline: a case that gets no answer within its timeout (plus a margin) is
+stored as ``timeout`` and cancelled at the endpoint; a disconnect fails the invocations of
+that connection at once; a cancelled run closes its pending cases at once and its running
+ones when the endpoint confirms, or after a short grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, text
+from starlette.concurrency import run_in_threadpool
+
+from spanlink.receiver.db import database_errors, project_scope
+from spanlink.receiver.settings import Settings
+from spanlink.receiver.testruns import store
+from spanlink.receiver.testruns.bus import NotificationBus, notify
+from spanlink.receiver.testruns.linking import (
+    DEFAULT_STRATEGY,
+    ReceiverLinkingStrategy,
+    ResultLink,
+)
+from spanlink.receiver.testruns.registry import (
+    EndpointConnection,
+    EndpointRegistry,
+    Inflight,
+    SendFailed,
+)
+from spanlink.tracer.plugins import load_plugins
+from spanlink.tracer.protocol import Cancel, Invoke, Result, TestContextInfo
+
+__all__ = [
+    "NoEndpoint",
+    "RunRequest",
+    "TestRunService",
+    "load_strategy",
+]
+
+logger = logging.getLogger("spanlink.receiver.testruns")
+
+T = TypeVar("T")
+
+#: Added to a case's timeout before the receiver gives up on the endpoint's answer.
+RESULT_MARGIN_S = 5.0
+#: After a cancel, how long running cases wait for the endpoint to confirm.
+CANCEL_GRACE_S = 3.0
+#: A connection row not refreshed for this long belongs to a receiver that is gone.
+CONNECTION_FRESH_S = 30
+#: How often a receiver refreshes its connection rows.
+CONNECTION_REFRESH_S = 10.0
+#: Ingest batches waiting to be linked; beyond it, the orphan sweep catches up.
+LINK_QUEUE_SIZE = 10_000
+
+
+class NoEndpoint(LookupError):
+    """No connected endpoint of the project and environment offers the function."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A validated ``POST /api/v1/test-runs`` body."""
+
+    function: str
+    cases: Sequence[store.CaseInput]
+    environment: str | None = None
+    configuration_id: str | None = None
+    name: str | None = None
+    timeout_s: float = 60.0
+    concurrency: int = 4
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    connection_id: str
+    receiver_id: str
+    local: EndpointConnection | None
+
+
+@dataclass(eq=False)
+class _RunState:
+    project_id: int
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+def load_strategy(name: str) -> ReceiverLinkingStrategy:
+    """The linking strategy called ``name``, from the plugins of group ``spanlink``."""
+    manager, _ = load_plugins()
+    strategy = manager.hook.spanlink_linking_strategy(config={"name": name})
+    if strategy is None:
+        raise ValueError(
+            f"no installed plugin provides the linking strategy {name!r}; the builtin ones "
+            f"are 'hybrid' and 'trace_id' (set SPANLINK_LINKING_STRATEGY)"
+        )
+    for method in ("link_ingested", "link_result", "sweep"):
+        if not callable(getattr(strategy, method, None)):
+            raise ValueError(f"linking strategy {name!r} has no {method}() method")
+    return strategy  # type: ignore[no-any-return]
+
+
+class TestRunService:
+    """Endpoints, runs and linking for one receiver process; see the module docs."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        if not settings.database_url:
+            raise ValueError("Settings.database_url is not set")
+        self.settings = settings
+        self.engine = engine
+        self.receiver_id = uuid.uuid4().hex
+        self.registry = EndpointRegistry()
+        self.strategy = load_strategy(settings.linking_strategy or DEFAULT_STRATEGY)
+        self.bus = NotificationBus(settings.database_url, self._on_notification)
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._runs: dict[str, _RunState] = {}
+        self._link_queue: asyncio.Queue[tuple[int, frozenset[str]]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped_link_batches = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the notification listener, the link worker and the periodic tasks."""
+        self._loop = asyncio.get_running_loop()
+        self._link_queue = asyncio.Queue(LINK_QUEUE_SIZE)
+        self.bus.start()
+        self._tasks = [
+            asyncio.ensure_future(self._link_worker()),
+            asyncio.ensure_future(self._sweep_loop()),
+            asyncio.ensure_future(self._refresh_loop()),
+        ]
+        if not await self.bus.wait_listening(5.0):
+            logger.warning(
+                "spanlink: not yet listening for other receivers' notifications; test runs "
+                "through other receivers reach this one once the database answers"
+            )
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop runs and background tasks; forget this receiver's connection rows."""
+        for state in list(self._runs.values()):
+            state.cancelled.set()
+            if state.task is not None:
+                state.task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        pending = [s.task for s in self._runs.values() if s.task] + self._tasks
+        if pending:
+            await asyncio.wait(pending, timeout=timeout / 2)
+        await self.bus.stop(timeout / 4)
+        projects = {c.project_id for c in self.registry}
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                run_in_threadpool(self._forget_connections, projects), timeout / 4
+            )
+
+    def _forget_connections(self, projects: Collection[int]) -> None:
+        with database_errors():
+            for project_id in projects:
+                with self.engine.begin() as connection:
+                    project_scope(connection, project_id)
+                    connection.execute(
+                        text("DELETE FROM endpoint_connections WHERE receiver_id = :r"),
+                        {"r": self.receiver_id},
+                    )
+
+    # ------------------------------------------------------------------ database helpers
+
+    async def _in_project(self, project_id: int, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction scoped to the project, in a worker thread."""
+
+        def run() -> T:
+            with database_errors(), self.engine.begin() as connection:
+                project_scope(connection, project_id)
+                return work(connection)
+
+        return await run_in_threadpool(run)
+
+    # ------------------------------------------------------------------ endpoint connections
+
+    async def connection_registered(self, connection: EndpointConnection) -> None:
+        """A WebSocket registered: keep it here and announce it to the other receivers."""
+        self.registry.add(connection)
+        row = {
+            "id": connection.id,
+            "p": connection.project_id,
+            "r": self.receiver_id,
+            "env": connection.environment,
+            "functions": _json_list(sorted(connection.functions)),
+            "instance": connection.instance_id,
+            "sdk": connection.sdk,
+            "sdk_version": connection.sdk_version,
+            "meta": _json_obj(
+                {
+                    "specs": [spec.to_dict() for spec in connection.functions.values()],
+                    "client": connection.metadata,
+                }
+            ),
+        }
+
+        def upsert(db: Connection) -> None:
+            db.execute(
+                text(
+                    "INSERT INTO endpoint_connections (id, project_id, receiver_id, environment, "
+                    "functions, instance_id, sdk, sdk_version, metadata) VALUES (:id, :p, :r, "
+                    ":env, CAST(:functions AS jsonb), :instance, :sdk, :sdk_version, "
+                    "CAST(:meta AS jsonb)) ON CONFLICT (id) DO UPDATE SET "
+                    "environment = excluded.environment, functions = excluded.functions, "
+                    "metadata = excluded.metadata, last_seen = now()"
+                ),
+                row,
+            )
+
+        try:
+            await self._in_project(connection.project_id, upsert)
+        except Exception as error:  # the local registry still works; other receivers wait
+            logger.warning("spanlink: could not record endpoint connection: %s", error)
+
+    async def connection_closed(self, connection: EndpointConnection, reason: str) -> None:
+        """A WebSocket closed: fail its invocations with the reason, forget it."""
+        self.registry.remove(connection)
+        inflight, connection.inflight = dict(connection.inflight), {}
+        for result_id, item in inflight.items():
+            await self._store_result(
+                item,
+                result_id,
+                store.FinishedResult(
+                    status="error",
+                    error=f"EndpointDisconnected: {reason}",
+                    metadata={"error_type": "EndpointDisconnected"},
+                ),
+            )
+
+        def delete(db: Connection) -> None:
+            db.execute(
+                text("DELETE FROM endpoint_connections WHERE id = :id"), {"id": connection.id}
+            )
+
+        with contextlib.suppress(Exception):
+            await self._in_project(connection.project_id, delete)
+
+    async def result_received(self, connection: EndpointConnection, message: Result) -> bool:
+        """The endpoint answered an invocation; False when it was not in flight here."""
+        item = connection.inflight.pop(message.invocation_id, None)
+        if item is None:
+            return False
+        error = message.error
+        metadata: dict[str, Any] = {"endpoint_status": message.status}
+        if message.span_count is not None:
+            metadata["span_count"] = message.span_count
+        if message.output_truncated:
+            metadata["output_truncated"] = True
+        if error is not None:
+            metadata["error_type"] = error.type
+        await self._store_result(
+            item,
+            message.invocation_id,
+            store.FinishedResult(
+                status=message.status,
+                output=message.output,
+                error=f"{error.type}: {error.message}" if error else None,
+                duration_ms=message.duration_ms,
+                trace_id=message.trace_id,
+                metadata=metadata,
+            ),
+        )
+        return True
+
+    async def invocation_failed(
+        self, connection: EndpointConnection, invocation_id: str, reason: str
+    ) -> bool:
+        """The endpoint could not handle an invoke (an ``error`` naming it)."""
+        item = connection.inflight.pop(invocation_id, None)
+        if item is None:
+            return False
+        await self._store_result(
+            item,
+            invocation_id,
+            store.FinishedResult(
+                status="error", error=reason, metadata={"error_type": "EndpointError"}
+            ),
+        )
+        return True
+
+    async def _store_result(
+        self, item: Inflight, result_id: str, result: store.FinishedResult
+    ) -> None:
+        """Close the result (if still open), link its spans, wake the waiting receiver."""
+        strategy = self.strategy
+
+        def write(db: Connection) -> None:
+            closed = store.finish_result(db, result_id, result)
+            if closed is not None:
+                run_id, case_id = closed
+                strategy.link_result(
+                    db, item.project_id, ResultLink(result_id, run_id, case_id, result.trace_id)
+                )
+            if item.origin != self.receiver_id:
+                notify(db, {"op": "done", "target": item.origin, "result_id": result_id})
+
+        try:
+            await self._in_project(item.project_id, write)
+        except Exception:
+            logger.exception("spanlink: storing the result of %s failed", result_id)
+        if item.origin == self.receiver_id:
+            self._wake(result_id)
+
+    def _wake(self, result_id: str) -> None:
+        waiter = self._waiters.get(result_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------------ choosing an endpoint
+
+    def _find_remote(
+        self, db: Connection, project_id: int, environment: str | None, function: str
+    ) -> tuple[str, str] | None:
+        row = db.execute(
+            text(
+                "SELECT id, receiver_id FROM endpoint_connections WHERE project_id = :p "
+                "AND environment IS NOT DISTINCT FROM :env AND receiver_id <> :me "
+                "AND functions ? :function "
+                f"AND last_seen > now() - interval '{CONNECTION_FRESH_S} seconds' "
+                "ORDER BY random() LIMIT 1"
+            ),
+            {"p": project_id, "env": environment, "me": self.receiver_id, "function": function},
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    async def _target(
+        self, project_id: int, environment: str | None, function: str
+    ) -> _Target | None:
+        local = self.registry.find(project_id, environment, function)
+        if local is not None:
+            return _Target(local.id, self.receiver_id, local)
+        remote = await self._in_project(
+            project_id, lambda db: self._find_remote(db, project_id, environment, function)
+        )
+        return _Target(remote[0], remote[1], None) if remote else None
+
+    def _available(self, db: Connection, project_id: int, function: str) -> list[str | None]:
+        rows = db.execute(
+            text(
+                "SELECT DISTINCT environment FROM endpoint_connections WHERE project_id = :p "
+                "AND functions ? :function "
+                f"AND last_seen > now() - interval '{CONNECTION_FRESH_S} seconds'"
+            ),
+            {"p": project_id, "function": function},
+        )
+        return [row[0] for row in rows]
+
+    async def describe_missing(
+        self, project_id: int, environment: str | None, function: str
+    ) -> str:
+        """Why no endpoint was found, and what to do."""
+        elsewhere = await self._in_project(
+            project_id, lambda db: self._available(db, project_id, function)
+        )
+        where = f"environment {environment!r}" if environment else "no environment"
+        message = f"no connected endpoint offers the function {function!r} in {where}"
+        if elsewhere:
+            names = ", ".join(repr(env) if env else "no environment" for env in elsewhere)
+            return f"{message}; it is connected in: {names} (set 'environment')"
+        return (
+            f"{message}; start the application with spanlink.endpoint.connect(...) and the "
+            "project's API key, and decorate the function with @endpoint"
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    async def start_run(self, project_id: int, request: RunRequest) -> dict[str, Any]:
+        """Create the run (result ids allocated now) and start executing it.
+
+        Raises :class:`NoEndpoint` when no endpoint offers the function right now.
+        """
+        if await self._target(project_id, request.environment, request.function) is None:
+            raise NoEndpoint(
+                await self.describe_missing(project_id, request.environment, request.function)
+            )
+        strategy_name = self.strategy.name
+
+        def create(db: Connection) -> tuple[str, list[str]]:
+            return store.create_run(
+                db,
+                project_id,
+                name=request.name,
+                function=request.function,
+                environment=request.environment,
+                configuration_id=request.configuration_id,
+                timeout_s=request.timeout_s,
+                concurrency=request.concurrency,
+                strategy=strategy_name,
+                cases=request.cases,
+                metadata=request.metadata,
+            )
+
+        run_id, result_ids = await self._in_project(project_id, create)
+        state = _RunState(project_id)
+        self._runs[run_id] = state
+        state.task = asyncio.ensure_future(self._execute(run_id, state, request, result_ids))
+        return {"id": run_id, "status": "running", "result_ids": result_ids}
+
+    async def _execute(
+        self, run_id: str, state: _RunState, request: RunRequest, result_ids: list[str]
+    ) -> None:
+        slots = asyncio.Semaphore(request.concurrency)
+
+        async def one(result_id: str, case: store.CaseInput) -> None:
+            async with slots:
+                if state.cancelled.is_set():
+                    return
+                try:
+                    await self._run_case(run_id, state, request, result_id, case)
+                except Exception:
+                    logger.exception(
+                        "spanlink: test case %s of run %s failed", case.case_id, run_id
+                    )
+                    await self._close_local(
+                        state.project_id,
+                        result_id,
+                        "error",
+                        "InternalError: the receiver failed to run this case; see its log",
+                    )
+
+        try:
+            await asyncio.gather(
+                *(one(rid, case) for rid, case in zip(result_ids, request.cases, strict=True))
+            )
+            await self._in_project(state.project_id, lambda db: store.finish_run(db, run_id))
+        except Exception:
+            logger.exception("spanlink: test run %s failed", run_id)
+            with contextlib.suppress(Exception):
+                await self._in_project(
+                    state.project_id, lambda db: store.finish_run(db, run_id, "failed")
+                )
+        finally:
+            self._runs.pop(run_id, None)
+
+    async def _close_local(self, project_id: int, result_id: str, status: str, error: str) -> None:
+        """Close a result from this receiver (deadline, cancel, no endpoint)."""
+        item = Inflight(project_id, "", None, self.receiver_id)
+        await self._store_result(
+            item,
+            result_id,
+            store.FinishedResult(
+                status=status, error=error, metadata={"error_type": error.split(":", 1)[0]}
+            ),
+        )
+
+    async def _run_case(
+        self,
+        run_id: str,
+        state: _RunState,
+        request: RunRequest,
+        result_id: str,
+        case: store.CaseInput,
+    ) -> None:
+        project_id = state.project_id
+        target = await self._target(project_id, request.environment, request.function)
+        if target is None:
+            reason = await self.describe_missing(project_id, request.environment, request.function)
+            await self._close_local(project_id, result_id, "error", f"NoEndpoint: {reason}")
+            return
+        started = await self._in_project(
+            project_id, lambda db: store.mark_running(db, result_id, target.connection_id)
+        )
+        if not started:  # cancelled meanwhile
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters[result_id] = waiter
+        try:
+            if target.local is not None:
+                invoke = Invoke(
+                    invocation_id=result_id,
+                    function=request.function,
+                    arguments=case.inputs,
+                    test_context=TestContextInfo(
+                        run_id=run_id,
+                        case_id=case.case_id,
+                        result_id=result_id,
+                        configuration_id=request.configuration_id,
+                    ),
+                    timeout_s=request.timeout_s,
+                )
+                item = Inflight(project_id, run_id, case.case_id, self.receiver_id)
+                if not await self._send_invoke(target.local, invoke, item):
+                    return
+            else:
+                payload = {
+                    "op": "invoke",
+                    "target": target.receiver_id,
+                    "connection_id": target.connection_id,
+                    "project_id": project_id,
+                    "result_id": result_id,
+                    "origin": self.receiver_id,
+                }
+                await self._in_project(project_id, lambda db: notify(db, payload))
+            await self._wait(waiter, state, request.timeout_s + RESULT_MARGIN_S)
+            if waiter.done():
+                return
+            if state.cancelled.is_set():
+                status, error = "cancelled", "Cancelled: the run was cancelled"
+            else:
+                status = "timeout"
+                error = (
+                    f"Timeout: no result from the endpoint within {request.timeout_s:g} s "
+                    f"(+{RESULT_MARGIN_S:g} s margin); the invocation was cancelled"
+                )
+            await self._cancel_invocation(project_id, target, result_id, error)
+            await self._close_local(project_id, result_id, status, error)
+        finally:
+            self._waiters.pop(result_id, None)
+
+    async def _wait(self, waiter: asyncio.Future[None], state: _RunState, timeout: float) -> None:
+        """Until the result, the deadline, or a cancel plus its grace — whichever is first."""
+        cancel = asyncio.ensure_future(state.cancelled.wait())
+        try:
+            await asyncio.wait({waiter, cancel}, timeout=timeout, return_when="FIRST_COMPLETED")
+            if not waiter.done() and cancel.done():
+                await asyncio.wait({waiter}, timeout=CANCEL_GRACE_S)
+        finally:
+            cancel.cancel()
+
+    async def _send_invoke(
+        self, connection: EndpointConnection, invoke: Invoke, item: Inflight
+    ) -> bool:
+        connection.inflight[invoke.invocation_id] = item
+        try:
+            await connection.send(invoke)
+        except SendFailed as error:
+            if connection.inflight.pop(invoke.invocation_id, None) is not None:
+                await self._store_result(
+                    item,
+                    invoke.invocation_id,
+                    store.FinishedResult(
+                        status="error",
+                        error=f"EndpointDisconnected: {error}",
+                        metadata={"error_type": "EndpointDisconnected"},
+                    ),
+                )
+            return False
+        return True
+
+    async def _cancel_invocation(
+        self, project_id: int, target: _Target, result_id: str, reason: str
+    ) -> None:
+        if target.local is not None:
+            if target.local.inflight.pop(result_id, None) is not None:
+                with contextlib.suppress(SendFailed):
+                    await target.local.send(Cancel(invocation_id=result_id, reason=reason))
+            return
+        payload = {
+            "op": "cancel_invocation",
+            "target": target.receiver_id,
+            "connection_id": target.connection_id,
+            "result_id": result_id,
+            "reason": reason,
+        }
+        with contextlib.suppress(Exception):
+            await self._in_project(project_id, lambda db: notify(db, payload))
+
+    async def cancel_run(self, project_id: int, run_id: str, reason: str) -> str | None:
+        """Cancel a run on whichever receiver executes it; returns its status (None: unknown)."""
+        payload = {"op": "cancel_run", "project_id": project_id, "run_id": run_id}
+
+        def cancel(db: Connection) -> str | None:
+            status = store.cancel_run(db, run_id, reason)
+            if status == "cancelled":
+                notify(db, {**payload, "reason": reason})
+            return status
+
+        status = await self._in_project(project_id, cancel)
+        if status == "cancelled":
+            await self._on_cancel_run(project_id, run_id, reason)
+        return status
+
+    async def _on_cancel_run(self, project_id: int, run_id: str, reason: str) -> None:
+        state = self._runs.get(run_id)
+        if state is not None and state.project_id == project_id:
+            state.cancelled.set()
+        for connection in self.registry:
+            if connection.project_id != project_id:
+                continue
+            for invocation_id, item in list(connection.inflight.items()):
+                if item.run_id == run_id:
+                    with contextlib.suppress(SendFailed):
+                        await connection.send(Cancel(invocation_id=invocation_id, reason=reason))
+
+    # ------------------------------------------------------------------ other receivers
+
+    async def _on_notification(self, payload: dict[str, Any]) -> None:
+        op = payload.get("op")
+        if op == "cancel_run":
+            project_id, run_id = payload.get("project_id"), payload.get("run_id")
+            if isinstance(project_id, int) and isinstance(run_id, str):
+                await self._on_cancel_run(project_id, run_id, str(payload.get("reason") or ""))
+            return
+        if payload.get("target") != self.receiver_id:
+            return
+        result_id = payload.get("result_id")
+        if not isinstance(result_id, str):
+            return
+        if op == "done":
+            self._wake(result_id)
+        elif op == "invoke":
+            await self._remote_invoke(payload, result_id)
+        elif op == "cancel_invocation":
+            connection = self.registry.get(str(payload.get("connection_id")))
+            if connection is not None and connection.inflight.pop(result_id, None) is not None:
+                with contextlib.suppress(SendFailed):
+                    await connection.send(
+                        Cancel(invocation_id=result_id, reason=str(payload.get("reason") or ""))
+                    )
+
+    async def _remote_invoke(self, payload: dict[str, Any], result_id: str) -> None:
+        project_id = payload.get("project_id")
+        origin = payload.get("origin")
+        if not isinstance(project_id, int) or not isinstance(origin, str):
+            return
+        found = await self._in_project(
+            project_id, lambda db: store.invocation_target(db, result_id)
+        )
+        if found is None:  # closed meanwhile (cancelled, timed out)
+            return
+        item = Inflight(project_id, found.run_id, found.case_id, origin)
+        connection = self.registry.get(str(payload.get("connection_id")))
+        if connection is None or connection.project_id != project_id:
+            await self._store_result(
+                item,
+                result_id,
+                store.FinishedResult(
+                    status="error",
+                    error="EndpointDisconnected: the endpoint connection closed before the "
+                    "invocation could be sent",
+                    metadata={"error_type": "EndpointDisconnected"},
+                ),
+            )
+            return
+        invoke = Invoke(
+            invocation_id=result_id,
+            function=found.function,
+            arguments=found.arguments,
+            test_context=TestContextInfo(
+                run_id=found.run_id,
+                case_id=found.case_id,
+                result_id=result_id,
+                configuration_id=found.configuration_id,
+            ),
+            timeout_s=found.timeout_s,
+        )
+        await self._send_invoke(connection, invoke, item)
+
+    # ------------------------------------------------------------------ linking
+
+    def on_commit(self, project_id: int, trace_ids: frozenset[str]) -> None:
+        """Ingest commit listener: queue the batch's traces for linking (never blocks)."""
+        loop, queue = self._loop, self._link_queue
+        if loop is None or queue is None or not trace_ids:
+            return
+
+        def put() -> None:
+            try:
+                queue.put_nowait((project_id, trace_ids))
+            except asyncio.QueueFull:
+                self.dropped_link_batches += 1  # the orphan sweep links these later
+
+        with contextlib.suppress(RuntimeError):  # loop closed: shutting down
+            loop.call_soon_threadsafe(put)
+
+    async def _link_worker(self) -> None:
+        assert self._link_queue is not None
+        queue = self._link_queue
+        while True:
+            project_id, trace_ids = await queue.get()
+            merged: dict[int, set[str]] = {project_id: set(trace_ids)}
+            while not queue.empty() and sum(len(t) for t in merged.values()) < 5000:
+                more_project, more = queue.get_nowait()
+                merged.setdefault(more_project, set()).update(more)
+            for pid, ids in merged.items():
+                try:
+                    await self._in_project(
+                        pid, lambda db, pid=pid, ids=ids: self.strategy.link_ingested(db, pid, ids)
+                    )
+                except Exception as error:  # the sweep retries later
+                    logger.warning("spanlink: linking stored spans failed: %s", error)
+
+    async def sweep_once(self) -> int:
+        """Link orphans (run and case ids but no result) of every project; returns spans."""
+
+        def project_ids() -> list[int]:
+            with database_errors(), self.engine.begin() as db:
+                return [int(row[0]) for row in db.execute(text("SELECT id FROM projects"))]
+
+        linked = 0
+        grace = self.settings.linking_grace_s
+        for project_id in await run_in_threadpool(project_ids):
+            linked += await self._in_project(
+                project_id,
+                lambda db, pid=project_id: self.strategy.sweep(db, pid, grace),
+            )
+        return linked
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.linking_sweep_interval_s)
+            try:
+                linked = await self.sweep_once()
+                if linked:
+                    logger.info("spanlink: orphan sweep linked %d span(s)", linked)
+            except Exception as error:
+                logger.warning("spanlink: orphan sweep failed: %s", error)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CONNECTION_REFRESH_S)
+            for project_id in {c.project_id for c in self.registry}:
+
+                def refresh(db: Connection) -> None:
+                    db.execute(
+                        text(
+                            "UPDATE endpoint_connections SET last_seen = now() "
+                            "WHERE receiver_id = :r"
+                        ),
+                        {"r": self.receiver_id},
+                    )
+
+                try:
+                    await self._in_project(project_id, refresh)
+                except Exception as error:
+                    logger.warning("spanlink: refreshing endpoint connections failed: %s", error)
+
+
+def _json_list(values: list[str]) -> str:
+    import json
+
+    return json.dumps(values)
+
+
+def _json_obj(value: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)

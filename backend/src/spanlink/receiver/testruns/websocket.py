@@ -1,0 +1,317 @@
+"""``WS /ws/endpoints``: where ``spanlink-endpoint`` clients connect (``docs/protocol.md``).
+
+The handshake must carry ``Authorization: Bearer <API key>``; the key's project owns the
+connection (an unknown key is refused with HTTP 401 before the upgrade). The first message
+must be ``register`` (within ``REGISTER_TIMEOUT_S``). Then the receiver sends ``invoke`` and
+``cancel``, the client answers with ``result``; either side may ``ping``. Each message is
+checked against the size limit and the protocol; a bad one gets an ``error`` reply and the
+connection stays open. The receiver pings every heartbeat interval and closes a connection
+silent for three of them. A connection sending faster than its rate limit gets
+``overloaded`` errors and its extra messages are dropped (results are always accepted: a
+dropped result would only turn into a timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketState
+
+from spanlink.receiver.db import DatabaseUnavailable, database_errors
+from spanlink.receiver.testruns.ratelimit import TokenBucket
+from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
+from spanlink.receiver.testruns.service import TestRunService
+from spanlink.tracer.protocol import (
+    Error,
+    Message,
+    Ping,
+    Pong,
+    ProtocolError,
+    Register,
+    Registered,
+    Result,
+    decode,
+    encode,
+)
+
+__all__ = ["REGISTER_TIMEOUT_S", "router"]
+
+logger = logging.getLogger("spanlink.receiver.testruns")
+
+router = APIRouter()
+
+#: Seconds a new connection has to send ``register``.
+REGISTER_TIMEOUT_S = 10.0
+#: Close codes (RFC 6455 section 7.4.1).
+_POLICY_VIOLATION = 1008
+_SERVER_ERROR = 1011
+_GOING_AWAY = 1001
+
+
+def _bearer(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _deny(websocket: WebSocket, status: int, message: str) -> None:
+    """Refuse the handshake with an HTTP status when the server can, else close (403)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            JSONResponse(
+                {"code": status, "message": message},
+                status_code=status,
+                headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+            )
+        )
+    else:
+        await websocket.close(code=_POLICY_VIOLATION, reason=message[:120])
+
+
+async def _authenticate(websocket: WebSocket) -> int | None:
+    key = _bearer(websocket)
+    if key is None:
+        await _deny(
+            websocket,
+            401,
+            "missing API key: send `Authorization: Bearer <key>` on the WebSocket handshake",
+        )
+        return None
+    resolver = websocket.app.state.key_resolver
+
+    def resolve() -> int | None:
+        with database_errors():
+            found: int | None = resolver.resolve(key)
+            return found
+
+    try:
+        project_id = await run_in_threadpool(resolve)
+    except DatabaseUnavailable:
+        await _deny(websocket, 503, "database unavailable; reconnect later")
+        return None
+    if project_id is None:
+        await _deny(websocket, 401, "unknown or revoked API key")
+        return None
+    return project_id
+
+
+class _Session:
+    """One accepted WebSocket: registration, then the message loop."""
+
+    def __init__(self, websocket: WebSocket, service: TestRunService, project_id: int) -> None:
+        settings = service.settings
+        self.websocket = websocket
+        self.service = service
+        self.project_id = project_id
+        self.max_bytes = settings.endpoint_max_message_bytes
+        self.heartbeat_s = settings.endpoint_heartbeat_interval_s
+        rate = settings.endpoint_rate_limit_per_s
+        self.bucket = TokenBucket(rate, max(2 * rate, 1.0))
+        self.last_seen = time.monotonic()
+        self.connection: EndpointConnection | None = None
+        self.close_reason = "the endpoint closed the connection"
+        self._last_overload_reply = 0.0
+
+    async def send(self, message: Message) -> None:
+        if self.connection is not None:
+            await self.connection.send(message)
+        else:
+            await asyncio.wait_for(self.websocket.send_text(encode(message)), 5.0)
+
+    async def receive(self) -> str | bytes | None:
+        """The next message's data, or None when the connection closed."""
+        event = await self.websocket.receive()
+        if event["type"] == "websocket.disconnect":
+            code = event.get("code")
+            self.close_reason = f"the endpoint connection closed (code {code})"
+            return None
+        self.last_seen = time.monotonic()
+        data: str | bytes | None = event.get("text")
+        if data is None:
+            data = event.get("bytes") or b""
+        return data
+
+    async def decode(self, data: str | bytes) -> Message | None:
+        try:
+            return decode(data, self.max_bytes)
+        except ProtocolError as error:
+            await self.send(Error.from_exception(error))
+            return None
+
+    async def register(self) -> bool:
+        deadline = time.monotonic() + REGISTER_TIMEOUT_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self.websocket.close(_POLICY_VIOLATION, "no register message in time")
+                return False
+            try:
+                data = await asyncio.wait_for(self.receive(), remaining)
+            except asyncio.TimeoutError:
+                continue
+            if data is None:
+                return False
+            message = await self.decode(data)
+            if message is None:
+                continue
+            if isinstance(message, Ping):
+                await self.send(Pong(id=message.id))
+            elif isinstance(message, Register):
+                await self.accept_registration(message)
+                return True
+            else:
+                await self.send(
+                    Error(
+                        code="unexpected_message",
+                        message=f"send 'register' first (got {message.type!r})",
+                        message_type=message.type,
+                    )
+                )
+
+    async def accept_registration(self, message: Register) -> None:
+        functions = {spec.name: spec for spec in message.functions}
+        if self.connection is None:
+            self.connection = EndpointConnection(
+                id=uuid.uuid4().hex,
+                project_id=self.project_id,
+                environment=message.environment,
+                functions=functions,
+                send_text=self.websocket.send_text,
+                instance_id=message.instance_id,
+                sdk=message.sdk,
+                sdk_version=message.sdk_version,
+                metadata=dict(message.metadata),
+            )
+        else:  # registering again replaces the functions and the environment
+            self.connection.functions = functions
+            self.connection.environment = message.environment
+        await self.service.connection_registered(self.connection)
+        await self.send(
+            Registered(
+                functions=tuple(sorted(functions)),
+                connection_id=self.connection.id,
+                heartbeat_interval_s=self.heartbeat_s,
+                max_message_bytes=self.max_bytes,
+            )
+        )
+
+    async def overloaded(self, data: str | bytes) -> bool:
+        """True when the message is over the rate limit and must be dropped."""
+        if self.bucket.take():
+            return False
+        if isinstance(data, str) and '"result"' in data:
+            return False  # never drop an answer
+        now = time.monotonic()
+        if now - self._last_overload_reply >= 1.0:  # the reply is rate limited too
+            self._last_overload_reply = now
+            await self.send(
+                Error(
+                    code="overloaded",
+                    message="more messages than the rate limit allows; extra messages are "
+                    "dropped: send less often",
+                )
+            )
+        return True
+
+    async def handle(self, message: Message) -> None:
+        assert self.connection is not None
+        if isinstance(message, Result):
+            if not await self.service.result_received(self.connection, message):
+                await self.send(
+                    Error(
+                        code="unexpected_message",
+                        message=f"no invocation {message.invocation_id!r} is in flight on this "
+                        "connection (answered already, timed out or cancelled)",
+                        invocation_id=message.invocation_id,
+                        message_type="result",
+                    )
+                )
+        elif isinstance(message, Ping):
+            await self.send(Pong(id=message.id))
+        elif isinstance(message, Pong):
+            pass
+        elif isinstance(message, Register):
+            await self.accept_registration(message)
+        elif isinstance(message, Error):
+            if message.invocation_id is not None:
+                await self.service.invocation_failed(
+                    self.connection,
+                    message.invocation_id,
+                    f"EndpointError: {message.code}: {message.message}",
+                )
+            else:
+                logger.info("spanlink: endpoint reported %s: %s", message.code, message.message)
+        else:
+            await self.send(
+                Error(
+                    code="unexpected_message",
+                    message=f"a client does not send {message.type!r} messages",
+                    message_type=message.type,
+                )
+            )
+
+    async def heartbeat(self) -> None:
+        """Ping every interval; close the connection when silent for three of them."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            if time.monotonic() - self.last_seen > 3 * self.heartbeat_s:
+                self.close_reason = (
+                    f"the endpoint sent nothing for {3 * self.heartbeat_s:g} s (heartbeat timeout)"
+                )
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(_SERVER_ERROR, "heartbeat timeout")
+                return
+            with contextlib.suppress(SendFailed, RuntimeError):
+                await self.send(Ping(id=uuid.uuid4().hex[:12]))
+
+    async def serve(self) -> None:
+        if not await self.register():
+            return
+        beat = asyncio.ensure_future(self.heartbeat())
+        try:
+            while True:
+                data = await self.receive()
+                if data is None:
+                    return
+                if await self.overloaded(data):
+                    continue
+                message = await self.decode(data)
+                if message is not None:
+                    await self.handle(message)
+        finally:
+            beat.cancel()
+
+
+@router.websocket("/ws/endpoints")
+async def endpoint_socket(websocket: WebSocket) -> None:
+    """Serve one endpoint client; see the module docs."""
+    service: TestRunService = websocket.app.state.testruns
+    project_id = await _authenticate(websocket)
+    if project_id is None:
+        return
+    await websocket.accept()
+    session = _Session(websocket, service, project_id)
+    try:
+        await session.serve()
+    except (SendFailed, RuntimeError, ConnectionError) as error:
+        session.close_reason = f"the endpoint connection failed: {error}"
+    except asyncio.CancelledError:
+        session.close_reason = "the receiver is shutting down"
+        raise
+    finally:
+        if session.connection is not None:
+            await asyncio.shield(
+                service.connection_closed(session.connection, session.close_reason)
+            )
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(_GOING_AWAY)

@@ -1,0 +1,124 @@
+"""Fixtures for ``tests/testruns``: the shared receiver fixtures, endpoint apps, a raw peer.
+
+Endpoint applications run in subprocesses (``endpoint_app.py``): each sets up its own global
+OpenTelemetry provider with ``configure()``, which a test process could do only once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_here = Path(__file__).resolve().parent
+receiver_fixtures = _load("receiver_fixtures", _here.parent / "receiver_fixtures.py")
+
+api_key = receiver_fixtures.api_key
+client = receiver_fixtures.client
+database_url = receiver_fixtures.database_url
+project = receiver_fixtures.project
+receiver = receiver_fixtures.receiver
+server_url = receiver_fixtures.server_url
+
+APP = _here / "endpoint_app.py"
+
+
+class EndpointApp:
+    """A running ``endpoint_app.py`` subprocess."""
+
+    def __init__(self, url: str, key: str, environment: str | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(APP), url, key, environment or ""],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.process.stdout.readline()
+        if line.strip() != "ready" or time.monotonic() > deadline:
+            self.stop()
+            raise AssertionError(f"endpoint app did not start: {line!r} {self.stderr()}")
+
+    def stderr(self) -> str:
+        if self.process.poll() is None or self.process.stderr is None:
+            return ""
+        return self.process.stderr.read()[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            try:
+                self.process.stdin.close()
+                self.process.wait(10)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                self.process.kill()
+                self.process.wait(5)
+
+
+@pytest.fixture
+def endpoint_app() -> Iterator[Callable[..., EndpointApp]]:
+    """Start endpoint apps: ``endpoint_app(url, key, environment=None)``; stopped at the end."""
+    apps: list[EndpointApp] = []
+
+    def start(url: str, key: str, environment: str | None = None, wait: bool = True) -> EndpointApp:
+        app = EndpointApp(url, key, environment)
+        apps.append(app)
+        if wait:
+            app.wait_ready()
+        return app
+
+    yield start
+    for app in apps:
+        app.stop()
+
+
+def wait_run(
+    http: httpx.Client,
+    run_id: str,
+    predicate: Callable[[dict[str, Any]], bool] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Poll ``GET /api/v1/test-runs/{id}`` until ``predicate`` (default: run finished)."""
+    check = predicate or (lambda run: run["status"] != "running")
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http.get(f"/api/v1/test-runs/{run_id}")
+        assert response.status_code == 200, response.text
+        run = response.json()
+        if check(run):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} did not get there in {timeout} s: {run}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def run_waiter() -> Callable[..., dict[str, Any]]:
+    """``wait_run`` as a fixture."""
+    return wait_run
