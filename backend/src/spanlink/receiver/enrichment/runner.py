@@ -156,6 +156,12 @@ def _describe(error: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}"
 
 
+def _timed(job: Callable[[], tuple[Any, str | None]]) -> tuple[Any, str | None, float]:
+    started = time.monotonic()
+    value, message = job()
+    return value, message, time.monotonic() - started
+
+
 def _span_phase(
     manager: pluggy.PluginManager, name: str, spans: Sequence[SpanRecord], context: Any
 ) -> tuple[dict[str, Any], str | None]:
@@ -245,30 +251,40 @@ class PluginRunner:
     def run(
         self, spans: Sequence[SpanRecord], context: Mapping[str, Any], timeout: float
     ) -> EnrichmentResult:
-        """Enrich one trace's spans; every plugin's work ends within ``timeout`` seconds."""
+        """Enrich one trace's spans; each plugin gets ``timeout`` seconds for this trace.
+
+        The budget covers a plugin's span hooks and its trace hook together; plugins run
+        side by side, so one slow plugin does not eat into the others' budgets.
+        """
         started = time.monotonic()
-        deadline = started + timeout
         errors: dict[str, str] = {}
         timed_out: list[str] = []
+        spent: dict[str, float] = {}  # plugin -> seconds used of its budget
         trace = Trace.from_spans(list(spans))
 
-        def collect(jobs: dict[str, Future[Any]]) -> dict[str, Any]:
-            wait(list(jobs.values()), timeout=max(0.0, deadline - time.monotonic()))
+        def late(name: str) -> None:
+            timed_out.append(name)
+            errors[name] = (
+                f"timed out: still running when its per-trace budget of {timeout:g} s was "
+                "spent; its results are discarded"
+            )
+
+        def collect(jobs: dict[str, Future[Any]], budgets: dict[str, float]) -> dict[str, Any]:
+            wait(list(jobs.values()), timeout=max(budgets.values(), default=0.0))
             done: dict[str, Any] = {}
             for name, future in jobs.items():
                 if not future.done():
-                    timed_out.append(name)
-                    errors[name] = (
-                        f"timed out: still running when the per-trace budget of {timeout:g} s "
-                        "was spent; its results are discarded"
-                    )
+                    late(name)
                     continue
                 error = future.exception()
                 if error is not None:
                     errors[name] = _describe(error)
                     continue
-                value, message = future.result()
-                if message is not None:
+                value, message, elapsed = future.result()
+                spent[name] = spent.get(name, 0.0) + elapsed
+                if elapsed > budgets[name]:
+                    late(name)  # finished, but past its own budget
+                elif message is not None:
                     errors[name] = message
                 else:
                     done[name] = value
@@ -277,11 +293,11 @@ class PluginRunner:
         span_jobs: dict[str, Future[Any]] = {}
         for name, single, has_span, _ in self._single:
             if has_span:
-                job = partial(_span_phase, single, name, spans, context)
+                job = partial(_timed, partial(_span_phase, single, name, spans, context))
                 future = self._submit(name, job, errors)
                 if future is not None:
                     span_jobs[name] = future
-        by_plugin = collect(span_jobs)
+        by_plugin = collect(span_jobs, dict.fromkeys(span_jobs, timeout))
 
         span_results: dict[str, dict[str, Any]] = {}
         for name, per_span in by_plugin.items():
@@ -291,12 +307,15 @@ class PluginRunner:
         trace_jobs: dict[str, Future[Any]] = {}
         for name, single, _, has_trace in self._single:
             if has_trace and name not in errors:
-                job = partial(_trace_phase, single, name, trace, span_results, context)
+                job = partial(
+                    _timed, partial(_trace_phase, single, name, trace, span_results, context)
+                )
                 future = self._submit(name, job, errors)
                 if future is not None:
                     trace_jobs[name] = future
+        budgets = {name: max(0.0, timeout - spent.get(name, 0.0)) for name in trace_jobs}
         trace_results = {
-            name: value for name, value in collect(trace_jobs).items() if value is not None
+            name: value for name, value in collect(trace_jobs, budgets).items() if value is not None
         }
         # A plugin whose trace hook failed has no half result: drop its span results too.
         for name in errors:

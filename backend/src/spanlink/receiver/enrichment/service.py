@@ -46,7 +46,7 @@ logger = logging.getLogger("spanlink.receiver.enrichment")
 FALLBACK_THREADS = 2
 FALLBACK_MAX_PENDING = 256
 #: Budget of the warm-up run (plugins load their data on first use).
-WARM_UP_TIMEOUT = 60.0
+WARM_UP_TIMEOUT = 30.0
 
 
 class EnrichmentService:
