@@ -9,6 +9,10 @@ import psycopg
 import pytest
 from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
 
+from spanlink.receiver.db import create_app_engine
+from spanlink.receiver.ingest import prepare_batch, write_batch
+from spanlink.receiver.settings import Settings
+
 MS = 1_000_000
 
 
@@ -172,9 +176,26 @@ def test_unknown_trace_is_404(client: httpx.Client) -> None:
 
 
 def test_trace_detail_has_test_links_and_enrichment(
-    client: httpx.Client, corpus: dict[str, str], database_url: str, project
+    client: httpx.Client, database_url: str, project
 ) -> None:
-    tid = corpus["c"]
+    # Written without the HTTP path, so no enrichment pipeline races the row set here.
+    tid, root = trace_id(), span_id()
+    request = make_request(
+        [
+            make_span(tid, root, name="root"),
+            make_span(
+                tid,
+                span_id(),
+                parent=root,
+                attributes={"spanlink.test.result_id": "res-2", "spanlink.test.run_id": "run-1"},
+            ),
+        ]
+    )
+    engine = create_app_engine(Settings(database_url=database_url))
+    try:
+        write_batch(engine, project.id, prepare_batch(project.id, request).rows)
+    finally:
+        engine.dispose()
     with psycopg.connect(database_url) as connection:
         connection.execute(
             "INSERT INTO trace_enrichments"
@@ -182,19 +203,19 @@ def test_trace_detail_has_test_links_and_enrichment(
             " VALUES (%s, %s, %s, %s, 2)",
             (
                 project.id,
-                tid,
-                '{"cost": {"total_usd": 0.25, "by_model": {"gpt-4o": {"cost_usd": 0.25}}}}',
+                tid.hex(),
+                '{"trace": {"cost": {"total_cost": 0.25, "cost_by_model": {"gpt-4o": 0.25}}}}',
                 '{"cost": "1.0"}',
             ),
         )
-    trace = client.get(f"/api/v1/traces/{tid}").json()
-    assert trace["enrichment"]["data"]["cost"]["total_usd"] == 0.25
+    trace = client.get(f"/api/v1/traces/{tid.hex()}").json()
+    assert trace["enrichment"]["data"]["trace"]["cost"]["total_cost"] == 0.25
     assert trace["enrichment"]["plugin_versions"] == {"cost": "1.0"}
     assert trace["test_links"] == [
         {"test_run_id": "run-1", "test_case_id": None, "test_result_id": "res-2", "span_count": 1}
     ]
-    row = next(r for r in client.get("/api/v1/traces").json()["items"] if r["trace_id"] == tid)
-    assert row["cost_usd"] == 0.25
+    row = client.get("/api/v1/traces").json()["items"][0]
+    assert row["trace_id"] == tid.hex() and row["cost_usd"] == 0.25
     metrics = client.get(
         "/api/v1/metrics",
         params={"start_time": _iso(NOW - 10**9), "end_time": _iso(NOW + 10 * 10**9)},

@@ -97,12 +97,18 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# One encoder, built once: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        return json.dumps(_clean(value), ensure_ascii=False, separators=(",", ":"))
-    return json.dumps(_clean(value), ensure_ascii=False) if "\\u0000" in text else text
+        text = _ENCODER.encode(value)
+    except ValueError:  # NaN or Infinity somewhere
+        return _ENCODER.encode(_clean(value))
+    return _ENCODER.encode(_clean(value)) if "\\u0000" in text else text
 
 
 def _text(value: Any) -> str | None:
@@ -118,8 +124,13 @@ def _int_or_none(value: Any) -> int | None:
     return value if -_INT64_MAX <= value <= _INT64_MAX else None
 
 
-def span_row(project_id: int, record: SpanRecord) -> tuple[Any, ...]:
-    """One span as a row in ``SPAN_COPY_COLUMNS`` order; attributes are normalized here."""
+def span_row(
+    project_id: int, record: SpanRecord, resource_json: str | None = None
+) -> tuple[Any, ...]:
+    """One span as a row in ``SPAN_COPY_COLUMNS`` order; attributes are normalized here.
+
+    ``resource_json`` is ``record.resource`` already encoded (shared by a batch's spans).
+    """
     attributes = semconv.normalize(record.attributes)
     resource = record.resource
     environment = (
@@ -163,7 +174,7 @@ def span_row(project_id: int, record: SpanRecord) -> tuple[Any, ...]:
                 for link in record.links
             ]
         ),
-        _dumps(resource),
+        resource_json if resource_json is not None else _dumps(resource),
         _text(record.scope_name),
         _text(record.scope_version),
     )
@@ -172,13 +183,19 @@ def span_row(project_id: int, record: SpanRecord) -> tuple[Any, ...]:
 def prepare_batch(project_id: int, request: ExportTraceServiceRequest) -> PreparedBatch:
     """Validate every span of a request and build the rows of the valid ones."""
     batch = PreparedBatch()
+    # The spans of one ResourceSpans share its dict: encode it once. The dict is kept in the
+    # cache too, so its id cannot be reused by another resource while we run.
+    resource_json: dict[int, tuple[dict[str, Any], str]] = {}
     for index, (span, resource, scope_name, scope_version) in enumerate(iter_otlp_spans(request)):
         reason = _invalid_reason(index, span)
         if reason is not None:
             batch.reject(reason)
             continue
         record = span_record_from_otlp(span, resource, scope_name, scope_version)
-        batch.rows.append(span_row(project_id, record))
+        cached = resource_json.get(id(resource))
+        if cached is None:
+            cached = resource_json[id(resource)] = (resource, _dumps(resource))
+        batch.rows.append(span_row(project_id, record, cached[1]))
         batch.trace_ids.add(record.trace_id)
     return batch
 

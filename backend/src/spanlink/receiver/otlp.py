@@ -88,19 +88,23 @@ def parse_content_type(content_type: str | None) -> Encoding:
 
 
 def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits)
     out = bytearray()
     data = body
-    while not decompressor.eof:
-        # max_length bounds each step; input not yet consumed waits in unconsumed_tail.
-        chunk = decompressor.decompress(data, _CHUNK)
-        out += chunk
-        if len(out) > limit:
-            raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
-        data = decompressor.unconsumed_tail
-        if not chunk and not data:
-            raise zlib.error("truncated compressed stream")
-    return bytes(out)
+    while True:
+        decompressor = zlib.decompressobj(wbits)
+        while not decompressor.eof:
+            # max_length bounds each step; input not yet consumed waits in unconsumed_tail.
+            chunk = decompressor.decompress(data, _CHUNK)
+            out += chunk
+            if len(out) > limit:
+                raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+            data = decompressor.unconsumed_tail
+            if not chunk and not data:
+                raise zlib.error("truncated compressed stream")
+        data = decompressor.unused_data
+        # gzip bodies may hold several members one after another (RFC 1952); zlib cannot.
+        if not data or wbits != 16 + zlib.MAX_WBITS:
+            return bytes(out)
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
