@@ -312,3 +312,11 @@ def test_receiver_crash_with_a_pooled_connection_loses_nothing(
     finally:
         exporter.shutdown()
     assert _ids(receiver.delivered_spans()) == _sdk_ids(before + during + after)
+
+
+def test_spool_files_are_private_to_the_user(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "private", 10_000)
+    spool.write(b"prompt text", 1, "application/x-protobuf", "identity")
+    (name,) = spool.names()
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "private" / name).stat().st_mode & 0o777 == 0o600

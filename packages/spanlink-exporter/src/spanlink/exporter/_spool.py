@@ -58,14 +58,15 @@ class Spool:
             raise ValueError(
                 f"spanlink exporter: spool_max_bytes must be positive, not {max_bytes!r}"
             )
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._sequence = itertools.count()
         self._in_flight: str | None = None
         self._evicted_in_flight: set[str] = set()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # Spans may carry prompts and user data: only this user may read the spool.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
             raise ValueError(
                 f"spanlink exporter: cannot create the spool directory {str(self.directory)!r}: "
@@ -91,11 +92,13 @@ class Spool:
             name = f"{time.time_ns():020d}-{os.getpid()}-{sequence:08d}-{span_count}{_SUFFIX}"
             temporary = self.directory / f".{name}{_TMP_SUFFIX}"
             try:
-                with open(temporary, "wb") as handle:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, self.directory / name)
+                _sync_directory(self.directory)  # make the rename itself durable
             except OSError:
                 temporary.unlink(missing_ok=True)
                 raise
@@ -191,6 +194,19 @@ class Spool:
                         os.unlink(entry.path)
                 except FileNotFoundError:
                     continue
+
+
+def _sync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not possible on every platform; the data itself is synced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _span_count_from_name(name: str) -> int:
