@@ -99,7 +99,9 @@ class Peer:
         path: str = "/ws/endpoints",
         answer_pings: bool = True,
         register_reply: p.Message | None = None,
+        refuse_status: int = 401,
     ) -> None:
+        self.refuse_status = refuse_status
         self.token = token
         self.path = path
         self.answer_pings = answer_pings
@@ -146,7 +148,8 @@ class Peer:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such route\n")
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             self.refused += 1
-            return Response(401, "Unauthorized", Headers(), b"invalid API key\n")
+            phrase = HTTPStatus(self.refuse_status).phrase
+            return Response(self.refuse_status, phrase, Headers(), b"invalid API key\n")
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:

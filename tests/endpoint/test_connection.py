@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import threading
 from typing import Any
 
 import pytest
 
 from spanlink.endpoint import AuthenticationError, Registry, connect
+from spanlink.endpoint.client import backoff_delay
 from spanlink.tracer import protocol as p
 
 
@@ -157,15 +159,16 @@ async def test_silent_receiver_is_dropped_and_the_client_reconnects(
     assert len(mute.registers) >= 2  # dropped after the missed pong, registered again
 
 
+@pytest.mark.parametrize("status", [401, 403])
 async def test_auth_failure_is_not_retried_and_says_what_to_do(
-    make_peer: Any, make_client: Any, caplog: pytest.LogCaptureFixture
+    make_peer: Any, make_client: Any, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
-    server = await make_peer()
+    server = await make_peer(refuse_status=status)
     client = make_client(server.url, _registry(), api_key="wrong-key")
     with caplog.at_level(logging.ERROR, "spanlink.endpoint"):
-        with pytest.raises(AuthenticationError, match="HTTP 401") as raised:
+        with pytest.raises(AuthenticationError, match=f"HTTP {status}") as raised:
             await asyncio.wait_for(client.run(), 10)
-    assert raised.value.status == 401
+    assert raised.value.status == status
     await asyncio.sleep(0.3)  # several backoff periods: still a single attempt
     assert server.handshakes == 1 and server.refused == 1
     assert "SPANLINK_API_KEY" in caplog.text and "will not retry" in caplog.text
@@ -288,3 +291,21 @@ async def test_connection_lost_mid_invocation_cancels_it_and_registers_again(
         assert len(peer.registers) == 2
         assert (await peer.invoke("echo", {"text": "back"})).output == "back"
         assert client.stats.connections == 2
+
+
+async def test_other_handshake_refusals_are_retried(make_peer: Any, make_client: Any) -> None:
+    server = await make_peer(refuse_status=503)
+    async with make_client(server.url, _registry(), api_key="wrong-key"):
+        for _ in range(500):
+            if server.handshakes >= 3:
+                break
+            await asyncio.sleep(0.01)
+    assert server.handshakes >= 3  # a server error is worth another try, with backoff
+
+
+def test_backoff_is_exponential_with_full_jitter() -> None:
+    rng = random.Random(7)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (10, 30.0), (500, 30.0)]:
+        delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(300)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread: jitter

@@ -57,7 +57,7 @@ from spanlink.tracer.protocol import (
     encode,
 )
 
-__all__ = ["ClientStats", "EndpointClient", "connect"]
+__all__ = ["ClientStats", "EndpointClient", "backoff_delay", "connect"]
 
 logger = logging.getLogger("spanlink.endpoint")
 
@@ -74,6 +74,16 @@ def _sdk_version() -> str:
         return version(SDK_NAME)
     except Exception:
         return "0.0.0"
+
+
+def backoff_delay(
+    attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): exponential backoff with
+    full jitter, uniform in ``[0, min(max_s, initial_s * 2 ** (attempt - 1))]``, so that many
+    clients cut off at once do not come back at once."""
+    ceiling = min(max_s, initial_s * 2 ** min(max(attempt - 1, 0), 62))
+    return (rng or random).uniform(0, ceiling)
 
 
 @dataclass
@@ -278,9 +288,7 @@ class EndpointClient:
                 if self._stop_event.is_set():
                     break
                 attempt = 1 if registered else attempt + 1
-                delay = random.uniform(
-                    0, min(self.reconnect_max_s, self.reconnect_initial_s * 2 ** (attempt - 1))
-                )
+                delay = backoff_delay(attempt, self.reconnect_initial_s, self.reconnect_max_s)
                 logger.info("spanlink: reconnecting to %s in %.2f s", self.url, delay)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop_event.wait(), delay)
