@@ -133,3 +133,43 @@ def send_agent_trace(base_url: str, key: str, environment: str = "staging") -> s
             chat.set_attribute("gen_ai.usage.output_tokens", 20)
     provider.shutdown()
     return f"{root.get_span_context().trace_id:032x}"
+
+
+def large_trace_requests(span_count: int, batch: int = 2500) -> tuple[str, list[Any]]:
+    """OTLP requests holding one trace of ``span_count`` spans: a root, steps under it and
+    calls under each step (every 5th an LLM call, every 500th failing)."""
+    from receiver_helpers import NOW, make_request, make_span, span_id, trace_id
+
+    tid = trace_id()
+    root = span_id()
+    spans = [make_span(tid, root, name="large run", duration_ns=(span_count + 10) * 1_000_000)]
+    per_step = 100
+    step_id = root
+    for i in range(1, span_count):
+        start = NOW + i * 1_000_000
+        if i % per_step == 1:
+            step_id = span_id()
+            spans.append(make_span(tid, step_id, root, f"step {i // per_step}", start, 99_000_000))
+            continue
+        attributes: dict[str, Any] = {"index": i}
+        if i % 5 == 0:
+            attributes |= {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 100 + i % 50,
+                "gen_ai.usage.output_tokens": 20,
+            }
+        spans.append(
+            make_span(
+                tid,
+                span_id(),
+                step_id,
+                f"call {i}",
+                start,
+                800_000,
+                attributes,
+                error="failed" if i % 500 == 0 else None,
+            )
+        )
+    requests = [make_request(spans[k : k + batch]) for k in range(0, len(spans), batch)]
+    return tid.hex(), requests

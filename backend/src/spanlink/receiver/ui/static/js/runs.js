@@ -160,10 +160,12 @@ export async function renderRun(view, runId, ctx) {
       const message = unavailable(failure);
       if (failure instanceof ApiError && failure.status === 404 && first) {
         mount(view, link("← Test runs", ["runs"]), notice("error", `Test run ${runId} was not found in this project, or this receiver has no test runs API.`));
+        view.dataset.rendered = "run";
         return;
       }
       if (message) {
         mount(view, link("← Test runs", ["runs"]), message);
+        view.dataset.rendered = "run";
         return;
       }
       if (first) throw failure;

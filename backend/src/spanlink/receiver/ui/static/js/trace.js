@@ -249,4 +249,6 @@ export async function renderTrace(view, traceId, ctx) {
   }
   waterfall.scroller.focus({ preventScroll: true });
   view.dataset.rendered = "trace";
+  // Lets tests and the benchmark read the time to first render (ms since navigation).
+  performance.mark("spanlink:trace-rendered");
 }
