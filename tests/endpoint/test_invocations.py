@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
@@ -278,3 +279,38 @@ async def test_span_count_can_be_turned_off(peer: Any, serving: Any) -> None:
     async with serving(peer, _registry(), count_spans=False):
         result = await peer.invoke("async_answer", {"question": "q"})
     assert result.status == "success" and result.trace_id and result.span_count is None
+
+
+@dataclass
+class Order:
+    sku: str
+    quantity: int = 1
+
+
+class Customer(pydantic.BaseModel):
+    name: str
+    vip: bool = False
+
+
+async def test_dataclass_and_pydantic_arguments_are_built_from_json(
+    peer: Any, serving: Any
+) -> None:
+    registry = Registry()
+    seen: list[Any] = []
+
+    @registry.endpoint
+    async def place(order: Order, customer: Customer, note: str | None = None) -> dict[str, Any]:
+        seen.append((order, customer))
+        return {"total": order.quantity * 10, "for": customer}
+
+    async with serving(peer, registry):
+        ok = await peer.invoke(
+            "place", {"order": {"sku": "A1", "quantity": 3}, "customer": {"name": "Ann"}}
+        )
+        bad = await peer.invoke("place", {"order": {"sku": "A1"}, "customer": {"vip": "yes"}})
+    assert ok.status == "success"
+    assert ok.output == {"total": 30, "for": {"name": "Ann", "vip": False}}
+    assert seen == [(Order(sku="A1", quantity=3), Customer(name="Ann"))]
+    assert bad.status == "error" and bad.error is not None
+    assert bad.error.type == "InvalidArguments" and "customer:" in bad.error.message
+    assert len(seen) == 1

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -206,7 +206,6 @@ class EndpointClient:
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._running = False
-        self._tasks: set[asyncio.Future[Any]] = set()
 
     # --- public API ----------------------------------------------------------------------
 
@@ -560,7 +559,7 @@ class EndpointClient:
                 await self._send(ws, Error.from_exception(error))
             return
         if isinstance(message, Invoke):
-            self._accept(ws, message, runner, semaphore)
+            await self._accept(ws, message, runner, semaphore)
         elif isinstance(message, Ping):
             await self._send(ws, Pong(id=message.id))
         elif isinstance(message, Cancel):
@@ -581,19 +580,19 @@ class EndpointClient:
                 message_type=message.type,
             )
 
-    def _accept(
+    async def _accept(
         self, ws: ClientConnection, message: Invoke, runner: Runner, semaphore: asyncio.Semaphore
     ) -> None:
         invocation_id = message.invocation_id
         if invocation_id in self._inflight:
-            self._background(
-                self._reply_error(
-                    ws,
-                    "duplicate_invocation",
-                    f"invocation {invocation_id!r} is already running; not started again",
-                    "invoke",
-                    invocation_id,
-                )
+            # Replies are awaited here: a flood of invokes slows our reading (backpressure)
+            # instead of piling up reply tasks.
+            await self._reply_error(
+                ws,
+                "duplicate_invocation",
+                f"invocation {invocation_id!r} is already running; not started again",
+                "invoke",
+                invocation_id,
             )
             return
         if len(self._inflight) >= self.max_pending:
@@ -607,18 +606,12 @@ class EndpointClient:
                     f"(max_pending={self.max_pending}); retry later or raise max_pending",
                 ),
             )
-            self._background(self._send(ws, result))
+            await self._send(ws, result)
             return
         self.stats.invocations += 1
         invocation = Invocation(message)
         task = asyncio.ensure_future(self._invoke(ws, invocation, runner, semaphore))
         self._inflight[invocation_id] = (invocation, task)
-
-    def _background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        # Keep a reference until done: the loop only holds tasks weakly.
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _invoke(
         self,
