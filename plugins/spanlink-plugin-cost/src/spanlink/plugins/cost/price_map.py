@@ -25,6 +25,7 @@ from spanlink.plugins.cost.prices import Price
 
 __all__ = [
     "LITELLM_LOCAL_MAP_ENV",
+    "PROVIDER_PREFIXES",
     "ModelPriceMap",
     "PriceMapError",
     "candidate_names",
