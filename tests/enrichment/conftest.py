@@ -31,4 +31,5 @@ project = receiver_fixtures.project
 receiver = receiver_fixtures.receiver
 server_url = receiver_fixtures.server_url
 
+_load("tests_conftest", _here.parent / "conftest.py")
 _load("enrichment_helpers", _here / "helpers.py")

@@ -58,7 +58,15 @@ def create_celery_app(
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2.0,
         # Deadlines on every socket operation: the receiver never waits on a dead broker.
-        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        # One quick retry when sending, then the caller falls back to in-process.
+        broker_transport_options={
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
         redis_socket_connect_timeout=2,
         redis_socket_timeout=5,
     )

@@ -55,6 +55,11 @@ class EnrichmentService:
     def __init__(
         self, settings: Settings, engine: Engine, plugins: PluginSet | None = None
     ) -> None:
+        if settings.enrichment == "celery" and not settings.broker_url:
+            raise ValueError(
+                "enrichment=celery needs a broker: pass --broker redis://HOST:6379/0 "
+                "or set SPANLINK_BROKER_URL"
+            )
         self.settings = settings
         self.engine = engine
         self._plugins = plugins
@@ -273,12 +278,7 @@ class EnrichmentService:
         if self._started or self.settings.enrichment == "off":
             return
         settings = self.settings
-        if settings.enrichment == "celery":
-            if not settings.broker_url:
-                raise ValueError(
-                    "enrichment=celery needs a broker: pass --broker redis://HOST:6379/0 "
-                    "or set SPANLINK_BROKER_URL"
-                )
+        if settings.enrichment == "celery" and settings.broker_url:
             self._dispatcher = CeleryDispatcher(settings.broker_url, settings.celery_queue)
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(settings.enrichment_workers, "spanlink-enrich")
