@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ async def test_sync_function_runs_in_a_thread_with_context_and_flushed_linked_sp
     assert result.error is None and result.duration_ms > 0
     linked = _assert_linked(spans, result, 3, "sync_answer")
     assert {s.name for s in linked} == {"sync_answer", "retrieve", "compose"}
+    root = next(s for s in linked if s.parent is None)
+    assert json.loads(root.attributes["spanlink.input"]) == {"question": "hi", "times": 2}
+    assert json.loads(root.attributes["spanlink.output"]) == "hi!hi! (1 doc)"
     assert len(flushed_at_result) == 3
 
 

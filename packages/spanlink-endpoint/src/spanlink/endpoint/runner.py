@@ -48,6 +48,7 @@ ATTR_FUNCTION: Final = "spanlink.endpoint.function"
 ATTR_INVOCATION_ID: Final = "spanlink.endpoint.invocation_id"
 
 _MAX_ERROR_CHARS: Final = 4000
+_NO_PARAMETERS: Final = inspect.Signature()
 # How long a cancelled call may take to unwind before we report without waiting for it.
 _UNWIND_S: Final = 1.0
 
@@ -163,6 +164,9 @@ class Runner:
                 span.set_attribute(a.ERROR_TYPE, "TimeoutError" if reason == "timeout" else reason)
                 raise
 
+        # No declared parameters: observe then records the keyword arguments as they are
+        # (the invocation's JSON arguments) instead of under the name "_captured".
+        root.__signature__ = _NO_PARAMETERS  # type: ignore[attr-defined]
         traced = observe(
             name=item.name,
             kind="function",
