@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
 from spanlink.receiver.schema import spans, trace_enrichments, traces
 
@@ -79,10 +80,17 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     if span_where:
         if f.root_only:
             span_where.append(s.parent_span_id.is_(None))
+        # EXISTS lets the planner walk traces newest-first and probe their spans, or start
+        # from the span indexes, whichever the filter's selectivity favours.
         where.append(
-            t.trace_id.in_(
-                select(s.trace_id).where(s.project_id == project_id, *span_where).distinct()
+            select(s.span_id)
+            .where(
+                s.project_id == project_id,
+                s.project_id == t.project_id,
+                s.trace_id == t.trace_id,
+                *span_where,
             )
+            .exists()
         )
     elif f.root_only:
         where.append(t.has_root.is_(True))
@@ -196,38 +204,49 @@ _TEST_LINKS = text(
 )
 
 
-def _tree_order(rows: list[Any]) -> list[tuple[int, Any, list[str]]]:
+_SPANS_SQL = str(_SPANS_JSON.compile(dialect=psycopg_dialect()))  # %(name)s placeholders
+
+# Columns of a span row as fetched by ``_SPANS_JSON`` (plain tuples: no per-row objects).
+_ID, _PARENT, _START, _END, _STATUS, _DOC = range(6)
+
+
+def _tree_order(rows: list[tuple[Any, ...]]) -> list[tuple[int, tuple[Any, ...], list[str]]]:
     """Depth-first ``(depth, row, child ids)``: orphans are roots, children by start time."""
-    ordered = sorted(rows, key=lambda r: (r.start_ns, r.span_id))
-    ids = {row.span_id for row in ordered}
-    children: dict[str, list[Any]] = {}
+    ordered = sorted(rows, key=lambda r: (r[_START], r[_ID]))
+    ids = {row[_ID] for row in ordered}
+    children: dict[str, list[tuple[Any, ...]]] = {}
     roots = []
     for row in ordered:
-        parent = row.parent_span_id
-        if parent is not None and parent in ids and parent != row.span_id:
+        parent = row[_PARENT]
+        if parent is not None and parent in ids and parent != row[_ID]:
             children.setdefault(parent, []).append(row)
         else:
             roots.append(row)
-    out: list[tuple[int, Any, list[str]]] = []
+    out: list[tuple[int, tuple[Any, ...], list[str]]] = []
     seen: set[str] = set()
     stack = [(0, row) for row in reversed(roots)]
     while stack:
         depth, row = stack.pop()
-        if row.span_id in seen:
+        if row[_ID] in seen:
             continue
-        seen.add(row.span_id)
-        kids = children.get(row.span_id, [])
-        out.append((depth, row, [kid.span_id for kid in kids]))
+        seen.add(row[_ID])
+        kids = children.get(row[_ID], [])
+        out.append((depth, row, [kid[_ID] for kid in kids]))
         stack.extend((depth + 1, kid) for kid in reversed(kids))
     # Spans only reachable through a parent cycle: list them as roots so none is lost.
-    out.extend((0, row, []) for row in ordered if row.span_id not in seen)
+    out.extend((0, row, []) for row in ordered if row[_ID] not in seen)
     return out
 
 
 def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> str | None:
     """The trace as the API's JSON text, or None when this project has no such trace."""
     params = {"project_id": project_id, "trace_id": trace_id}
-    rows = list(connection.execute(_SPANS_JSON, params))
+    # The spans come straight from the driver: ~1,000 rows of pre-rendered JSON text.
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(_SPANS_SQL, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     if not rows:
         return None
     enrichment = connection.execute(_ENRICHMENT_JSON, params).scalar_one_or_none()
@@ -241,13 +260,14 @@ def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> st
         for r in connection.execute(_TEST_LINKS, params)
     ]
     ordered = _tree_order(rows)
-    start = min(row.start_ns for row in rows)
-    end = max(row.end_ns for row in rows)
-    span_docs = []
-    for depth, row, kids in ordered:
-        doc: str = row.doc
-        span_docs.append(f'{doc[:-1]}, "depth" : {depth}, "children" : {json.dumps(kids)}}}')
-    errors = sum(1 for row in rows if row.status_code == "ERROR")
+    start = min(row[_START] for row in rows)
+    end = max(row[_END] for row in rows)
+    dumps = json.dumps
+    span_docs = [
+        f'{row[_DOC][:-1]}, "depth" : {depth}, "children" : {dumps(kids)}}}'
+        for depth, row, kids in ordered
+    ]
+    errors = sum(1 for row in rows if row[_STATUS] == "ERROR")
     header = {
         "trace_id": trace_id,
         "start_time_unix_nano": start,
@@ -255,7 +275,7 @@ def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> st
         "duration_ms": max(0, end - start) / 1e6,
         "span_count": len(rows),
         "error_count": errors,
-        "root_span_ids": [row.span_id for depth, row, _ in ordered if depth == 0],
+        "root_span_ids": [row[_ID] for depth, row, _ in ordered if depth == 0],
         "test_links": links,
     }
     head = json.dumps(header)[:-1]
