@@ -309,3 +309,19 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
         delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(300)]
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread: jitter
+
+
+async def test_outputs_stay_under_the_limit_the_receiver_announces(
+    make_peer: Any, make_client: Any
+) -> None:
+    registry = Registry()
+
+    @registry.endpoint
+    def big() -> str:
+        return "é" * 10_000
+
+    server = await make_peer(register_reply=p.Registered(max_message_bytes=4096))
+    async with make_client(server.url, registry):
+        await server.wait_registered()
+        result = await server.invoke("big")
+    assert result.output_truncated and len(p.encode(result).encode()) <= 4096

@@ -206,6 +206,7 @@ class EndpointClient:
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._running = False
+        self._output_limit = self.max_output_bytes
 
     # --- public API ----------------------------------------------------------------------
 
@@ -415,6 +416,11 @@ class EndpointClient:
         try:
             accepted = await self._register(ws)
             registered = True
+            self._output_limit = self.max_output_bytes
+            if accepted.max_message_bytes is not None:
+                # The receiver accepts less than we would send: keep results under its limit.
+                room = max(accepted.max_message_bytes - 1024, 256)
+                self._output_limit = min(self.max_output_bytes, room)
             interval = self.heartbeat_interval_s
             if accepted.heartbeat_interval_s is not None:
                 # The receiver says how often it expects traffic: never ping less often.
@@ -631,7 +637,7 @@ class EndpointClient:
                 else:
                     item = self.registry.get(invocation.message.function)
                     names = self.registry.names() if item is None else []
-                    result = await runner.run(item, invocation, names)
+                    result = await runner.run(item, invocation, names, self._output_limit)
             await self._send(ws, result)
         except asyncio.CancelledError:
             raise

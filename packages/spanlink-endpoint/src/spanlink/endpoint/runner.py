@@ -122,8 +122,18 @@ class Runner:
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    async def run(self, item: Endpoint | None, invocation: Invocation, names: list[str]) -> Result:
-        """Run ``invocation`` against ``item`` (None: unknown function) and report."""
+    async def run(
+        self,
+        item: Endpoint | None,
+        invocation: Invocation,
+        names: list[str],
+        max_output_bytes: int | None = None,
+    ) -> Result:
+        """Run ``invocation`` against ``item`` (None: unknown function) and report.
+
+        ``names`` (the registered names) goes into the unknown-function message;
+        ``max_output_bytes`` overrides the runner's output limit for this call.
+        """
         message = invocation.message
         started = time.perf_counter()
         if item is None:
@@ -201,7 +211,9 @@ class Runner:
             exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
             if exc is None:
                 status = "success"
-                output, truncated = bounded_output(task.result(), self.max_output_bytes)
+                output, truncated = bounded_output(
+                    task.result(), max_output_bytes or self.max_output_bytes
+                )
             elif isinstance(exc, asyncio.CancelledError):
                 status, error = "cancelled", _error("Cancelled", "the function was cancelled")
             else:
