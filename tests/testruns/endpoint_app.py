@@ -45,7 +45,7 @@ downstream_tracer = downstream_provider.get_tracer("downstream")
 
 class Downstream(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        context = propagate.extract(dict(self.headers.items()))
+        context = propagate.extract({k.lower(): v for k, v in self.headers.items()})
         with downstream_tracer.start_as_current_span("downstream handle", context=context):
             with downstream_tracer.start_as_current_span("downstream lookup"):
                 pass
