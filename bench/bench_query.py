@@ -1,0 +1,245 @@
+"""Query latency with >= 1M spans stored: the filtered trace list and a 1,000-span trace.
+
+The data set is written with SQL (``generate_series``) straight into a scratch database
+migrated with the receiver's own schema, secondary indexes dropped during the load and
+rebuilt from their own definitions afterwards (the usual bulk-load order); then
+``spanlink-receiver serve`` runs in its own process and a client on loopback measures
+request latency end to end (p50/p95 over ``--requests`` sequential calls after warm-up).
+Target: p95 <= 20 ms for each.
+
+    python bench/bench_query.py [--spans 1000000] [--requests 200] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _receiver_bench import machine, percentile, receiver_process, scratch_database
+
+from spanlink.receiver.admin import create_api_key, create_project
+
+SPANS_PER_TRACE = 30
+BIG_TRACE_SPANS = 1000
+BASE_NS = 1_767_225_600 * 10**9  # 2026-01-01
+
+# Spans of the many ordinary traces, then one trace of BIG_TRACE_SPANS spans.
+LOAD_SPANS = """
+INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_ns,
+                   end_ns, duration_ns, status_code, status_message, environment,
+                   service_name, test_run_id, test_case_id, test_result_id, model,
+                   input_tokens, output_tokens, attributes, events, links, resource,
+                   scope_name, scope_version)
+SELECT %(project)s,
+       md5('t' || t),
+       left(md5('s' || g), 16),
+       CASE WHEN p = 0 THEN NULL ELSE left(md5('s' || (g - p)), 16) END,
+       CASE WHEN p = 0 THEN 'answer_question' WHEN p %% 3 = 0 THEN 'execute_tool search'
+            ELSE 'chat gpt-4o' END,
+       CASE WHEN p = 0 THEN 'SERVER' ELSE 'CLIENT' END,
+       %(base)s::bigint + t * 1000000000::bigint + p * 1000000,
+       %(base)s::bigint + t * 1000000000::bigint + p * 1000000 + (g %% 997) * 1000000,
+       (g %% 997) * 1000000,
+       CASE WHEN g %% 53 = 0 THEN 'ERROR' ELSE 'UNSET' END,
+       CASE WHEN g %% 53 = 0 THEN 'rate limited by provider' END,
+       (ARRAY['prod', 'staging', 'dev'])[1 + t %% 3],
+       (ARRAY['support-bot', 'search-api', 'billing', 'triage'])[1 + t %% 4],
+       'run-' || (t %% 500), 'case-' || (t %% 97), 'res-' || t,
+       CASE WHEN p > 0 AND p %% 3 <> 0 THEN 'gpt-4o' END,
+       CASE WHEN p > 0 AND p %% 3 <> 0 THEN 100 + g %% 3000 END,
+       CASE WHEN p > 0 AND p %% 3 <> 0 THEN 10 + g %% 700 END,
+       jsonb_build_object(
+           'gen_ai.operation.name', 'chat', 'gen_ai.provider.name', 'openai',
+           'gen_ai.request.model', 'gpt-4o', 'gen_ai.usage.input_tokens', 100 + g %% 3000,
+           'gen_ai.usage.output_tokens', 10 + g %% 700, 'session.id', md5('x' || t),
+           'spanlink.test.run_id', 'run-' || (t %% 500),
+           'spanlink.input', 'customer asks about ' || md5('i' || g) || ' refund order '
+               || repeat('shipping invoice account ', 12),
+           'spanlink.output', 'assistant answers ' || md5('o' || g) || ' '
+               || repeat('policy delivery warranty ', 12)),
+       '[]'::jsonb, '[]'::jsonb,
+       '{"service.name": "support-bot", "telemetry.sdk.language": "python"}'::jsonb,
+       'spanlink.tracer', '0.1.0'
+FROM (SELECT g, g / %(per)s AS t, g %% %(per)s AS p
+      FROM generate_series(%(first)s, %(last)s) AS g) AS s
+"""
+
+ROLL_UP = """
+INSERT INTO traces (project_id, trace_id, start_ns, end_ns, root_name, has_root, span_count,
+                    error_count, environment, service_name, test_run_id, test_case_id,
+                    test_result_id, input_tokens, output_tokens)
+SELECT project_id, trace_id, min(start_ns), max(end_ns),
+       (array_agg(name ORDER BY start_ns) FILTER (WHERE parent_span_id IS NULL))[1],
+       bool_or(parent_span_id IS NULL), count(*), count(*) FILTER (WHERE status_code = 'ERROR'),
+       min(environment), min(service_name), min(test_run_id), min(test_case_id),
+       min(test_result_id), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
+FROM spans WHERE project_id = %(project)s GROUP BY project_id, trace_id
+"""
+
+
+def load(database_url: str, project_id: int, total: int) -> str:
+    """Store ``total`` spans; returns the id of the 1,000-span trace."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        indexes = connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename IN ('spans', 'traces') AND indexname NOT LIKE '%%pkey'"
+        ).fetchall()
+        for name, _ in indexes:
+            connection.execute(f'DROP INDEX "{name}"')
+        ordinary = total - BIG_TRACE_SPANS
+        step = 200_000
+        for first in range(0, ordinary, step):
+            last = min(ordinary, first + step) - 1
+            connection.execute(
+                LOAD_SPANS,
+                {
+                    "project": project_id,
+                    "base": BASE_NS,
+                    "per": SPANS_PER_TRACE,
+                    "first": first,
+                    "last": last,
+                },
+            )
+            print(f"  {last + 1:,} spans", flush=True)
+        # The big trace: trace number -1, spans numbered after the others.
+        big_first = ordinary + SPANS_PER_TRACE  # keep clear of the last ordinary trace
+        connection.execute(
+            LOAD_SPANS.replace("g / %(per)s AS t", "-1 AS t").replace(
+                "g %% %(per)s AS p", "g - %(first)s AS p"
+            ),
+            {
+                "project": project_id,
+                "base": BASE_NS,
+                "per": SPANS_PER_TRACE,
+                "first": big_first,
+                "last": big_first + BIG_TRACE_SPANS - 1,
+            },
+        )
+        connection.execute(ROLL_UP, {"project": project_id})
+        print("  rebuilding indexes...", flush=True)
+        for _, definition in indexes:
+            connection.execute(definition)
+        connection.execute("VACUUM ANALYZE spans")
+        connection.execute("VACUUM ANALYZE traces")
+        row = connection.execute("SELECT md5('t' || -1)").fetchone()
+        count = connection.execute("SELECT count(*) FROM spans").fetchone()
+    assert row is not None and count is not None
+    print(f"  {count[0]:,} spans stored", flush=True)
+    return str(row[0])
+
+
+def measure(
+    client: httpx.Client, path: str, params: dict[str, str], requests: int
+) -> tuple[float, float, int]:
+    for _ in range(10):  # warm-up
+        client.get(path, params=params)
+    timings = []
+    size = 0
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        response = client.get(path, params=params)
+        timings.append(time.perf_counter() - t0)
+        response.raise_for_status()
+        size = len(response.content)
+    return percentile(timings, 0.5) * 1000, percentile(timings, 0.95) * 1000, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("SPANLINK_BENCH_DATABASE_URL")
+        or os.environ.get("SPANLINK_DATABASE_URL"),
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+
+    rows = []
+    with scratch_database(args.database_url) as database_url:
+        key = create_api_key(database_url, "bench-query")
+        project_id = create_project(database_url, "bench-query")
+        print(f"loading {args.spans:,} spans...", flush=True)
+        started = time.perf_counter()
+        big_trace = load(database_url, project_id, args.spans)
+        print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
+        with (
+            receiver_process(database_url) as url,
+            httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as client,
+        ):
+            cases = [
+                (
+                    "`GET /api/v1/traces?environment=prod` (first page of 50, with total)",
+                    "/api/v1/traces",
+                    {"environment": "prod"},
+                ),
+                (
+                    "`GET /api/v1/traces?service=billing&status=error`",
+                    "/api/v1/traces",
+                    {"service": "billing", "status": "error"},
+                ),
+                (
+                    "`GET /api/v1/traces?test_run_id=run-42`",
+                    "/api/v1/traces",
+                    {"test_run_id": "run-42"},
+                ),
+                (
+                    "`GET /api/v1/traces?q=refund&environment=dev` (full text)",
+                    "/api/v1/traces",
+                    {"q": "refund", "environment": "dev"},
+                ),
+                (
+                    f"`GET /api/v1/traces/{{id}}` ({BIG_TRACE_SPANS:,}-span trace)",
+                    f"/api/v1/traces/{big_trace}",
+                    {},
+                ),
+            ]
+            for label, path, params in cases:
+                p50, p95, size = measure(client, path, params, args.requests)
+                body = client.get(path, params=params).json()
+                detail = (
+                    f"total {body['total']:,}" if "total" in body else f"{len(body['spans'])} spans"
+                )
+                print(
+                    f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({detail}, {size / 1024:.0f} KiB)"
+                )
+                rows.append((label, p50, p95, detail, size))
+
+    if not args.no_record:
+        command = "python bench/bench_query.py " + " ".join(sys.argv[1:])
+        lines = "\n".join(
+            f"| {label} | {p50:.1f} ms | {p95:.1f} ms | {'met' if p95 <= 20 else 'not met'} "
+            f"| {detail}, {size / 1024:.0f} KiB |"
+            for label, p50, p95, detail, size in rows
+        )
+        section = f"""
+## Receiver: query latency with {args.spans:,} spans (`bench/bench_query.py`)
+
+- Command: `{command.strip()}`
+- Machine: {machine()}; Postgres, receiver (one uvicorn process) and client share it.
+- Date: {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+- {args.requests} sequential requests per row after 10 warm-up ones, end to end over loopback.
+
+| request | p50 | p95 | target p95 ≤ 20 ms | result |
+| --- | ---: | ---: | --- | --- |
+{lines}
+"""
+        with args.results.open("a") as results:
+            results.write(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
