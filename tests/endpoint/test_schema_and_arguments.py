@@ -314,5 +314,9 @@ def test_registry_names_duplicates_metadata_and_styles() -> None:
         registry.add(other, "bad", {"when": datetime.date.today()})
     with pytest.raises(ValueError, match="needs a name"):
         registry.add(other, " ")
+    with pytest.raises(TypeError, match="cannot read the parameters of 'builtin'"):
+        registry.add(max, "builtin")
+    with pytest.raises(TypeError, match="needs a function"):
+        registry.add("not callable", "x")  # type: ignore[arg-type]
     assert registry.remove("g") and not registry.remove("g")
     assert [spec.name for spec in registry.specs()] == ["custom"]

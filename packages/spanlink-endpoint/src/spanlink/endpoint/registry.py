@@ -72,6 +72,13 @@ class Endpoint:
                 f"@endpoint metadata of {resolved!r} must be JSON-serialisable "
                 f"(str, numbers, bools, None, lists, dicts): {error}"
             ) from None
+        try:
+            inspect.signature(func)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"@endpoint cannot read the parameters of {resolved!r}; wrap it in a "
+                "function with a Python signature"
+            ) from None
         style = _style(func)
         streaming = style in ("generator", "async_generator")
         doc = inspect.getdoc(func)
