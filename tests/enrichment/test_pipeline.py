@@ -170,3 +170,29 @@ def test_enrichment_never_fails_ingest_when_the_database_forbids_writes(
     finally:
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute("DROP TRIGGER reject_enrichment ON trace_enrichments")
+
+
+def test_plugin_config_reaches_the_plugins(database_url: str, project) -> None:
+    config = {"anomaly": {"slow_span": {"threshold_ms": 1.0}}}
+    settings = Settings(database_url=database_url, enrichment_plugin_config=config)
+    with serve(settings) as served, served.client(project.api_key) as http:
+        tid = helpers.trace_id()
+        span = helpers.make_span(tid, helpers.span_id(), name="step", duration_ns=5 * 10**6)
+        send(http, [span])
+        trace = poll(lambda: enrichment_of(http, tid), _enriched)
+    findings = trace["enrichment"]["data"]["trace"]["anomaly"]["anomalies"]
+    assert [f["rule"] for f in findings] == ["slow_span"]
+    assert findings[0]["threshold"] == 1.0 and findings[0]["span_id"] == span.span_id.hex()
+
+
+def test_metrics_cost_by_model_comes_from_the_enrichment(client: httpx.Client) -> None:
+    tid = helpers.trace_id()
+    spans = [llm_span(tid), llm_span(tid), llm_span(tid, model="gpt-4o")]
+    send(client, spans)
+    trace = poll(lambda: enrichment_of(client, tid), _enriched)
+    by_model = trace["enrichment"]["data"]["trace"]["cost"]["cost_by_model"]
+    metrics = client.get("/api/v1/metrics").json()
+    models = {m["model"]: m for m in metrics["models"]}
+    assert models["gpt-4o"]["cost_usd"] == pytest.approx(by_model["gpt-4o"])
+    assert models["gpt-4o-mini"]["cost_usd"] == pytest.approx(by_model["gpt-4o-mini"])
+    assert metrics["cost_usd"] == pytest.approx(sum(by_model.values()))

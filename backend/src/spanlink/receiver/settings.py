@@ -6,7 +6,7 @@ Explicit constructor arguments win over the environment, e.g.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     #: Celery queue the enrichment tasks are sent to and the workers consume.
     celery_queue: str = "spanlink-enrichment"
+    #: Plugin settings by plugin name, handed to the plugins as ``context["config"]``
+    #: (JSON in ``SPANLINK_ENRICHMENT_PLUGIN_CONFIG``, e.g. ``{"anomaly": {...}}``).
+    enrichment_plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Linking strategy name (``hybrid`` or ``trace_id``; plugins may add more).
     linking_strategy: str = "hybrid"
     #: Seconds between orphan sweeps (spans with a test run and case but no result).

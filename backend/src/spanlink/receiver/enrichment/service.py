@@ -136,7 +136,7 @@ class EnrichmentService:
         context: dict[str, Any] = {
             "project": {"id": project_id, "name": found.project_name},
             "prices": found.prices,
-            "config": {},
+            "config": self.settings.enrichment_plugin_config,
             "baselines": baselines,
         }
         result = self.runner.run(found.spans, context, self.settings.enrichment_timeout)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, text
 
@@ -52,7 +52,7 @@ _BASELINES = text(
     """
     SELECT name,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95_ms,
-           count(*) AS count
+           count(*) AS span_count
     FROM spans
     WHERE project_id = :project_id AND name = ANY(:names) AND start_ns >= :since_ns
     GROUP BY name
@@ -96,7 +96,7 @@ def load_trace(connection: Connection, project_id: int, trace_id: str) -> TraceI
     params = {"project_id": project_id, "trace_id": trace_id}
     spans = []
     for row in connection.execute(_SPANS, params).mappings():
-        record = span_record_from_row(row)
+        record = span_record_from_row(cast(Mapping[str, Any], row))
         record.attributes = normalize(record.attributes)
         spans.append(record)
     name = connection.execute(_PROJECT_NAME, params).scalar_one_or_none()
@@ -189,7 +189,7 @@ class BaselineCache:
         )
         found: dict[str, dict[str, Any] | None] = dict.fromkeys(missing)
         for row in rows:
-            found[row.name] = {"p95_ms": float(row.p95_ms), "count": int(row.count)}
+            found[row.name] = {"p95_ms": float(row.p95_ms), "count": int(row.span_count)}
         with self._lock:
             if len(self._entries) + len(found) > self.max_entries:
                 self._entries.clear()  # bounded: names come from input
