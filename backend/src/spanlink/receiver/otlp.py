@@ -188,7 +188,10 @@ def _parse_json(data: bytes) -> ExportTraceServiceRequest:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
         # A round trip through the wire format rejects what JSON allows but protobuf does
         # not (lone surrogates in strings).
-        return ExportTraceServiceRequest.FromString(request.SerializeToString())
+        checked: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(
+            request.SerializeToString()
+        )
+        return checked
     except (json_format.ParseError, DecodeError, ValueError, TypeError, RecursionError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise MalformedBody(f"body is not an OTLP JSON trace export: {message}") from None
@@ -217,4 +220,5 @@ def encode_response(encoding: Encoding, rejected_spans: int = 0, error_message: 
         )
     if encoding is Encoding.JSON:
         return json.dumps(json_format.MessageToDict(response)).encode()
-    return response.SerializeToString()
+    wire: bytes = response.SerializeToString()
+    return wire

@@ -10,14 +10,23 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    Connection,
+    and_,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
 from spanlink.receiver.schema import spans, trace_enrichments, traces
 
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
-_COST_TOTAL = literal_column(
+_COST_TOTAL: ColumnClause[Any] = literal_column(
     "CASE WHEN jsonb_typeof(trace_enrichments.data #> '{trace,cost,total_cost}') = 'number' "
     "THEN (trace_enrichments.data #>> '{trace,cost,total_cost}')::float8 END"
 )
@@ -204,7 +213,8 @@ _TEST_LINKS = text(
 )
 
 
-_SPANS_SQL = str(_SPANS_JSON.compile(dialect=psycopg_dialect()))  # %(name)s placeholders
+# The same statement with psycopg's %(name)s placeholders, for the driver-level fetch.
+_SPANS_SQL = str(_SPANS_JSON.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 # Columns of a span row as fetched by ``_SPANS_JSON`` (plain tuples: no per-row objects).
 _ID, _PARENT, _START, _END, _STATUS, _DOC = range(6)

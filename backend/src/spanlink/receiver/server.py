@@ -56,7 +56,7 @@ def start_in_thread(
         access_log=False,
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn installs no signal handlers outside the main thread: the caller keeps its own.
     thread = threading.Thread(target=server.run, name="spanlink-receiver", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
