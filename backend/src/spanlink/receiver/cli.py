@@ -253,6 +253,10 @@ def _parser() -> argparse.ArgumentParser:
     from spanlink.receiver.enrichment.cli import add_commands
 
     add_commands(commands, serve, database_option)  # plugins, worker, serve --enrichment
+
+    from spanlink.receiver.testruns.cli import add_test_run_command
+
+    add_test_run_command(commands)  # test-run
     return parser
 
 
