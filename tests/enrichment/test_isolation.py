@@ -3,6 +3,7 @@ ingestion go on."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -98,8 +99,9 @@ def _span(i: int = 1, hang: bool = True) -> SpanRecord:
 
 
 def test_raising_and_hanging_plugins_through_the_receiver(
-    database_url: str, project, hanging: Hanging
+    database_url: str, project, hanging: Hanging, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="spanlink.receiver.enrichment")
     plugins = _plugins(cost=cost_plugin, boom=Raising(), hang=hanging, count=Counting())
     settings = Settings(database_url=database_url, enrichment_timeout=0.5)
     with serve(settings, plugins) as served, served.client(project.api_key) as http:
@@ -132,6 +134,11 @@ def test_raising_and_hanging_plugins_through_the_receiver(
         other = helpers.trace_id()
         send(http, [llm_span(other)])
         assert http.get(f"/api/v1/traces/{other.hex()}").status_code == 200
+        later = poll(lambda: enrichment_of(http, other), lambda t: t["enrichment"] is not None)
+        assert set(later["enrichment"]["data"]["errors"]) == {"boom"}
+    # Every trace records the error; the log says it once per plugin.
+    logged = [r.getMessage() for r in caplog.records if "'boom'" in r.getMessage()]
+    assert len(logged) == 1 and "logged once" in logged[0]
 
 
 def test_a_failing_trace_hook_discards_that_plugins_span_results_too() -> None:

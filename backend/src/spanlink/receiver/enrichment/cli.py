@@ -59,7 +59,7 @@ def _worker(args: argparse.Namespace) -> int:
         enrichment_workers=args.concurrency,
     )
     service = EnrichmentService(settings, create_app_engine(settings))
-    service._warm_up()  # load plugins and their data before taking tasks
+    service.warm_up()  # load plugins and their data before taking tasks
     print(
         f"spanlink enrichment worker: queue {args.queue!r}, {args.concurrency} threads",
         file=sys.stderr,

@@ -140,12 +140,16 @@ class EnrichmentService:
             "baselines": baselines,
         }
         result = self.runner.run(found.spans, context, self.settings.enrichment_timeout)
-        if result.data["errors"]:
-            logger.warning(
-                "enrichment of trace %s (project %s): %s",
+        for name, message in result.data["errors"].items():
+            # Recorded in every affected trace; logged once per plugin so logs stay readable.
+            self._warn_once(
+                f"plugin:{name}",
+                "enrichment plugin %r failed on trace %s (project %s): %s. Its errors are "
+                "recorded under its name in each trace's enrichment; logged once.",
+                name,
                 trace_id,
                 project_id,
-                "; ".join(f"{name}: {msg}" for name, msg in result.data["errors"].items()),
+                message,
             )
         with database_errors(), self.engine.begin() as connection:
             project_scope(connection, project_id)
@@ -251,7 +255,7 @@ class EnrichmentService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Load the plugins and let them load their data, before the first real trace."""
         now = time.time_ns()
         span = SpanRecord(
@@ -282,7 +286,7 @@ class EnrichmentService:
             self._dispatcher = CeleryDispatcher(settings.broker_url, settings.celery_queue)
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(settings.enrichment_workers, "spanlink-enrich")
-        self._ready = loop.run_in_executor(self._executor, self._warm_up)
+        self._ready = loop.run_in_executor(self._executor, self.warm_up)
         self._workers = [
             asyncio.create_task(self._work(), name=f"spanlink-enrich-{i}")
             for i in range(settings.enrichment_workers)
