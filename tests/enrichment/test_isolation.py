@@ -183,3 +183,17 @@ def test_a_plugin_hanging_on_every_lane_is_skipped(hanging: Hanging) -> None:
     finally:
         hanging.release.set()
         runner.close()
+
+
+def test_bad_plugin_config_is_that_plugins_error_only() -> None:
+    import spanlink.plugins.anomaly.plugin as anomaly_plugin
+
+    runner = PluginRunner(_plugins(cost=cost_plugin, anomaly=anomaly_plugin))
+    context = {"config": {"anomaly": {"slow_span": {"threshold_ms": "slow"}}}}
+    try:
+        result = runner.run([_span(hang=False)], context, timeout=5)
+    finally:
+        runner.close()
+    assert set(result.data["errors"]) == {"anomaly"}
+    assert "threshold_ms" in result.data["errors"]["anomaly"]
+    assert set(result.data["trace"]) == {"cost"}
