@@ -22,7 +22,7 @@ def test_ten_thousand_span_trace_renders_and_scrolls(page, receiver, api_key, cl
     sign_in(page, receiver.url, api_key)
     page.goto(f"{receiver.url}/ui/#/trace/{trace_id}")
     page.reload()  # a fresh navigation, so the mark is relative to this page load
-    wait_rendered(page, "trace")
+    wait_rendered(page, "trace", timeout=60_000)
     rendered_ms = page.evaluate(
         "performance.getEntriesByName('spanlink:trace-rendered')[0].startTime"
     )
@@ -36,14 +36,14 @@ def test_ten_thousand_span_trace_renders_and_scrolls(page, receiver, api_key, cl
     # Jump to the end with the keyboard: the last span is shown, still few rows in the DOM.
     page.focus(".wf-scroll")
     page.keyboard.press("End")
-    page.wait_for_function("document.querySelector('.wf-row.selected')")
+    page.wait_for_function("() => document.querySelector('.wf-row.selected')")
     last = page.text_content(".wf-row.selected .span-name")
     assert last == f"call {SPANS - 1}"
     assert page.eval_on_selector_all(".wf-row", "rows => rows.length") < 120
     # Scroll to the middle: the rows there are the spans there, in order.
     page.eval_on_selector(".wf-scroll", "s => { s.scrollTop = 5000 * 26; }")
     page.wait_for_function(
-        "document.querySelector('.wf-row[data-index=\"5000\"]') !== null", timeout=5_000
+        "() => document.querySelector('.wf-row[data-index=\"5000\"]') !== null", timeout=5_000
     )
     indexes = page.eval_on_selector_all(".wf-row", "rows => rows.map(r => +r.dataset.index)")
     assert indexes == list(range(indexes[0], indexes[0] + len(indexes)))

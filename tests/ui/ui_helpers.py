@@ -37,15 +37,16 @@ def sign_in(page: Any, base_url: str, key: str, hash_route: str = "#/traces") ->
     wait_rendered(page)
 
 
-def wait_rendered(page: Any, name: str | None = None) -> None:
+def wait_rendered(page: Any, name: str | None = None, timeout: float = 15_000) -> None:
     """Wait until the view reports it rendered (``main[data-rendered]``)."""
     if name is None:
         page.wait_for_function(
             "() => { const r = document.getElementById('view').dataset.rendered;"
-            " return !!r && r !== 'signin'; }"
+            " return !!r && r !== 'signin'; }",
+            timeout=timeout,
         )
     else:
-        page.wait_for_selector(f"main[data-rendered={name}]")
+        page.wait_for_selector(f"main[data-rendered={name}]", timeout=timeout)
 
 
 def screenshot(page: Any, name: str, full_page: bool = False) -> Path:

@@ -208,7 +208,9 @@ export async function renderTrace(view, traceId, ctx) {
   function open(index) {
     const span = spans[index];
     if (!span) return;
-    const results = enrich.spanResults(trace.enrichment, span.span_id);
+    // Per-span plugin results: on the span itself, or in the trace's enrichment.
+    const own = span.enrichment && typeof span.enrichment === "object" ? span.enrichment : null;
+    const results = own || enrich.spanResults(trace.enrichment, span.span_id);
     const spanAnomalies = findings.filter((a) => a.span_id === span.span_id);
     mount(panel, spanPanel(span, { results, spanAnomalies, traceStartNs: start, onClose: close }));
     panel.hidden = false;

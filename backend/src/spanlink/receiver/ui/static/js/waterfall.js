@@ -91,7 +91,7 @@ export class Waterfall {
       h("span", {
         class: "tick",
         style: { left: `${f * 100}%` },
-        text: fmt.duration(this.totalMs * f),
+        text: f === 0 ? "0" : fmt.duration(this.totalMs * f),
       }),
     );
     return h(
