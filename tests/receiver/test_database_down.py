@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
+import receiver_fixtures
+from psycopg import sql
 from receiver_helpers import count_rows, make_request, make_span, post_proto, span_id, trace_id
 
 from spanlink.receiver.server import RunningReceiver, start_in_thread
@@ -155,3 +158,23 @@ def test_outage_gives_503_nothing_half_written_and_recovery(
         assert count_rows(database_url, project.id) == 50 + 50
         listing = client.get("/api/v1/traces").json()
         assert listing["total"] == 2 and {r["span_count"] for r in listing["items"]} == {50}
+
+
+def test_readyz_asks_for_migrations_on_an_unmigrated_database(server_url: str) -> None:
+    name = f"spanlink_unmigrated_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(server_url)
+        info["dbname"] = name
+        url = receiver_fixtures._as_url(psycopg.conninfo.make_conninfo(**info))
+        with start_in_thread(Settings(database_url=url)) as running:
+            response = httpx.get(f"{running.url}/readyz")
+            assert response.status_code == 503
+            assert "spanlink-receiver migrate" in response.json()["detail"]
+            assert httpx.get(f"{running.url}/healthz").status_code == 200
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
