@@ -42,22 +42,6 @@ def _env(*names: str) -> str | None:
     return None
 
 
-def _parse_headers(raw: str | None) -> dict[str, str]:
-    """``key1=value1,key2=value2`` as in ``OTEL_EXPORTER_OTLP_HEADERS`` (values URL-encoded)."""
-    from urllib.parse import unquote
-
-    headers: dict[str, str] = {}
-    for item in (raw or "").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            logger.warning("spanlink: ignoring malformed OTLP header entry %r", item)
-            continue
-        headers[unquote(key.strip()).lower()] = unquote(value.strip())
-    return headers
-
-
 def _default_exporter(
     endpoint: str | None, api_key: str | None, headers: Mapping[str, str]
 ) -> SpanExporter:
@@ -92,15 +76,16 @@ def configure(
     """Send this application's spans to spanlink (or any OTLP/HTTP backend).
 
     Args:
-        endpoint: receiver base URL (``SPANLINK_ENDPOINT``, then the OTLP endpoint
-            variables, which the exporter reads itself).
-        api_key: sent as ``Authorization: Bearer`` (``SPANLINK_API_KEY``).
+        endpoint: receiver base URL; when not given, the exporter reads
+            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT``, then
+            ``SPANLINK_ENDPOINT``.
+        api_key: sent as ``Authorization: Bearer`` (default ``SPANLINK_API_KEY``).
         project: project name recorded on the resource (``SPANLINK_PROJECT``).
         environment: ``deployment.environment.name`` (``SPANLINK_ENVIRONMENT``).
         service_name: ``service.name`` (``OTEL_SERVICE_NAME``).
         exporter: a ``SpanExporter`` to use instead of ``spanlink-exporter``'s.
         processor: a processor to forward to instead of ``BatchSpanProcessor(exporter)``.
-        headers: extra request headers (merged over ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``).
+        headers: extra request headers (default ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``).
         enrich: run enrichment plugins in-process (see ``SpanlinkProcessor``).
         resource_attributes: more resource attributes for a provider created here.
 
@@ -108,19 +93,14 @@ def configure(
     exporter is available.
     """
     global _installed
-    endpoint = endpoint or _env("SPANLINK_ENDPOINT")
-    api_key = api_key or _env("SPANLINK_API_KEY")
+    # The endpoint and key are resolved by the exporter itself (arguments, then the OTLP
+    # variables, then SPANLINK_ENDPOINT / SPANLINK_API_KEY), so there is one order only.
     project = project or _env("SPANLINK_PROJECT")
     environment = environment or _env("SPANLINK_ENVIRONMENT")
     service_name = service_name or _env("OTEL_SERVICE_NAME")
-    merged_headers = _parse_headers(
-        _env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-    )
-    merged_headers.update(headers or {})
-
     if processor is None:
         if exporter is None:
-            exporter = _default_exporter(endpoint, api_key, merged_headers)
+            exporter = _default_exporter(endpoint, api_key, headers or {})
         processor = BatchSpanProcessor(exporter)
 
     with _lock:
