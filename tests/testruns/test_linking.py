@@ -172,3 +172,44 @@ def test_orphan_sweep_links_spans_missed_at_ingest(
         again = __import__("asyncio").run_coroutine_threadsafe(service.sweep_once(), service._loop)
         assert again.result(10) == 0
         http.close()
+
+
+def test_sweep_closes_cases_and_runs_abandoned_by_a_receiver_that_went_away(
+    receiver: Any, project: Any, client: httpx.Client, database_url: str
+) -> None:
+    with psycopg.connect(database_url) as connection:
+        connection.execute(
+            "INSERT INTO test_runs (project_id, id, status, metadata, started_at) VALUES "
+            "(%s, 'abandoned-run', 'running', '{\"timeout_s\": 1}', now() - interval '5 minutes')",
+            (project.id,),
+        )
+        connection.execute(
+            "INSERT INTO test_results (project_id, id, run_id, case_id, status, started_at) "
+            "VALUES (%s, 'abandoned-1', 'abandoned-run', 'a', 'running', "
+            "now() - interval '2 minutes'), (%s, 'recent-1', 'abandoned-run', 'b', 'running', "
+            "now())",
+            (project.id, project.id),
+        )
+    service = receiver.server.config.app.state.testruns
+    sweep = __import__("asyncio").run_coroutine_threadsafe(service.sweep_once(), service._loop)
+    sweep.result(10)
+    with psycopg.connect(database_url) as connection:
+        rows = dict(
+            connection.execute(
+                "SELECT id, status FROM test_results WHERE run_id = 'abandoned-run'"
+            ).fetchall()
+        )
+        assert rows == {"abandoned-1": "timeout", "recent-1": "running"}
+        run_status = connection.execute(
+            "SELECT status FROM test_runs WHERE id = 'abandoned-run'"
+        ).fetchone()
+        assert run_status == ("running",)  # a case is still open
+        connection.execute("UPDATE test_results SET status = 'passed' WHERE id = 'recent-1'")
+    service_sweep = __import__("asyncio").run_coroutine_threadsafe(
+        service.sweep_once(), service._loop
+    )
+    service_sweep.result(10)
+    with psycopg.connect(database_url) as connection:
+        assert connection.execute(
+            "SELECT status FROM test_runs WHERE id = 'abandoned-run'"
+        ).fetchone() == ("completed",)

@@ -531,9 +531,10 @@ class TestRunService:
 
     async def _wait(self, waiter: asyncio.Future[None], state: _RunState, timeout: float) -> None:
         """Until the result, the deadline, or a cancel plus its grace — whichever is first."""
-        cancel = asyncio.ensure_future(state.cancelled.wait())
+        cancel: asyncio.Future[Any] = asyncio.ensure_future(state.cancelled.wait())
+        waiting: set[asyncio.Future[Any]] = {waiter, cancel}
         try:
-            await asyncio.wait({waiter, cancel}, timeout=timeout, return_when="FIRST_COMPLETED")
+            await asyncio.wait(waiting, timeout=timeout, return_when="FIRST_COMPLETED")
             if not waiter.done() and cancel.done():
                 await asyncio.wait({waiter}, timeout=CANCEL_GRACE_S)
         finally:
@@ -579,7 +580,12 @@ class TestRunService:
 
     async def cancel_run(self, project_id: int, run_id: str, reason: str) -> str | None:
         """Cancel a run on whichever receiver executes it; returns its status (None: unknown)."""
-        payload = {"op": "cancel_run", "project_id": project_id, "run_id": run_id}
+        payload = {
+            "op": "cancel_run",
+            "project_id": project_id,
+            "run_id": run_id,
+            "origin": self.receiver_id,  # handled here directly, not again on delivery
+        }
 
         def cancel(db: Connection) -> str | None:
             status = store.cancel_run(db, run_id, reason)
@@ -609,6 +615,8 @@ class TestRunService:
     async def _on_notification(self, payload: dict[str, Any]) -> None:
         op = payload.get("op")
         if op == "cancel_run":
+            if payload.get("origin") == self.receiver_id:
+                return
             project_id, run_id = payload.get("project_id"), payload.get("run_id")
             if isinstance(project_id, int) and isinstance(run_id, str):
                 await self._on_cancel_run(project_id, run_id, str(payload.get("reason") or ""))
@@ -696,9 +704,7 @@ class TestRunService:
                 merged.setdefault(more_project, set()).update(more)
             for pid, ids in merged.items():
                 try:
-                    await self._in_project(
-                        pid, lambda db, pid=pid, ids=ids: self.strategy.link_ingested(db, pid, ids)
-                    )
+                    await self._in_project(pid, self._linker(pid, ids))
                 except Exception as error:  # the sweep retries later
                     logger.warning("spanlink: linking stored spans failed: %s", error)
 
@@ -712,11 +718,22 @@ class TestRunService:
         linked = 0
         grace = self.settings.linking_grace_s
         for project_id in await run_in_threadpool(project_ids):
-            linked += await self._in_project(
-                project_id,
-                lambda db, pid=project_id: self.strategy.sweep(db, pid, grace),
-            )
+            linked += await self._in_project(project_id, self._sweeper(project_id, grace))
+            # Cases and runs left open by a receiver that went away are closed here.
+            await self._in_project(project_id, store.close_abandoned)
         return linked
+
+    def _linker(self, project_id: int, trace_ids: set[str]) -> Callable[[Connection], int]:
+        def link(db: Connection) -> int:
+            return self.strategy.link_ingested(db, project_id, trace_ids)
+
+        return link
+
+    def _sweeper(self, project_id: int, grace: float) -> Callable[[Connection], int]:
+        def sweep(db: Connection) -> int:
+            return self.strategy.sweep(db, project_id, grace)
+
+        return sweep
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -24,6 +24,7 @@ __all__ = [
     "FinishedResult",
     "InvocationTarget",
     "cancel_run",
+    "close_abandoned",
     "create_run",
     "finish_result",
     "finish_run",
@@ -220,6 +221,39 @@ def finish_result(
         },
     ).first()
     return (row[0], row[1]) if row is not None else None
+
+
+#: Beyond a case's timeout, how long a running case may stay open before it is abandoned.
+ABANDONED_AFTER_S = 60
+
+_CLOSE_ABANDONED_RESULTS = text(
+    f"""
+    UPDATE test_results r SET status = 'timeout', finished_at = now(),
+        error = 'Timeout: the receiver running this case went away before it finished'
+    FROM test_runs run
+    WHERE run.id = r.run_id AND r.status = 'running'
+      AND r.started_at < now() - make_interval(
+          secs => coalesce((run.metadata->>'timeout_s')::float8, 60) + {ABANDONED_AFTER_S})
+    """
+)
+_CLOSE_FINISHED_RUNS = text(
+    f"""
+    UPDATE test_runs run SET status = 'completed', finished_at = now()
+    WHERE run.status = 'running'
+      AND run.started_at < now() - make_interval(secs => {ABANDONED_AFTER_S})
+      AND NOT EXISTS (SELECT 1 FROM test_results r
+                      WHERE r.run_id = run.id AND r.status IN ('pending', 'running'))
+    """
+)
+
+
+def close_abandoned(connection: Connection) -> None:
+    """Close cases running far past their deadline, and runs with no open case left.
+
+    The receiver executing a run closes both itself; this is for when it went away.
+    """
+    connection.execute(_CLOSE_ABANDONED_RESULTS)
+    connection.execute(_CLOSE_FINISHED_RUNS)
 
 
 def open_results(connection: Connection, run_id: str) -> list[str]:
