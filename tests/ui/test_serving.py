@@ -86,3 +86,11 @@ def test_assets_have_no_inline_script_no_html_sinks_and_no_other_origin() -> Non
         # No CDN or other origin: the only absolute URL is the SVG namespace name.
         urls = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
         assert urls == set(), f"{name} refers to {urls}"
+
+
+def test_every_module_is_preloaded() -> None:
+    """index.html asks for every module at once (no import waterfall on a cold load)."""
+    html = (STATIC / "index.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="(js/[a-z_]+\.js)">', html))
+    modules = {name for name in _assets() if name.startswith("js/")}
+    assert preloaded | {"js/main.js"} == modules

@@ -165,3 +165,15 @@ def test_shared_link_opens_the_selected_span_and_narrow_window_is_usable(
 def test_unknown_trace_says_so(page, receiver, api_key) -> None:
     sign_in(page, receiver.url, api_key, "#/trace/" + "ab" * 16)
     assert "was not found in this project" in page.text_content("main [role=alert]")
+
+
+def test_another_projects_trace_is_never_shown(page, receiver, api_key, database_url) -> None:
+    from spanlink.receiver.admin import create_api_key
+
+    other_key = create_api_key(database_url, "ui-other-project")
+    theirs = send_agent_trace(receiver.url, other_key)
+    sign_in(page, receiver.url, api_key, f"#/trace/{theirs}")
+    assert "was not found in this project" in page.text_content("main [role=alert]")
+    page.goto(f"{receiver.url}/ui/#/traces?q=planner")
+    wait_rendered(page, "traces")
+    assert page.query_selector(f"tr[data-trace-id='{theirs}']") is None
