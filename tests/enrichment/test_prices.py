@@ -86,6 +86,7 @@ def test_project_prices_apply_to_that_project_only(
         ({"prices": {"m": {"input": True, "output": 0}}}, "must be a number"),
         ({"prices": {"m": 0.5}}, "must be an object"),
         ({"prices": {"": {"input": 0, "output": 0}}}, "1 to 200 characters"),
+        ({"prices": {"a\x00b": {"input": 0, "output": 0}}}, "NUL"),
         ({"prices": ["m"]}, "must be an object of model pattern"),
         ({"rates": {}}, '{"prices"'),
     ],
@@ -110,6 +111,12 @@ def test_non_json_and_nan_bodies_are_rejected(client: httpx.Client) -> None:
         headers=headers,
     )
     assert nan.status_code == 422
+    surrogate = client.put(
+        "/api/v1/prices",
+        content=b'{"prices": {"\\ud800": {"input": 0, "output": 0}}}',
+        headers=headers,
+    )
+    assert surrogate.status_code == 422 and "not valid Unicode" in surrogate.text
     assert client.get("/api/v1/prices").json()["prices"] == {}
 
 

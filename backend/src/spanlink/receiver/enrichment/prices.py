@@ -60,6 +60,10 @@ def validate_price_table(table: Any) -> dict[str, dict[str, float]]:
             raise PriceTableError(f"model pattern must be 1 to 200 characters, got {pattern!r}")
         if "\x00" in pattern:
             raise PriceTableError(f"model pattern {pattern!r} must not contain NUL characters")
+        try:
+            pattern.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PriceTableError(f"model pattern {pattern!r} is not valid Unicode") from None
         if not isinstance(entry, Mapping):
             raise PriceTableError(
                 f"prices for {pattern!r} must be an object of per-token USD prices, got {entry!r}"
