@@ -122,3 +122,37 @@ def wait_run(
 def run_waiter() -> Callable[..., dict[str, Any]]:
     """``wait_run`` as a fixture."""
     return wait_run
+
+
+class Shared:
+    """A project with an endpoint app connected for the whole session (tests share it)."""
+
+    def __init__(self, project: Any, client: httpx.Client, app: EndpointApp) -> None:
+        self.project = project
+        self.client = client
+        self.app = app
+
+
+@pytest.fixture(scope="session")
+def shared(receiver: Any, database_url: str) -> Iterator[Shared]:
+    """One endpoint app for the tests that need no project of their own (starting one per
+    test would spend most of the suite's time importing)."""
+    import uuid
+
+    from spanlink.receiver.admin import create_api_key, create_project
+
+    name = f"shared-{uuid.uuid4().hex[:10]}"
+    key = create_api_key(database_url, name)
+    project = receiver_fixtures.TestProject(
+        id=create_project(database_url, name), name=name, api_key=key
+    )
+    app = EndpointApp(receiver.url, key)
+    app.wait_ready()
+    http = httpx.Client(
+        base_url=receiver.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    try:
+        yield Shared(project, http, app)
+    finally:
+        http.close()
+        app.stop()

@@ -9,81 +9,77 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 
-def _run(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("SPANLINK_API_KEY", None)
-    if key:
-        env["SPANLINK_API_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "spanlink.receiver.cli", "test-run", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from spanlink.receiver.cli import main
+
+
+def _run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str]:
+    monkeypatch.setenv("COLUMNS", "200")
+    status = main(["test-run", *args])
+    return status, capsys.readouterr().out
 
 
 def test_test_run_command_prints_the_per_case_table(
-    receiver: Any, project: Any, endpoint_app: Any, tmp_path: Path
+    receiver: Any,
+    shared: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    endpoint_app(receiver.url, project.api_key)
+    monkeypatch.setenv("SPANLINK_API_KEY", shared.project.api_key)
     cases = tmp_path / "cases.jsonl"
-    cases.write_text(
-        "\n".join(
-            json.dumps(case)
-            for case in (
-                {
-                    "id": "good",
-                    "inputs": {"question": "a", "spans": 3},
-                    "expected_output": "answer to a",
-                },
-                {"id": "wrong", "inputs": {"question": "b", "spans": 3}, "expected_output": "nope"},
-            )
-        )
-        + "\n",
-        encoding="utf-8",
+    lines = [
+        {"id": "good", "inputs": {"question": "a", "spans": 3}, "expected_output": "answer to a"},
+        {"id": "wrong", "inputs": {"question": "b", "spans": 3}, "expected_output": "nope"},
+    ]
+    cases.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    status, out = _run(
+        capsys, monkeypatch, "--function", "answer", "--cases", str(cases), "--url", receiver.url
     )
-    done = _run(
-        "--function", "answer", "--cases", str(cases), "--url", receiver.url, key=project.api_key
-    )
-    assert done.returncode == 1, done.stderr  # one case failed
-    out = done.stdout
+    assert status == 1, out  # one case failed
     assert "1/2 passed" in out
     for text in ("good", "passed", "wrong", "failed", "200/40"):
         assert text in out, out
     # Every case passes: exit status 0.
     cases.write_text(json.dumps({"inputs": {"question": "c", "spans": 2}}) + "\n")
-    done = _run(
-        "--function",
-        "answer",
-        "--cases",
-        str(cases),
-        "--url",
-        receiver.url,
-        "--api-key",
-        project.api_key,
+    status, out = _run(
+        capsys, monkeypatch, "--function", "answer", "--cases", str(cases), "--url", receiver.url
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "case-1" in done.stdout
+    assert status == 0, out
+    assert "case-1" in out and "1/1 passed" in out
 
 
 def test_test_run_command_reports_bad_input_clearly(
-    receiver: Any, project: Any, tmp_path: Path
+    receiver: Any,
+    project: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("SPANLINK_API_KEY", raising=False)
     cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"inputs": {}}\n')
+    url = ("--url", receiver.url)
+    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", str(cases), *url)
+    assert status == 2 and "SPANLINK_API_KEY" in out
+    key = ("--api-key", project.api_key)
+    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", str(cases), *url, *key)
+    assert status == 2 and "409" in out and "'f'" in out
+    missing = str(tmp_path / "missing.jsonl")
+    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", missing, *key)
+    assert status == 2 and "cannot read" in out
+    # The installed command, as a user runs it.
     cases.write_text('{"inputs": {}}\n{oops\n')
-    done = _run(
-        "--function", "f", "--cases", str(cases), "--url", receiver.url, key=project.api_key
+    command = [sys.executable, "-m", "spanlink.receiver.cli", "test-run", "--function", "f"]
+    done = subprocess.run(
+        [*command, "--cases", str(cases), *url, *key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 2
     assert "cases.jsonl:2: not valid JSON" in done.stdout
-    cases.write_text('{"inputs": {}}\n')
-    done = _run("--function", "f", "--cases", str(cases), "--url", receiver.url)
-    assert done.returncode == 2 and "SPANLINK_API_KEY" in done.stdout
-    done = _run(
-        "--function", "f", "--cases", str(cases), "--url", receiver.url, key=project.api_key
-    )
-    assert done.returncode == 2 and "409" in done.stdout and "'f'" in done.stdout
-    done = _run("--function", "f", "--cases", str(tmp_path / "missing.jsonl"), key=project.api_key)
-    assert done.returncode == 2 and "cannot read" in done.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import psycopg
 
 
@@ -20,14 +19,11 @@ def _linked_counts(database_url: str, project_id: int, run_id: str) -> dict[str 
 
 
 def test_full_run_links_every_span_of_every_case(
-    receiver: Any,
-    project: Any,
-    client: httpx.Client,
-    endpoint_app: Any,
+    shared: Any,
     run_waiter: Any,
     database_url: str,
 ) -> None:
-    endpoint_app(receiver.url, project.api_key)
+    client, project = shared.client, shared.project
     cases = [
         {
             "id": f"q{n}",
@@ -59,6 +55,6 @@ def test_full_run_links_every_span_of_every_case(
     counts = _linked_counts(database_url, project.id, created["id"])
     assert None not in counts, counts  # no span of the run is left unlinked
     assert counts == {r["id"]: 20 for r in run["results"]}
-    listed = client.get("/api/v1/test-runs").json()
-    assert [item["id"] for item in listed["items"]] == [created["id"]]
-    assert listed["items"][0]["progress"]["counts"]["passed"] == 5
+    listed = {item["id"]: item for item in client.get("/api/v1/test-runs").json()["items"]}
+    assert listed[created["id"]]["progress"]["counts"]["passed"] == 5
+    assert listed[created["id"]]["configuration_id"] == "cfg-1"

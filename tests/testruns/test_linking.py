@@ -28,14 +28,11 @@ def _spans(database_url: str, project_id: int, run_id: str) -> list[tuple[Any, .
 
 
 def test_spans_after_the_result_are_linked_at_ingest(
-    receiver: Any,
-    project: Any,
-    client: httpx.Client,
-    endpoint_app: Any,
+    shared: Any,
     run_waiter: Any,
     database_url: str,
 ) -> None:
-    endpoint_app(receiver.url, project.api_key)
+    client, project = shared.client, shared.project
     cases = [{"id": f"c{n}", "inputs": {"question": "x", "delay": 2.0}} for n in range(3)]
     created = client.post("/api/v1/test-runs", json={"function": "late", "cases": cases}).json()
     run = run_waiter(client, created["id"])
@@ -58,14 +55,11 @@ def test_spans_after_the_result_are_linked_at_ingest(
 
 
 def test_downstream_service_spans_are_linked_through_baggage(
-    receiver: Any,
-    project: Any,
-    client: httpx.Client,
-    endpoint_app: Any,
+    shared: Any,
     run_waiter: Any,
     database_url: str,
 ) -> None:
-    endpoint_app(receiver.url, project.api_key)
+    client, project = shared.client, shared.project
     created = client.post(
         "/api/v1/test-runs",
         json={"function": "downstream", "cases": [{"id": "d1", "inputs": {"question": "hi"}}]},

@@ -16,9 +16,9 @@ def _post(http: httpx.Client, **body: Any) -> httpx.Response:
 
 
 def test_function_errors_and_wrong_arguments_are_failed_results(
-    receiver: Any, project: Any, client: httpx.Client, endpoint_app: Any, run_waiter: Any
+    shared: Any, run_waiter: Any
 ) -> None:
-    endpoint_app(receiver.url, project.api_key)
+    client = shared.client
     created = _post(client, function="boom", cases=[{"id": "b", "inputs": {"question": "q"}}])
     wrong = _post(client, function="answer", cases=[{"id": "w", "inputs": {"nope": 1}}])
     run = run_waiter(client, created.json()["id"])
@@ -32,10 +32,8 @@ def test_function_errors_and_wrong_arguments_are_failed_results(
     assert "question" in result["error"] and "nope" in result["error"]
 
 
-def test_endpoint_timeout_is_stored(
-    receiver: Any, project: Any, client: httpx.Client, endpoint_app: Any, run_waiter: Any
-) -> None:
-    endpoint_app(receiver.url, project.api_key)
+def test_endpoint_timeout_is_stored(shared: Any, run_waiter: Any) -> None:
+    client = shared.client
     created = _post(
         client, function="slow", cases=[{"inputs": {"seconds": 5}}], timeout_s=0.5
     ).json()
@@ -45,10 +43,8 @@ def test_endpoint_timeout_is_stored(
     assert result["duration_ms"] < 5000
 
 
-def test_cancel_closes_running_and_pending_cases(
-    receiver: Any, project: Any, client: httpx.Client, endpoint_app: Any, run_waiter: Any
-) -> None:
-    endpoint_app(receiver.url, project.api_key)
+def test_cancel_closes_running_and_pending_cases(shared: Any, run_waiter: Any) -> None:
+    client = shared.client
     cases = [{"id": f"s{n}", "inputs": {"seconds": 30}} for n in range(4)]
     created = _post(client, function="slow", cases=cases, concurrency=2).json()
     run_waiter(client, created["id"], lambda run: run["progress"]["counts"]["running"] == 2)
