@@ -65,3 +65,24 @@ async def test_waiting_workers_wake_for_a_new_trace() -> None:
 def test_maxsize_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         DebounceQueue(maxsize=0, debounce=0)
+
+
+async def test_a_trace_that_never_goes_quiet_is_released_after_max_wait() -> None:
+    queue = DebounceQueue(maxsize=10, debounce=0.05, max_wait=0.2)
+    loop = asyncio.get_running_loop()
+    first = loop.time()
+    queue.offer((1, "busy"))
+    waiter = asyncio.ensure_future(queue.get())
+    while not waiter.done():  # a span every 20 ms: never quiet for 50 ms
+        assert loop.time() - first < 5
+        queue.offer((1, "busy"))
+        await asyncio.sleep(0.02)
+    assert waiter.result() == (1, "busy")
+    assert loop.time() - first >= 0.2 - 0.005
+
+
+async def test_many_re_offers_keep_one_entry_and_a_small_heap() -> None:
+    queue = DebounceQueue(maxsize=3, debounce=10)
+    for _ in range(1000):
+        assert queue.offer((1, "a"))
+    assert len(queue) == 1 and len(queue._heap) <= 2 + 64

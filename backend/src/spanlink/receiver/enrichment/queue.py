@@ -2,8 +2,10 @@
 
 Keys are ``(project_id, trace_id)``. Offering a key already waiting restarts its quiet
 period instead of adding a second entry, so a trace whose spans arrive in many batches is
-enriched once, after the last batch. A key being enriched is not handed out again until
-:meth:`DebounceQueue.done`; offered meanwhile, it waits and is enriched again afterwards.
+enriched once, after the last batch; a trace that never goes quiet (a long agent run) is
+still released ``max_wait`` seconds after it was first offered. A key being enriched is not
+handed out again until :meth:`DebounceQueue.done`; offered meanwhile, it waits and is
+enriched again afterwards.
 
 Used from one asyncio event loop (the receiver's); not thread-safe.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import time
 
 __all__ = ["DebounceQueue", "TraceKey"]
@@ -23,19 +27,22 @@ TraceKey = tuple[int, str]
 class DebounceQueue:
     """At most ``maxsize`` waiting traces, each released ``debounce`` s after its last offer."""
 
-    def __init__(self, maxsize: int, debounce: float) -> None:
+    def __init__(self, maxsize: int, debounce: float, max_wait: float | None = None) -> None:
         if maxsize <= 0:
             raise ValueError("maxsize must be positive")
         self.maxsize = maxsize
         self.debounce = max(0.0, debounce)
-        # Insertion order is due order: every key waits the same debounce, and a re-offered
-        # key is moved to the end.
-        self._due: dict[TraceKey, float] = {}
+        self.max_wait = max(self.debounce, 2.0) if max_wait is None else max_wait
+        # key -> (due, first offered, sequence number of its live heap item)
+        self._entries: dict[TraceKey, tuple[float, float, int]] = {}
+        # (due, sequence, key); items whose sequence is not the key's live one are stale.
+        self._heap: list[tuple[float, int, TraceKey]] = []
+        self._sequence = itertools.count()
         self._running: set[TraceKey] = set()
         self._changed = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._due)
+        return len(self._entries)
 
     @property
     def running(self) -> int:
@@ -44,32 +51,57 @@ class DebounceQueue:
 
     def offer(self, key: TraceKey) -> bool:
         """Queue ``key`` (or restart its quiet period); False when the queue is full."""
-        waiting = key in self._due
-        if not waiting and len(self._due) >= self.maxsize:
-            return False
-        if waiting:
-            del self._due[key]
-        self._due[key] = time.monotonic() + self.debounce
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= self.maxsize:
+                return False
+            first = now
+        else:
+            first = entry[1]
+        due = min(now + self.debounce, first + self.max_wait)
+        sequence = next(self._sequence)
+        self._entries[key] = (due, first, sequence)
+        heapq.heappush(self._heap, (due, sequence, key))
+        if len(self._heap) > 2 * len(self._entries) + 64:  # drop stale items now and then
+            self._heap = [(d, s, k) for k, (d, _, s) in self._entries.items()]
+            heapq.heapify(self._heap)
         self._changed.set()
         return True
 
-    def _next(self) -> tuple[TraceKey | None, float]:
-        for key, due in self._due.items():
-            if key not in self._running:
-                return key, due
-        return None, 0.0
+    def _take(self, now: float) -> tuple[TraceKey | None, float | None]:
+        """A due key (marked running), else None and when the next one is due."""
+        heap = self._heap
+        deferred = []
+        try:
+            while heap:
+                due, sequence, key = heap[0]
+                entry = self._entries.get(key)
+                if entry is None or entry[2] != sequence:
+                    heapq.heappop(heap)  # stale
+                elif key in self._running:
+                    deferred.append(heapq.heappop(heap))
+                elif due <= now:
+                    heapq.heappop(heap)
+                    del self._entries[key]
+                    self._running.add(key)
+                    return key, None
+                else:
+                    return None, due
+            return None, None
+        finally:
+            for item in deferred:
+                heapq.heappush(heap, item)
 
     async def get(self) -> TraceKey:
         """Wait for the next key whose quiet period is over and mark it running."""
         while True:
-            key, due = self._next()
             now = time.monotonic()
-            if key is not None and due <= now:
-                del self._due[key]
-                self._running.add(key)
+            key, due = self._take(now)
+            if key is not None:
                 return key
             self._changed.clear()
-            timeout = None if key is None else due - now
+            timeout = None if due is None else due - now
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
 
