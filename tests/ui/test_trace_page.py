@@ -132,6 +132,25 @@ def test_keyboard_moves_through_spans_and_opens_the_panel(page, receiver, api_ke
     assert page.evaluate("document.activeElement.classList.contains('wf-scroll')")
 
 
+def test_subtrees_fold_and_unfold(page, receiver, api_key) -> None:
+    trace_id = send_agent_trace(receiver.url, api_key)
+    _open_trace(page, receiver, api_key, trace_id)
+    page.focus(".wf-scroll")
+    page.keyboard.press("ArrowDown")  # the root
+    page.keyboard.press("ArrowLeft")  # fold it: only the root remains
+    assert [r["name"] for r in _rows(page)] == [AGENT_TREE[0][0]]
+    assert page.get_attribute(".wf-row", "aria-expanded") == "false"
+    page.keyboard.press("ArrowRight")  # unfold
+    assert [(r["name"], r["depth"]) for r in _rows(page)] == AGENT_TREE
+    # Fold "execute_tool search" with the mouse: its child disappears, the rest stays.
+    page.click(".wf-row:nth-child(3) .fold")
+    assert [r["name"] for r in _rows(page)] == [n for n, _ in AGENT_TREE if n != "GET /search"]
+    page.keyboard.press("ArrowDown")
+    assert page.text_content(".wf-row.selected .span-name") == "execute_tool book"
+    page.keyboard.press("ArrowLeft")  # a leaf: go to its parent
+    assert page.text_content(".wf-row.selected .span-name") == AGENT_TREE[0][0]
+
+
 def test_anomalies_link_to_their_span(page, receiver, api_key, client) -> None:
     trace_id = send_agent_trace(receiver.url, api_key)
     trace = wait_for_enrichment(client, trace_id)

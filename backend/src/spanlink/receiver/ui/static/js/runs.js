@@ -106,6 +106,8 @@ export async function renderRuns(view, ctx) {
 }
 
 function caseTokens(r) {
+  const linked = r.trace_id || (Array.isArray(r.trace_ids) && r.trace_ids.length);
+  if (!linked && !r.total_tokens) return "—";
   if (r.total_tokens != null) return fmt.integer(r.total_tokens);
   if (r.input_tokens != null || r.output_tokens != null) return fmt.tokens(r.input_tokens, r.output_tokens);
   if (r.tokens != null && typeof r.tokens === "object") return fmt.tokens(r.tokens.input, r.tokens.output);

@@ -47,6 +47,22 @@ export class Waterfall {
    */
   constructor(spans, traceStartNs, totalMs, { onSelect, onOpen }) {
     this.rows = spans.map((span) => prepare(span, traceStartNs, totalMs));
+    // Tree helpers over the depth-first order: parent index and subtree size of each row.
+    this.parent = new Int32Array(spans.length).fill(-1);
+    this.hasChildren = new Uint8Array(spans.length);
+    const stack = [];
+    spans.forEach((span, i) => {
+      const depth = span.depth || 0;
+      while (stack.length && (spans[stack[stack.length - 1]].depth || 0) >= depth) stack.pop();
+      if (stack.length) {
+        this.parent[i] = stack[stack.length - 1];
+        this.hasChildren[stack[stack.length - 1]] = 1;
+      }
+      stack.push(i);
+    });
+    this.collapsed = new Set();
+    this.visible = null; // row indexes shown, in order (null: all of them)
+    this.position = null; // row index -> position among the visible rows
     this.totalMs = totalMs;
     this.selected = -1;
     this.onSelect = onSelect;
@@ -60,7 +76,8 @@ export class Waterfall {
         attrs: {
           tabindex: "0",
           role: "grid",
-          "aria-label": "Spans of the trace: up and down to move, Enter to open",
+          "aria-label":
+            "Spans of the trace: up and down to move, left and right to fold, Enter to open",
           "aria-rowcount": String(spans.length),
         },
       },
@@ -81,6 +98,11 @@ export class Waterfall {
       const row = event.target.closest(".wf-row");
       if (!row) return;
       const index = Number(row.dataset.index);
+      if (event.target.dataset.fold) {
+        this.toggle(index);
+        this.select(index);
+        return;
+      }
       this.select(index);
       this.onOpen(index);
     });
@@ -102,20 +124,73 @@ export class Waterfall {
     );
   }
 
+  get count() {
+    return this.visible ? this.visible.length : this.rows.length;
+  }
+
+  rowAt(position) {
+    return this.visible ? this.visible[position] : position;
+  }
+
+  positionOf(index) {
+    return this.position ? this.position[index] : index;
+  }
+
+  /** Recompute the visible rows after a subtree was folded or unfolded. */
+  refold() {
+    if (!this.collapsed.size) {
+      this.visible = null;
+      this.position = null;
+    } else {
+      const visible = [];
+      const position = new Int32Array(this.rows.length).fill(-1);
+      let skipDepth = Infinity;
+      for (let i = 0; i < this.rows.length; i++) {
+        const depth = this.rows[i].span.depth || 0;
+        if (depth > skipDepth) continue;
+        skipDepth = this.collapsed.has(i) ? depth : Infinity;
+        position[i] = visible.length;
+        visible.push(i);
+      }
+      this.visible = visible;
+      this.position = position;
+    }
+    this.body.style.height = `${this.count * ROW_HEIGHT}px`;
+    this.scroller.setAttribute("aria-rowcount", String(this.count));
+    this.render(true);
+  }
+
+  /** Fold (false) or unfold (true) the subtree under a row. */
+  toggle(index, open = this.collapsed.has(index)) {
+    if (!this.hasChildren[index] || open === !this.collapsed.has(index)) return;
+    if (open) this.collapsed.delete(index);
+    else this.collapsed.add(index);
+    this.refold();
+  }
+
+  /** Unfold every folded ancestor of a row, so it can be shown. */
+  reveal(index) {
+    let changed = false;
+    for (let p = this.parent[index]; p >= 0; p = this.parent[p]) {
+      if (this.collapsed.delete(p)) changed = true;
+    }
+    if (changed) this.refold();
+  }
+
   /** Build the rows in view; cheap enough to run on every scroll frame. */
   render(force = false) {
     const top = this.scroller.scrollTop;
     const height = this.scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
-    const last = Math.min(this.rows.length, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
+    const last = Math.min(this.count, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
     if (!force && first === this.range[0] && last === this.range[1]) return;
     this.range = [first, last];
     const nodes = [];
-    for (let i = first; i < last; i++) nodes.push(this.row(i));
+    for (let p = first; p < last; p++) nodes.push(this.row(this.rowAt(p), p));
     this.body.replaceChildren(...nodes);
   }
 
-  row(index) {
+  row(index, position) {
     const r = this.rows[index];
     const span = r.span;
     const classes = ["wf-row", `kind-${r.kind}`];
@@ -127,6 +202,14 @@ export class Waterfall {
     const name = h(
       "div",
       { class: "wf-name", attrs: { role: "gridcell" }, style: { paddingLeft: `${6 + depth * 12}px` } },
+      this.hasChildren[index]
+        ? h("span", {
+            class: "fold",
+            attrs: { title: this.collapsed.has(index) ? "Unfold (→)" : "Fold (←)" },
+            dataset: { fold: String(index) },
+            text: this.collapsed.has(index) ? "▸" : "▾",
+          })
+        : h("span", { class: "fold none" }),
       r.error ? h("span", { class: "err-icon", attrs: { title: "error", "aria-label": "error" }, text: "!" }) : null,
       h("span", { class: "span-name", text: span.name }),
       r.info ? h("span", { class: "llm-info", text: r.info }) : null,
@@ -153,12 +236,13 @@ export class Waterfall {
         attrs: {
           role: "row",
           id: `wf-row-${index}`,
-          "aria-rowindex": String(index + 1),
+          "aria-rowindex": String(position + 1),
+          "aria-expanded": this.hasChildren[index] ? String(!this.collapsed.has(index)) : null,
           "aria-selected": String(index === this.selected),
           title: `${span.name} — ${durationText}${r.error ? " — error" : ""}`,
         },
         dataset: { index: String(index), spanId: span.span_id, depth: String(span.depth || 0) },
-        style: { top: `${index * ROW_HEIGHT}px` },
+        style: { top: `${position * ROW_HEIGHT}px` },
       },
       name,
       time,
@@ -169,8 +253,9 @@ export class Waterfall {
   select(index, { focus = false } = {}) {
     if (!this.rows.length) return;
     index = Math.max(0, Math.min(this.rows.length - 1, index));
+    this.reveal(index);
     this.selected = index;
-    const top = index * ROW_HEIGHT;
+    const top = this.positionOf(index) * ROW_HEIGHT;
     const view = this.scroller.clientHeight || 600;
     if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
     else if (top + ROW_HEIGHT > this.scroller.scrollTop + view) {
@@ -196,15 +281,34 @@ export class Waterfall {
       PageDown: page,
       PageUp: -page,
     };
+    const at = this.selected < 0 ? -1 : this.positionOf(this.selected);
+    const go = (position) => this.select(this.rowAt(Math.max(0, Math.min(this.count - 1, position))));
     if (event.key in moves) {
       event.preventDefault();
-      this.select(this.selected < 0 ? 0 : this.selected + moves[event.key]);
+      go(at < 0 ? 0 : at + moves[event.key]);
     } else if (event.key === "Home") {
       event.preventDefault();
-      this.select(0);
+      go(0);
     } else if (event.key === "End") {
       event.preventDefault();
-      this.select(this.rows.length - 1);
+      go(this.count - 1);
+    } else if ((event.key === "ArrowLeft" || event.key === "h") && this.selected >= 0) {
+      // Fold the subtree, or go to the parent when already folded (as in a tree view).
+      event.preventDefault();
+      if (this.hasChildren[this.selected] && !this.collapsed.has(this.selected)) {
+        this.toggle(this.selected, false);
+        this.select(this.selected);
+      } else if (this.parent[this.selected] >= 0) {
+        this.select(this.parent[this.selected]);
+      }
+    } else if ((event.key === "ArrowRight" || event.key === "l") && this.selected >= 0) {
+      event.preventDefault();
+      if (this.collapsed.has(this.selected)) {
+        this.toggle(this.selected, true);
+        this.select(this.selected);
+      } else if (this.hasChildren[this.selected]) {
+        this.select(this.selected + 1);
+      }
     } else if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
       if (this.selected < 0) this.select(0);
