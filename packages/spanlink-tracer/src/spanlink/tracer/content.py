@@ -32,6 +32,8 @@ __all__ = [
     "ContentConfig",
     "Mask",
     "apply_masks",
+    "bound_text",
+    "capture",
     "capture_enabled",
     "configure_content",
     "content_config",
@@ -157,6 +159,13 @@ def apply_masks(value: Any, mask: Mask | None) -> Any:
         except Exception as exc:
             return f"<mask failed: {type(exc).__name__}>"
     return value
+
+
+def capture(value: Any, mask: Mask | None = None, max_bytes: int | None = None) -> str:
+    """``value`` masked (decorator mask, then global mask) and serialized; never raises."""
+    if mask is not None or _config.mask is not None:
+        value = apply_masks(value, mask)
+    return serialize(value, max_bytes)
 
 
 def safe_repr(value: Any, limit: int = _REPR_LIMIT) -> str:
@@ -363,6 +372,15 @@ def _is_small_plain(value: Any, limit: int) -> bool:
     if kind is float:
         return math.isfinite(value)
     return kind is bool or value is None
+
+
+def bound_text(text: str, max_bytes: int | None = None) -> str:
+    """Plain ``text`` cut to ``max_bytes`` UTF-8 bytes (marker included); never raises."""
+    limit = _config.max_bytes if max_bytes is None else max(max_bytes, _MIN_BYTES)
+    try:
+        return _fit(text, limit)
+    except Exception:
+        return "<text could not be recorded>"
 
 
 def _fit(text: str, limit: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -18,6 +19,11 @@ from spanlink.tracer.usage import (
 )
 
 __all__ = ["Observation", "current_observation"]
+
+
+#: Set on a span object whose output was given with ``Observation.update(output=...)``, so
+#: that the decorator does not overwrite it (cheaper than reading the span's attributes).
+EXPLICIT_OUTPUT: Final = "_spanlink_explicit_output"
 
 
 class _Unset:
@@ -105,11 +111,11 @@ class Observation:
             return self
         if content.capture_enabled():
             if input is not _UNSET:
-                attrs[semconv.SPANLINK_INPUT] = content.serialize(content.apply_masks(input, None))
+                attrs[semconv.SPANLINK_INPUT] = content.capture(input, None)
             if output is not _UNSET:
-                attrs[semconv.SPANLINK_OUTPUT] = content.serialize(
-                    content.apply_masks(output, None)
-                )
+                attrs[semconv.SPANLINK_OUTPUT] = content.capture(output, None)
+                with contextlib.suppress(AttributeError, TypeError):  # no __dict__ on the span
+                    setattr(self._span, EXPLICIT_OUTPUT, True)
             if input_messages is not None:
                 attrs[semconv.GEN_AI_INPUT_MESSAGES] = _messages_json(input_messages)
             if output_messages is not None:
@@ -138,16 +144,15 @@ def current_observation() -> Observation:
 
 def _messages_json(messages: Any) -> str:
     converted = input_messages(messages)
-    return content.serialize(
-        content.apply_masks(messages if converted is None else converted, None)
-    )
+    return content.capture(messages if converted is None else converted, None)
 
 
 def set_missing(span: trace.Span, attrs: Mapping[str, AttributeValue]) -> None:
     """Set the attributes the span does not have yet (explicit values win)."""
     existing = getattr(span, "attributes", None)
     if isinstance(existing, Mapping):
-        attrs = {k: v for k, v in attrs.items() if k not in existing}
+        present = set(existing)  # one pass; `in` on the SDK's attributes raises KeyError inside
+        attrs = {k: v for k, v in attrs.items() if k not in present}
     if attrs:
         span.set_attributes(attrs)
 
@@ -162,9 +167,7 @@ def record_response(span: trace.Span, response: Any, mask: content.Mask | None =
         if content.capture_enabled():
             messages = output_messages(response)
             if messages is not None:
-                attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = content.serialize(
-                    content.apply_masks(messages, mask)
-                )
+                attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = content.capture(messages, mask)
         set_missing(span, attrs)
     except Exception:
         pass

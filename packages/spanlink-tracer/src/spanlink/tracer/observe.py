@@ -30,6 +30,7 @@ from opentelemetry.util.types import AttributeValue
 
 from spanlink.tracer import content, semconv
 from spanlink.tracer.observation import (
+    EXPLICIT_OUTPUT,
     Observation,
     current_observation,
     record_response,
@@ -321,7 +322,7 @@ class _Observer:
         if capture and self.capture_input:
             bound = self.bind(args, kwargs)
             attrs = dict(attrs)
-            attrs[semconv.SPANLINK_INPUT] = content.serialize(content.apply_masks(bound, self.mask))
+            attrs[semconv.SPANLINK_INPUT] = content.capture(bound, self.mask)
         if (
             self.dynamic_model
             or self.request_params
@@ -356,33 +357,23 @@ class _Observer:
         if capture and self.messages_param:
             converted = input_messages(bound.get("messages"))
             if converted is not None:
-                attrs[semconv.GEN_AI_INPUT_MESSAGES] = content.serialize(
-                    content.apply_masks(converted, self.mask)
-                )
+                attrs[semconv.GEN_AI_INPUT_MESSAGES] = content.capture(converted, self.mask)
         if capture and self.system_param is not None:
             system = system_instructions(bound.get(self.system_param))
             if system is not None:
-                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = content.serialize(
-                    content.apply_masks(system, self.mask)
-                )
+                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = content.capture(system, self.mask)
         if capture and self.query_param:
-            query = bound.get("query")
+            query = content.apply_masks(bound.get("query"), self.mask)
             if isinstance(query, str):
-                attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = content.serialize(
-                    content.apply_masks(query, self.mask)
-                )[1:-1]
+                attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = content.bound_text(query)
         return name
 
     def finish(self, span: trace.Span, result: Any, capture: bool) -> None:
         """Record the result of a call that returned; never raises."""
         try:
-            if capture and self.capture_output and span.is_recording():
-                attributes = getattr(span, "attributes", None)
-                if attributes is None or semconv.SPANLINK_OUTPUT not in attributes:
-                    span.set_attribute(
-                        semconv.SPANLINK_OUTPUT,
-                        content.serialize(content.apply_masks(result, self.mask)),
-                    )
+            # An output set explicitly during the call (Observation.update) wins.
+            if capture and self.capture_output and not getattr(span, EXPLICIT_OUTPUT, False):
+                span.set_attribute(semconv.SPANLINK_OUTPUT, content.capture(result, self.mask))
             if self.llm and span.is_recording():
                 record_response(span, result, self.mask)
         except Exception:
@@ -401,28 +392,24 @@ class _Observer:
             if not span.is_recording():
                 return
             attrs: dict[str, AttributeValue] = {semconv.SPANLINK_OUTPUT_CHUNKS: count}
-            if kept is not None:
-                existing = getattr(span, "attributes", None)
-                if existing is None or semconv.SPANLINK_OUTPUT not in existing:
-                    output: Any
-                    dropped = count - len(kept)
-                    if kept and set(map(type, kept)) == {str}:
-                        output = "".join(kept) + ("…" if dropped else "")
-                    else:
-                        output = kept
-                        if dropped:
-                            output.append(f"… {dropped} more chunks")
-                    attrs[semconv.SPANLINK_OUTPUT] = content.serialize(
-                        content.apply_masks(output, self.mask)
-                    )
+            if kept is not None and not getattr(span, EXPLICIT_OUTPUT, False):
+                output: Any
+                dropped = count - len(kept)
+                if kept and set(map(type, kept)) == {str}:
+                    output = "".join(kept) + ("…" if dropped else "")
+                else:
+                    output = kept
+                    if dropped:
+                        output.append(f"… {dropped} more chunks")
+                attrs[semconv.SPANLINK_OUTPUT] = content.capture(output, self.mask)
             span.set_attributes(attrs)
             if accumulator is not None:
                 response = accumulator.attributes()
                 if capture:
                     messages = accumulator.messages()
                     if messages is not None:
-                        response[semconv.GEN_AI_OUTPUT_MESSAGES] = content.serialize(
-                            content.apply_masks(messages, self.mask)
+                        response[semconv.GEN_AI_OUTPUT_MESSAGES] = content.capture(
+                            messages, self.mask
                         )
                 set_missing(span, response)
         except Exception:
