@@ -958,3 +958,26 @@ async def test_cancelled_coroutine_ends_its_span(spans: InMemorySpanExporter) ->
     assert span.end_time is not None
     assert span.status.status_code is StatusCode.UNSET
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_retrieval_query_text_is_plain_masked_text(spans: InMemorySpanExporter) -> None:
+    @observe.retrieval(mask=lambda v: v.replace("secret", "***") if isinstance(v, str) else v)
+    def search(query: str, k: int = 3) -> list[str]:
+        return ["doc"]
+
+    search('a "secret" query\n')
+    assert attrs(only(spans))[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == 'a "***" query\n'
+
+
+def test_explicit_output_wins_in_generators(spans: InMemorySpanExporter) -> None:
+    from spanlink.tracer.observation import current_observation
+
+    @observe
+    def stream() -> Iterator[str]:
+        yield "raw"
+        current_observation().update(output={"summary": "explicit"})
+
+    assert list(stream()) == ["raw"]
+    a = attrs(only(spans))
+    assert json.loads(a[semconv.SPANLINK_OUTPUT]) == {"summary": "explicit"}
+    assert a[semconv.SPANLINK_OUTPUT_CHUNKS] == 1
