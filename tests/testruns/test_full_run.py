@@ -52,6 +52,15 @@ def test_full_run_links_every_span_of_every_case(
         assert result["input_tokens"] == 19 * 100
         assert result["output_tokens"] == 19 * 20
         assert result["duration_ms"] is not None
+    # The client flushes an invocation's spans before it reports the result: every span
+    # was stored (and linked at ingest) before its result row was written.
+    with psycopg.connect(database_url) as connection:
+        late = connection.execute(
+            "SELECT count(*) FROM spans s JOIN test_results r ON r.id = s.test_result_id "
+            "WHERE r.run_id = %s AND s.received_at > r.finished_at",
+            (created["id"],),
+        ).fetchone()
+    assert late == (0,)
     counts = _linked_counts(database_url, project.id, created["id"])
     assert None not in counts, counts  # no span of the run is left unlinked
     assert counts == {r["id"]: 20 for r in run["results"]}
