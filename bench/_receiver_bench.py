@@ -48,15 +48,22 @@ def machine() -> str:
 
 
 @contextmanager
-def scratch_database(server_url: str | None) -> Iterator[str]:
-    """A new migrated database on the given server (or the embedded one), dropped after."""
+def scratch_database(server_url: str | None, keep: str | None = None) -> Iterator[str]:
+    """A new migrated database on the given server (or the embedded one), dropped after.
+
+    With ``keep``, the database of that name is created if missing and never dropped.
+    """
     from spanlink.receiver.embedded import ensure_database_url
     from spanlink.receiver.migrate import upgrade
 
     server = ensure_database_url(server_url)
-    name = f"spanlink_bench_{uuid.uuid4().hex[:8]}"
+    name = keep or f"spanlink_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     info = psycopg.conninfo.conninfo_to_dict(server)
     info["dbname"] = name
     url = psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
@@ -65,10 +72,11 @@ def scratch_database(server_url: str | None) -> Iterator[str]:
         upgrade(url)
         yield url
     finally:
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        if not keep:
+            with psycopg.connect(server, autocommit=True) as connection:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
 
 
 def _as_url(conninfo: str) -> str:
