@@ -60,6 +60,7 @@ def test_waterfall_has_one_row_per_span_in_parent_order(page, receiver, api_key,
     header = page.text_content(".trace-header")
     assert "invoke_agent planner" in header and trace_id in header
     assert "1,870 (1,500 in / 370 out)" in header  # tokens of both LLM calls
+    assert page.title() == "invoke_agent planner · spanlink"
     screenshot(page, "trace")
     page.problems.assert_clean()
 
@@ -184,6 +185,8 @@ def test_shared_link_opens_the_selected_span_and_narrow_window_is_usable(
 def test_unknown_trace_says_so(page, receiver, api_key) -> None:
     sign_in(page, receiver.url, api_key, "#/trace/" + "ab" * 16)
     assert "was not found in this project" in page.text_content("main [role=alert]")
+    page.goto(f"{receiver.url}/ui/#/trace/not-a-trace-id")
+    page.wait_for_selector("main [role=alert]:has-text('is not a trace id')")
 
 
 def test_another_projects_trace_is_never_shown(page, receiver, api_key, database_url) -> None:

@@ -94,6 +94,7 @@ async function render() {
   signout.hidden = false;
   const { parts, params } = currentRoute();
   const [section = "traces", id] = parts;
+  document.title = `${{ trace: "Trace", run: "Test run", runs: "Test runs", metrics: "Metrics" }[section] || "Traces"} · spanlink`;
   const ctx = {
     params,
     isCurrent: () => mine === generation,

@@ -176,6 +176,7 @@ export async function renderTrace(view, traceId, ctx) {
       )
     : null;
 
+  const pluginErrors = Object.entries(enrich.errors(trace.enrichment));
   const header = h(
     "header",
     { class: "trace-header" },
@@ -190,6 +191,12 @@ export async function renderTrace(view, traceId, ctx) {
       root && root.environment ? ` · ${root.environment}` : "",
     ),
     stats,
+    pluginErrors.length
+      ? notice(
+          "warn",
+          ...pluginErrors.map(([plugin, message]) => `Enrichment plugin ${plugin} failed: ${message}`),
+        )
+      : null,
     anomalyList,
     testBox,
   );
@@ -232,6 +239,7 @@ export async function renderTrace(view, traceId, ctx) {
 
   layout.append(waterfall.el, panel);
   mount(view, header, layout);
+  document.title = `${root ? root.name : trace.trace_id} · spanlink`;
 
   const fit = () => {
     const top = waterfall.scroller.getBoundingClientRect().top + window.scrollY;
