@@ -64,12 +64,13 @@ def _serve(args: argparse.Namespace) -> int:
     from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.settings import Settings
 
+    options = enrichment_options(args)  # a bad combination fails before anything starts
     _check_port(args.host, args.port)
     database_url = _database_url(args)
     _check_database(database_url)
     revision = upgrade(database_url)
     print(f"database at revision {revision}", file=sys.stderr)
-    settings = Settings(database_url=database_url, **enrichment_options(args))
+    settings = Settings(database_url=database_url, **options)
     print(f"spanlink-receiver listening on http://{args.host}:{args.port}", file=sys.stderr)
     sys.stderr.flush()
     uvicorn.run(
