@@ -63,7 +63,8 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_plugins_lists_names_versions_and_hooks(plugin_path: Path) -> None:
     listed = _run(_env(plugin_path), "plugins", "--json")
     assert listed.returncode == 0, listed.stderr
-    plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
+    document = json.loads(listed.stdout)
+    plugins = {p["name"]: p for p in document["plugins"]}
     assert plugins["throwaway"] == {
         "name": "throwaway",
         "distribution": "spanlink-throwaway",
@@ -72,19 +73,16 @@ def test_plugins_lists_names_versions_and_hooks(plugin_path: Path) -> None:
     }
     assert plugins["cost"]["distribution"] == "spanlink-plugin-cost"
     assert "spanlink_enrich_span" in plugins["anomaly"]["hooks"]
-
-    table = _run(_env(plugin_path), "plugins")
-    assert table.returncode == 0 and "throwaway" in table.stdout and "0.3.0" in table.stdout
+    assert document["disabled"] == []
 
 
 def test_disabled_plugins_are_not_loaded(plugin_path: Path) -> None:
-    listed = _run(_env(plugin_path, "throwaway,anomaly"), "plugins", "--json")
-    document = json.loads(listed.stdout)
-    names = {p["name"] for p in document["plugins"]}
-    assert "throwaway" not in names and "anomaly" not in names and "cost" in names
-    assert document["disabled"] == ["anomaly", "throwaway"]
-    table = _run(_env(plugin_path, "throwaway"), "plugins")
-    assert "disabled by SPANLINK_DISABLE_PLUGINS: throwaway" in table.stdout
+    table = _run(_env(plugin_path, "throwaway,anomaly"), "plugins")
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    names = {row.split("│")[1].strip() for row in rows} - {""}
+    assert "cost" in names and "throwaway" not in names and "anomaly" not in names
+    assert "disabled by SPANLINK_DISABLE_PLUGINS: anomaly, throwaway" in table.stdout
 
 
 def _free_port() -> int:
@@ -98,27 +96,34 @@ def serve_process(database_url: str, plugin_path: Path) -> Iterator[object]:
     """Start ``spanlink-receiver serve`` with the throwaway plugin importable."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(disabled: str = "") -> str:
-        port = _free_port()
-        process = subprocess.Popen(
-            [*COMMAND, "serve", "--port", str(port), "--database-url", database_url],
-            env=_env(plugin_path, disabled),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        url = f"http://127.0.0.1:{port}"
+    def start(*disabled_lists: str) -> list[str]:
+        """One receiver per ``SPANLINK_DISABLE_PLUGINS`` value, started side by side."""
+        urls, launched = [], []
+        for disabled in disabled_lists:
+            port = _free_port()
+            launched.append(
+                subprocess.Popen(
+                    [*COMMAND, "serve", "--port", str(port), "--database-url", database_url],
+                    env=_env(plugin_path, disabled),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        started.extend(launched)
         deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
+        for process, url in zip(launched, urls, strict=True):
+            while True:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        return urls
 
     yield start
     for process in started:
@@ -130,27 +135,29 @@ def serve_process(database_url: str, plugin_path: Path) -> Iterator[object]:
             process.wait(5)
 
 
-@pytest.mark.parametrize("disabled", ["", "throwaway"])
-def test_serve_discovers_and_runs_an_installed_plugin(
-    serve_process, project, disabled: str
-) -> None:
-    url = serve_process(disabled)
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {project.api_key}"}, timeout=30
-    ) as http:
-        tid = helpers.trace_id()
-        span = llm_span(tid)
-        send(http, [span])
-        trace = poll(lambda: enrichment_of(http, tid), lambda t: t["enrichment"])
-    enrichment = trace["enrichment"]
-    per_span = enrichment["data"]["spans"][span.span_id.hex()]
-    assert "cost" in per_span
-    if disabled:
-        assert "throwaway" not in per_span and "throwaway" not in enrichment["plugin_versions"]
-    else:
-        assert per_span["throwaway"] == {"name_length": len("chat gpt-4o-mini")}
-        assert enrichment["data"]["trace"]["throwaway"] == {"spans_seen": 1}
-        assert enrichment["plugin_versions"]["throwaway"] == "0.3.0"
+def test_serve_discovers_and_runs_an_installed_plugin(serve_process, project) -> None:
+    # Two receivers side by side: one finds the plugin, one has it disabled.
+    urls = dict(zip(("", "throwaway"), serve_process("", "throwaway"), strict=True))
+    enrichments = {}
+    for disabled, url in urls.items():
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {project.api_key}"}, timeout=30
+        ) as http:
+            tid = helpers.trace_id()
+            span = llm_span(tid)
+            send(http, [span])
+            trace = poll(lambda h=http, t=tid: enrichment_of(h, t), lambda t: t["enrichment"])
+            enrichments[disabled] = (span.span_id.hex(), trace["enrichment"])
+
+    span_id, found = enrichments[""]
+    assert found["data"]["spans"][span_id]["throwaway"] == {"name_length": len("chat gpt-4o-mini")}
+    assert found["data"]["trace"]["throwaway"] == {"spans_seen": 1}
+    assert found["plugin_versions"]["throwaway"] == "0.3.0"
+
+    span_id, off = enrichments["throwaway"]
+    assert "cost" in off["data"]["spans"][span_id]
+    assert "throwaway" not in off["data"]["spans"][span_id]
+    assert "throwaway" not in off["plugin_versions"]
 
 
 def test_serve_celery_without_a_broker_is_a_clear_error(database_url: str) -> None:
