@@ -410,15 +410,21 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _trace_result(enrichment: Mapping[str, Any], plugin: str) -> Any:
+    """One plugin's trace-level result from a stored enrichment (``data["trace"][plugin]``)."""
+    trace = enrichment.get("trace")
+    return trace.get(plugin) if isinstance(trace, Mapping) else None
+
+
 def _cost(enrichment: Mapping[str, Any]) -> float | None:
-    cost = enrichment.get("cost")
+    cost = _trace_result(enrichment, "cost")
     if not isinstance(cost, Mapping):
         return None
     return _number(cost.get("total_cost", cost.get("total_usd")))
 
 
 def _anomalies(enrichment: Mapping[str, Any]) -> list[Any]:
-    found = enrichment.get("anomaly") or enrichment.get("anomalies")
+    found = _trace_result(enrichment, "anomaly")
     if isinstance(found, Mapping):
         items = found.get("anomalies")
         return list(items) if isinstance(items, list) else []
