@@ -197,3 +197,28 @@ def test_bad_plugin_config_is_that_plugins_error_only() -> None:
     assert set(result.data["errors"]) == {"anomaly"}
     assert "threshold_ms" in result.data["errors"]["anomaly"]
     assert set(result.data["trace"]) == {"cost"}
+
+
+class Slow:
+    @hookimpl
+    def spanlink_enrich_span(self, span: SpanRecord) -> dict[str, Any] | None:
+        time.sleep(0.1)
+        return {"ok": True}
+
+
+def test_concurrent_traces_wait_for_a_free_thread_within_the_budget() -> None:
+    runner = PluginRunner(_plugins(slow=Slow()), lanes_per_plugin=1)
+    results: list[Any] = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: results.append(runner.run([_span()], {}, 5.0)))
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        runner.close()
+    assert len(results) == 3
+    assert all(r.data["errors"] == {} and r.data["spans"] for r in results)

@@ -123,30 +123,41 @@ class _LanePool:
         self._idle: list[_Lane] = []
         self._count = 0
         self._closed = False
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
 
-    def acquire(self) -> _Lane | None:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            if self._count >= self._limit or self._closed:
-                return None
-            self._count += 1
+    def acquire(self, timeout: float) -> _Lane | None:
+        """An idle or new lane; waits up to ``timeout`` s while all ``limit`` are busy."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._closed:
+                    return None
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self._limit:
+                    self._count += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
         return _Lane(self)
 
     def release(self, lane: _Lane) -> None:
-        with self._lock:
+        with self._cond:
             if not self._closed:
                 self._idle.append(lane)
+                self._cond.notify()
                 return
             self._count -= 1
         lane.stop()
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
             self._count -= len(idle)
+            self._cond.notify_all()
         for lane in idle:
             lane.stop()
 
@@ -211,7 +222,7 @@ def _trace_phase(
 class PluginRunner:
     """Runs a :class:`PluginSet` over traces with a per-trace time budget (thread-safe)."""
 
-    def __init__(self, plugins: PluginSet, *, lanes_per_plugin: int = 8) -> None:
+    def __init__(self, plugins: PluginSet, *, lanes_per_plugin: int = 16) -> None:
         self.plugins = plugins
         self._lanes_per_plugin = lanes_per_plugin
         self._lock = threading.Lock()
@@ -237,13 +248,14 @@ class PluginRunner:
             return pool
 
     def _submit(
-        self, name: str, job: Callable[[], Any], errors: dict[str, str]
+        self, name: str, job: Callable[[], Any], errors: dict[str, str], timeout: float
     ) -> Future[Any] | None:
-        lane = self._pool(name).acquire()
+        lane = self._pool(name).acquire(timeout)
         if lane is None:
             errors[name] = (
-                f"skipped: {self._lanes_per_plugin} earlier calls of this plugin are still "
-                "running past their time budget (does it hang?)"
+                f"skipped: all {self._lanes_per_plugin} threads of this plugin stayed busy "
+                f"for {timeout:g} s (earlier calls still running: does it hang, or are too "
+                "many traces enriched at once?)"
             )
             return None
         return lane.submit(job)
@@ -294,7 +306,7 @@ class PluginRunner:
         for name, single, has_span, _ in self._single:
             if has_span:
                 job = partial(_timed, partial(_span_phase, single, name, spans, context))
-                future = self._submit(name, job, errors)
+                future = self._submit(name, job, errors, timeout)
                 if future is not None:
                     span_jobs[name] = future
         by_plugin = collect(span_jobs, dict.fromkeys(span_jobs, timeout))
@@ -310,7 +322,7 @@ class PluginRunner:
                 job = partial(
                     _timed, partial(_trace_phase, single, name, trace, span_results, context)
                 )
-                future = self._submit(name, job, errors)
+                future = self._submit(name, job, errors, timeout)
                 if future is not None:
                     trace_jobs[name] = future
         budgets = {name: max(0.0, timeout - spent.get(name, 0.0)) for name in trace_jobs}

@@ -183,6 +183,7 @@ class EnrichmentService:
         project_id, trace_id = key
         try:
             self.enrich_now(project_id, trace_id)
+            self._warned.discard("database")  # reachable again: log the next outage too
         except DatabaseUnavailable as error:
             self._count("failed")
             self._warn_once(
