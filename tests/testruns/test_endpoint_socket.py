@@ -94,8 +94,13 @@ def test_every_bad_message_gets_an_error_and_the_connection_stays(peer: ClientCo
 
 
 def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
-    receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
+    receiver: RunningReceiver,
+    project: Any,
+    client: httpx.Client,
+    run_waiter: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(service_module, "ENDPOINT_WAIT_S", 0.3)
     with _open(receiver, project.api_key) as ws:
         _register(ws, "f")
         cases = [{"id": "a", "inputs": {"x": 1}}, {"id": "b", "inputs": {"x": 2}}]

@@ -67,3 +67,32 @@ def test_endpoint_reconnects_after_the_receiver_restarts(
             assert run["results"][0]["span_count"] == 20
     finally:
         second.stop()
+
+
+def test_run_goes_on_when_the_endpoint_receiver_restarts_mid_invocation(
+    database_url: str, project: Any, endpoint_app: Any, run_waiter: Any
+) -> None:
+    settings = Settings(database_url=database_url)
+    with start_in_thread(settings) as runner:
+        holder = start_in_thread(settings)
+        port = holder.port
+        endpoint_app(holder.url, project.api_key)
+        headers = {"Authorization": f"Bearer {project.api_key}"}
+        with httpx.Client(base_url=runner.url, headers=headers) as http:
+            cases = [{"id": f"c{n}", "inputs": {"seconds": 1.0}} for n in range(3)]
+            created = http.post(
+                "/api/v1/test-runs", json={"function": "slow", "cases": cases, "concurrency": 1}
+            ).json()
+            run_waiter(http, created["id"], lambda run: run["progress"]["counts"]["running"] == 1)
+            holder.stop()  # the endpoint's connection goes mid-invocation
+            holder = start_in_thread(settings, port=port)
+            try:
+                run = run_waiter(http, created["id"], timeout=30)
+            finally:
+                holder.stop()
+        first, *rest = run["results"]
+        assert first["status"] == "error"
+        assert first["error"].startswith("EndpointDisconnected: ")
+        # The client reconnected and re-registered; the other cases ran on it.
+        assert [r["status"] for r in rest] == ["passed", "passed"]
+        assert run["status"] == "completed"

@@ -63,6 +63,8 @@ CANCEL_GRACE_S = 3.0
 CONNECTION_FRESH_S = 30
 #: How often a receiver refreshes its connection rows.
 CONNECTION_REFRESH_S = 10.0
+#: How long a case waits for an endpoint offering its function to (re)connect.
+ENDPOINT_WAIT_S = 5.0
 #: Ingest batches waiting to be linked; beyond it, the orphan sweep catches up.
 LINK_QUEUE_SIZE = 10_000
 
@@ -473,8 +475,10 @@ class TestRunService:
         case: store.CaseInput,
     ) -> None:
         project_id = state.project_id
-        target = await self._target(project_id, request.environment, request.function)
+        target = await self._await_target(state, request)
         if target is None:
+            if state.cancelled.is_set():
+                return
             reason = await self.describe_missing(project_id, request.environment, request.function)
             await self._close_local(project_id, result_id, "error", f"NoEndpoint: {reason}")
             return
@@ -528,6 +532,18 @@ class TestRunService:
             await self._close_local(project_id, result_id, status, error)
         finally:
             self._waiters.pop(result_id, None)
+
+    async def _await_target(self, state: _RunState, request: RunRequest) -> _Target | None:
+        """An endpoint for the next case, waiting up to ``ENDPOINT_WAIT_S`` for one to
+        (re)connect, so that a client reconnecting after a blip doesn't fail the cases."""
+        deadline = asyncio.get_running_loop().time() + ENDPOINT_WAIT_S
+        while True:
+            target = await self._target(state.project_id, request.environment, request.function)
+            if target is not None or state.cancelled.is_set():
+                return target
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
 
     async def _wait(self, waiter: asyncio.Future[None], state: _RunState, timeout: float) -> None:
         """Until the result, the deadline, or a cancel plus its grace — whichever is first."""
