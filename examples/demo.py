@@ -1,134 +1,210 @@
-"""The demo: an embedded receiver, the instrumented example app, and the stored trace.
+"""The demo: an embedded receiver, the instrumented example app, a test run, linked traces.
 
-Run it with ``hatch run demo``. It starts ``spanlink-receiver`` on an embedded Postgres in
-your user data directory (or on ``SPANLINK_DATABASE_URL``), creates a project key, runs the
-support-bot example inside a test context so its spans are linked to a test result, and
-prints each stored trace as a tree with tokens and, once enrichment is available, cost.
+Run it with ``hatch run demo``. It
+
+1. starts ``spanlink-receiver`` on an embedded Postgres in your user data directory (or on
+   ``SPANLINK_DATABASE_URL`` / ``--database-url``) and creates a project key;
+2. configures tracing for the support-bot example and connects its ``answer`` function as
+   an ``@endpoint`` over the WebSocket;
+3. starts a test run of three cases through the receiver's API: the receiver invokes the
+   endpoint per case, and every span of each invocation is linked to the case's result;
+4. prints the per-case table (status, latency, spans, tokens, cost, anomalies), one trace
+   as a tree with its cost, and the trace viewer's URL for it.
+
+With ``--keep-serving`` (the default when run in a terminal) the receiver keeps running
+after that, so the viewer URL can be opened; Ctrl+C stops it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CASES = [
-    {"case_id": "refund-policy", "question": "How do refunds work?"},
-    {"case_id": "order-status", "question": "Where is my order?", "order_id": "A-1001"},
-    {"case_id": "unknown-order", "question": "Where is my order?", "order_id": "Z-9999"},
+    {"id": "refund-policy", "inputs": {"question": "How do refunds work?"}},
+    {"id": "order-status", "inputs": {"question": "Where is my order?", "order_id": "A-1001"}},
+    {"id": "unknown-order", "inputs": {"question": "Where is my order?", "order_id": "Z-9999"}},
 ]
+FINISHED = {"completed", "finished", "failed", "cancelled", "error", "passed"}
+
+console = Console()
 
 
-def _print_trace(trace: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.tree import Tree
+def _money(value: Any) -> str:
+    return "-" if value is None else f"${value:.6f}"
 
-    console = Console()
+
+def _span_cost(trace: dict[str, Any], span_id: str) -> float | None:
+    spans = ((trace.get("enrichment") or {}).get("spans") or {}).get(span_id) or {}
+    cost = spans.get("cost") or {}
+    return cost.get("total_cost") if cost.get("status") == "ok" else None
+
+
+def print_trace(trace: dict[str, Any]) -> None:
+    """The trace as a tree: names, durations, errors, tokens and cost per span."""
     spans = trace["spans"]
-    by_parent: dict[str | None, list[dict[str, Any]]] = {}
     ids = {span["span_id"] for span in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
     for span in spans:
         parent = span.get("parent_span_id")
-        by_parent.setdefault(parent if parent in ids else None, []).append(span)
+        children.setdefault(parent if parent in ids else None, []).append(span)
 
     def label(span: dict[str, Any]) -> str:
-        attrs = span.get("attributes", {})
-        parts = [f"[bold]{span['name']}[/bold]", f"{span.get('duration_ms', 0):.1f} ms"]
+        attrs = span.get("attributes") or {}
+        parts = [f"[bold]{span['name']}[/bold]", f"{span.get('duration_ms') or 0:.1f} ms"]
         if span.get("status_code") == "ERROR":
             parts.append(f"[red]ERROR {span.get('status_message') or ''}[/red]")
-        tokens = (attrs.get("gen_ai.usage.input_tokens"), attrs.get("gen_ai.usage.output_tokens"))
-        if tokens[0] is not None:
-            parts.append(f"tokens in={tokens[0]} out={tokens[1]}")
-        cost = (span.get("enrichment") or {}).get("cost") or {}
-        if cost.get("total_cost") is not None:
-            parts.append(f"${cost['total_cost']:.6f}")
+        if attrs.get("gen_ai.usage.input_tokens") is not None:
+            parts.append(
+                f"tokens in={attrs['gen_ai.usage.input_tokens']} "
+                f"(cached {attrs.get('gen_ai.usage.cache_read.input_tokens', 0)}) "
+                f"out={attrs.get('gen_ai.usage.output_tokens')}"
+            )
+        cost = _span_cost(trace, span["span_id"])
+        if cost is not None:
+            parts.append(f"[green]{_money(cost)}[/green]")
         return "  ".join(parts)
 
     def add(node: Tree, span: dict[str, Any]) -> None:
-        child = node.add(label(span))
-        for sub in sorted(
-            by_parent.get(span["span_id"], []), key=lambda s: s["start_time_unix_nano"]
+        branch = node.add(label(span))
+        for child in sorted(
+            children.get(span["span_id"], []), key=lambda s: s["start_time_unix_nano"]
         ):
-            add(child, sub)
+            add(branch, child)
 
     root = Tree(f"trace [cyan]{trace['trace_id']}[/cyan]")
-    for span in sorted(by_parent.get(None, []), key=lambda s: s["start_time_unix_nano"]):
+    for span in sorted(children.get(None, []), key=lambda s: s["start_time_unix_nano"]):
         add(root, span)
     console.print(root)
-    links = trace.get("test") or trace.get("test_links")
-    if links:
-        console.print(f"  linked to test: {json.dumps(links)}")
-    enrichment = trace.get("enrichment")
-    if enrichment:
-        console.print(f"  enrichment: {json.dumps(enrichment, indent=2)[:2000]}")
+    rollup = (trace.get("enrichment") or {}).get("trace") or {}
+    cost = rollup.get("cost") or {}
+    if cost:
+        console.print(
+            f"  cost: {_money(cost.get('total_cost'))}  by model: {cost.get('cost_by_model')}"
+        )
+    anomalies = (rollup.get("anomaly") or {}).get("anomalies") or []
+    for anomaly in anomalies:
+        console.print(f"  anomaly [yellow]{anomaly.get('rule')}[/yellow]: {anomaly.get('message')}")
+
+
+def print_run(run: dict[str, Any]) -> None:
+    """One row per case: the result and what its linked traces add up to."""
+    table = Table(title=f"test run {run['id']}: {run.get('status')}")
+    for column in ("case", "status", "latency", "spans", "tokens in/out", "cost", "anomalies"):
+        table.add_column(column)
+    for result in run["results"]:
+        status = result["status"]
+        colour = "green" if status in {"success", "passed"} else "red"
+        anomalies = result.get("anomalies") or []
+        table.add_row(
+            result["case_id"],
+            f"[{colour}]{status}[/{colour}]",
+            f"{result.get('duration_ms') or 0:.1f} ms",
+            str(result.get("span_count")),
+            f"{result.get('input_tokens')}/{result.get('output_tokens')}",
+            _money(result.get("cost_usd")),
+            ", ".join(sorted({a.get("rule", "?") for a in anomalies})) or "-",
+        )
+    console.print(table)
+
+
+def wait_for_run(client: httpx.Client, run_id: str, cases: int, timeout: float) -> dict[str, Any]:
+    """Poll the run until it finished and every linked trace is enriched (or the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = client.get(f"/api/v1/test-runs/{run_id}").json()
+        results = run.get("results") or []
+        done = run.get("status") in FINISHED and len(results) == cases
+        if done and all(r.get("enriched") or not r.get("trace_ids") for r in results):
+            return run
+        if time.monotonic() > deadline:
+            console.print("[yellow]the run did not settle in time; showing it as it is[/yellow]")
+            return run
+        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("SPANLINK_DATABASE_URL"))
+    parser.add_argument(
+        "--keep-serving",
+        action=argparse.BooleanOptionalAction,
+        default=sys.stdin.isatty() and sys.stdout.isatty(),
+        help="keep the receiver running at the end so the viewer URL can be opened",
+    )
     args = parser.parse_args(argv)
 
+    from spanlink.endpoint import connect, endpoint
     from spanlink.receiver.admin import create_api_key
     from spanlink.receiver.embedded import ensure_database_url
     from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
+    from spanlink.tracer import configure, flush
 
-    print("starting the receiver (embedded Postgres unless SPANLINK_DATABASE_URL is set)...")
+    console.print("starting the receiver (embedded Postgres unless a database URL is given)...")
     database_url = ensure_database_url(args.database_url)
     upgrade(database_url)
     receiver = start_in_thread(Settings(database_url=database_url))
+    endpoint_client = None
     try:
         api_key = create_api_key(database_url, "demo")
-        print(f"receiver at {receiver.url}, project 'demo'")
+        console.print(f"receiver at {receiver.url}, project 'demo'")
 
-        from spanlink.tracer import configure, flush, test_context
-
-        configure(
-            endpoint=receiver.url,
-            api_key=api_key,
-            service_name="support-bot",
-            environment="demo",
-        )
+        configure(endpoint=receiver.url, api_key=api_key, service_name="support-bot")
         from support_bot import answer
 
-        run_id = f"demo-{uuid.uuid4().hex[:8]}"
-        for case in CASES:
-            with test_context(
-                run_id=run_id, case_id=case["case_id"], result_id=str(uuid.uuid4())
-            ):
-                try:
-                    print(f"  {case['case_id']}: {answer(case['question'], case.get('order_id'))}")
-                except KeyError as error:
-                    print(f"  {case['case_id']}: failed as expected: {error}")
-        if not flush(timeout=10):
-            print("warning: not every span was delivered within 10 s", file=sys.stderr)
+        endpoint(name="answer", description="the support bot's answer to one question")(answer)
+        endpoint_client = connect(url=receiver.url, api_key=api_key, environment="demo").start()
+        if not endpoint_client.wait_until_registered(15):
+            console.print("[red]the example app could not register its endpoint[/red]")
+            return 1
 
         headers = {"Authorization": f"Bearer {api_key}"}
-        with httpx.Client(base_url=receiver.url, headers=headers, timeout=10) as client:
-            deadline = time.monotonic() + 10
-            while True:
-                listing = client.get("/api/v1/traces", params={"test_run_id": run_id}).json()
-                if len(listing["items"]) >= len(CASES) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
-            print(f"\n{listing['total']} traces stored for test run {run_id}:\n")
-            for row in listing["items"]:
-                trace = client.get(
-                    f"/api/v1/traces/{row['trace_id']}", params={"sync": "true"}
-                ).json()
-                _print_trace(trace)
-                print()
+        with httpx.Client(base_url=receiver.url, headers=headers, timeout=30) as client:
+            response = client.post(
+                "/api/v1/test-runs",
+                json={"function": "answer", "environment": "demo", "cases": CASES},
+            )
+            response.raise_for_status()
+            run = wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
+            console.print()
+            print_run(run)
+            traced = [r for r in run["results"] if r.get("trace_id")]
+            trace_id = next(
+                (r["trace_id"] for r in traced if r.get("cost_usd")),
+                traced[0]["trace_id"] if traced else None,
+            )
+            if trace_id is not None:
+                trace = client.get(f"/api/v1/traces/{trace_id}", params={"sync": "true"}).json()
+                console.print()
+                print_trace(trace)
+                console.print(
+                    f"\nview it: [bold]{receiver.url}/ui/#/trace/{trace_id}[/bold]  "
+                    f"(sign in with the API key {api_key})"
+                )
+        if args.keep_serving:
+            console.print("the receiver keeps running; press Ctrl+C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
     finally:
+        if endpoint_client is not None:
+            endpoint_client.stop(5)
+        flush(timeout=5)
         receiver.stop()
     return 0
 
