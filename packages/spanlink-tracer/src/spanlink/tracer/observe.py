@@ -530,11 +530,12 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             _warn_once("start", "spanlink: could not start a span; calling untraced")
             return (yield from func(*args, **kwargs))
         # Chunks kept for the recorded output: bounded by count, and by size checked every
-        # 32 chunks (this loop runs once per chunk, so it stays minimal).
+        # 32 chunks (this loop runs once per chunk, so the common path is one comparison).
         keep = capture and obs.capture_output
         kept: list[Any] = []
         append = kept.append
-        limit = _MAX_KEPT_CHUNKS if keep else 0
+        keeping = keep
+        limit = 32 if keep else 0
         budget = content.content_config().max_bytes
         used = 0
         accumulator = StreamAccumulator() if obs.accumulate else None
@@ -550,12 +551,15 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
                 except StopIteration as stop:
                     return stop.value
                 count += 1
-                if count <= limit:
+                if count < limit:
                     append(item)
-                    if not count & 31:
-                        used = _chunks_size(kept, count - 32, used)
-                        if used >= budget:
-                            limit = count
+                elif keeping:  # every 32 chunks: check the size kept so far
+                    append(item)
+                    used = _chunks_size(kept, len(kept) - 32, used)
+                    if used >= budget or len(kept) >= _MAX_KEPT_CHUNKS:
+                        keeping = False
+                    else:
+                        limit += 32
                 if accumulator is not None:
                     accumulator.feed(item)
                 try:
@@ -595,7 +599,8 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
         keep = capture and obs.capture_output
         kept: list[Any] = []
         append = kept.append
-        limit = _MAX_KEPT_CHUNKS if keep else 0
+        keeping = keep
+        limit = 32 if keep else 0
         budget = content.content_config().max_bytes
         used = 0
         accumulator = StreamAccumulator() if obs.accumulate else None
@@ -619,12 +624,15 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 finally:
                     detach(token)
                 count += 1
-                if count <= limit:
+                if count < limit:
                     append(item)
-                    if not count & 31:
-                        used = _chunks_size(kept, count - 32, used)
-                        if used >= budget:
-                            limit = count
+                elif keeping:  # every 32 chunks: check the size kept so far
+                    append(item)
+                    used = _chunks_size(kept, len(kept) - 32, used)
+                    if used >= budget or len(kept) >= _MAX_KEPT_CHUNKS:
+                        keeping = False
+                    else:
+                        limit += 32
                 if accumulator is not None:
                     accumulator.feed(item)
                 try:
