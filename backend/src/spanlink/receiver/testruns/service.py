@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
@@ -63,6 +64,10 @@ CANCEL_GRACE_S = 3.0
 CONNECTION_FRESH_S = 30
 #: How often a receiver refreshes its connection rows.
 CONNECTION_REFRESH_S = 10.0
+#: Connections tried for one case before it fails (each found gone before taking it).
+DISPATCH_ATTEMPTS = 3
+#: How long the receiver holding a connection has to acknowledge a routed invoke.
+ACK_TIMEOUT_S = 2.0
 #: How long a case waits for an endpoint offering its function to (re)connect.
 ENDPOINT_WAIT_S = 5.0
 #: Ingest batches waiting to be linked; beyond it, the orphan sweep catches up.
@@ -131,6 +136,7 @@ class TestRunService:
         self.strategy = load_strategy(settings.linking_strategy or DEFAULT_STRATEGY)
         self.bus = NotificationBus(settings.database_url, self._on_notification)
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._acks: dict[str, asyncio.Future[bool]] = {}
         self._runs: dict[str, _RunState] = {}
         self._link_queue: asyncio.Queue[tuple[int, frozenset[str]]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -475,48 +481,13 @@ class TestRunService:
         case: store.CaseInput,
     ) -> None:
         project_id = state.project_id
-        target = await self._await_target(state, request)
-        if target is None:
-            if state.cancelled.is_set():
-                return
-            reason = await self.describe_missing(project_id, request.environment, request.function)
-            await self._close_local(project_id, result_id, "error", f"NoEndpoint: {reason}")
-            return
-        started = await self._in_project(
-            project_id, lambda db: store.mark_running(db, result_id, target.connection_id)
-        )
-        if not started:  # cancelled meanwhile
-            return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters[result_id] = waiter
         try:
-            if target.local is not None:
-                invoke = Invoke(
-                    invocation_id=result_id,
-                    function=request.function,
-                    arguments=case.inputs,
-                    test_context=TestContextInfo(
-                        run_id=run_id,
-                        case_id=case.case_id,
-                        result_id=result_id,
-                        configuration_id=request.configuration_id,
-                    ),
-                    timeout_s=request.timeout_s,
-                )
-                item = Inflight(project_id, run_id, case.case_id, self.receiver_id)
-                if not await self._send_invoke(target.local, invoke, item):
-                    return
-            else:
-                payload = {
-                    "op": "invoke",
-                    "target": target.receiver_id,
-                    "connection_id": target.connection_id,
-                    "project_id": project_id,
-                    "result_id": result_id,
-                    "origin": self.receiver_id,
-                }
-                await self._in_project(project_id, lambda db: notify(db, payload))
+            target = await self._dispatch(run_id, state, request, result_id, case, waiter)
+            if target is None:
+                return
             await self._wait(waiter, state, request.timeout_s + RESULT_MARGIN_S)
             if waiter.done():
                 return
@@ -532,6 +503,94 @@ class TestRunService:
             await self._close_local(project_id, result_id, status, error)
         finally:
             self._waiters.pop(result_id, None)
+            self._acks.pop(result_id, None)
+
+    async def _dispatch(
+        self,
+        run_id: str,
+        state: _RunState,
+        request: RunRequest,
+        result_id: str,
+        case: store.CaseInput,
+        waiter: asyncio.Future[None],
+    ) -> _Target | None:
+        """Send the case's invoke to an endpoint; None when the case was closed instead.
+
+        A connection that turns out to be gone (closed before the send, or its receiver
+        does not acknowledge) is skipped and another one is tried, so a case is only failed
+        for a connection that took the invocation.
+        """
+        project_id = state.project_id
+        for _attempt in range(DISPATCH_ATTEMPTS):
+            target = await self._await_target(state, request)
+            if state.cancelled.is_set():
+                return None
+            if target is None:
+                reason = await self.describe_missing(
+                    project_id, request.environment, request.function
+                )
+                await self._close_local(project_id, result_id, "error", f"NoEndpoint: {reason}")
+                return None
+            started = await self._in_project(
+                project_id,
+                partial(
+                    store.mark_running, result_id=result_id, connection_id=target.connection_id
+                ),
+            )
+            if not started:  # closed meanwhile (cancelled)
+                return None
+            if target.local is not None:
+                invoke = Invoke(
+                    invocation_id=result_id,
+                    function=request.function,
+                    arguments=case.inputs,
+                    test_context=TestContextInfo(
+                        run_id=run_id,
+                        case_id=case.case_id,
+                        result_id=result_id,
+                        configuration_id=request.configuration_id,
+                    ),
+                    timeout_s=request.timeout_s,
+                )
+                item = Inflight(project_id, run_id, case.case_id, self.receiver_id)
+                if await self._send_invoke(target.local, invoke, item):
+                    return target
+                continue
+            if await self._remote_dispatch(project_id, target, result_id, waiter):
+                return target
+            await self._in_project(
+                project_id, partial(_forget_connection, connection_id=target.connection_id)
+            )
+        await self._close_local(
+            project_id,
+            result_id,
+            "error",
+            f"EndpointDisconnected: no endpoint connection took the invocation in "
+            f"{DISPATCH_ATTEMPTS} attempts",
+        )
+        return None
+
+    async def _remote_dispatch(
+        self, project_id: int, target: _Target, result_id: str, waiter: asyncio.Future[None]
+    ) -> bool:
+        """Ask the receiver holding the connection to invoke; True once it acknowledged."""
+        ack: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._acks[result_id] = ack
+        payload = {
+            "op": "invoke",
+            "target": target.receiver_id,
+            "connection_id": target.connection_id,
+            "project_id": project_id,
+            "result_id": result_id,
+            "origin": self.receiver_id,
+        }
+        await self._in_project(project_id, lambda db: notify(db, payload))
+        waiting: set[asyncio.Future[Any]] = {ack, waiter}
+        await asyncio.wait(waiting, timeout=ACK_TIMEOUT_S, return_when="FIRST_COMPLETED")
+        self._acks.pop(result_id, None)
+        if waiter.done():
+            return True
+        return ack.done() and ack.result()
 
     async def _await_target(self, state: _RunState, request: RunRequest) -> _Target | None:
         """An endpoint for the next case, waiting up to ``ENDPOINT_WAIT_S`` for one to
@@ -559,20 +618,13 @@ class TestRunService:
     async def _send_invoke(
         self, connection: EndpointConnection, invoke: Invoke, item: Inflight
     ) -> bool:
+        """Send an invoke; False (nothing in flight) when the connection is gone."""
         connection.inflight[invoke.invocation_id] = item
         try:
             await connection.send(invoke)
         except SendFailed as error:
-            if connection.inflight.pop(invoke.invocation_id, None) is not None:
-                await self._store_result(
-                    item,
-                    invoke.invocation_id,
-                    store.FinishedResult(
-                        status="error",
-                        error=f"EndpointDisconnected: {error}",
-                        metadata={"error_type": "EndpointDisconnected"},
-                    ),
-                )
+            connection.inflight.pop(invoke.invocation_id, None)
+            logger.info("spanlink: %s; trying another connection", error)
             return False
         return True
 
@@ -644,6 +696,10 @@ class TestRunService:
             return
         if op == "done":
             self._wake(result_id)
+        elif op in ("ack", "nack"):
+            ack = self._acks.get(result_id)
+            if ack is not None and not ack.done():
+                ack.set_result(op == "ack")
         elif op == "invoke":
             await self._remote_invoke(payload, result_id)
         elif op == "cancel_invocation":
@@ -657,27 +713,21 @@ class TestRunService:
     async def _remote_invoke(self, payload: dict[str, Any], result_id: str) -> None:
         project_id = payload.get("project_id")
         origin = payload.get("origin")
+        connection_id = str(payload.get("connection_id"))
         if not isinstance(project_id, int) or not isinstance(origin, str):
             return
+        reply = {"target": origin, "result_id": result_id}
+        connection = self.registry.get(connection_id)
+        if connection is None or connection.project_id != project_id:
+            # Gone: the origin tries another connection (and forgets this one).
+            await self._in_project(project_id, lambda db: notify(db, {**reply, "op": "nack"}))
+            return
         found = await self._in_project(
-            project_id, lambda db: store.invocation_target(db, result_id)
+            project_id, lambda db: store.invocation_target(db, result_id, connection_id)
         )
-        if found is None:  # closed meanwhile (cancelled, timed out)
+        if found is None:  # closed meanwhile, or sent to another connection since
             return
         item = Inflight(project_id, found.run_id, found.case_id, origin)
-        connection = self.registry.get(str(payload.get("connection_id")))
-        if connection is None or connection.project_id != project_id:
-            await self._store_result(
-                item,
-                result_id,
-                store.FinishedResult(
-                    status="error",
-                    error="EndpointDisconnected: the endpoint connection closed before the "
-                    "invocation could be sent",
-                    metadata={"error_type": "EndpointDisconnected"},
-                ),
-            )
-            return
         invoke = Invoke(
             invocation_id=result_id,
             function=found.function,
@@ -690,7 +740,9 @@ class TestRunService:
             ),
             timeout_s=found.timeout_s,
         )
-        await self._send_invoke(connection, invoke, item)
+        sent = await self._send_invoke(connection, invoke, item)
+        op = "ack" if sent else "nack"
+        await self._in_project(project_id, lambda db: notify(db, {**reply, "op": op}))
 
     # ------------------------------------------------------------------ linking
 
@@ -779,6 +831,10 @@ class TestRunService:
                     await self._in_project(project_id, refresh)
                 except Exception as error:
                     logger.warning("spanlink: refreshing endpoint connections failed: %s", error)
+
+
+def _forget_connection(db: Connection, connection_id: str) -> None:
+    db.execute(text("DELETE FROM endpoint_connections WHERE id = :id"), {"id": connection_id})
 
 
 def _json_list(values: list[str]) -> str:

@@ -145,27 +145,31 @@ def create_run(
 
 
 def mark_running(connection: Connection, result_id: str, connection_id: str) -> bool:
-    """pending -> running, recording the endpoint connection; False when no longer pending."""
+    """pending -> running (or a retry on another connection), recording the endpoint
+    connection about to get the invoke; False when the result is closed already."""
     row = connection.execute(
         text(
             "UPDATE test_results SET status = 'running', started_at = now(), "
             "metadata = metadata || jsonb_build_object('connection_id', CAST(:conn AS text)) "
-            "WHERE id = :id AND status = 'pending' RETURNING 1"
+            "WHERE id = :id AND status IN ('pending', 'running') RETURNING 1"
         ),
         {"id": result_id, "conn": connection_id},
     ).first()
     return row is not None
 
 
-def invocation_target(connection: Connection, result_id: str) -> InvocationTarget | None:
-    """The invoke data of an open result, or None when it is closed or unknown."""
+def invocation_target(
+    connection: Connection, result_id: str, connection_id: str
+) -> InvocationTarget | None:
+    """The invoke data of a running result meant for ``connection_id``, else None."""
     row = connection.execute(
         text(
             "SELECT r.id, r.run_id, r.case_id, r.input, run.metadata, run.configuration_id "
             "FROM test_results r JOIN test_runs run ON run.id = r.run_id "
-            "WHERE r.id = :id AND r.status IN ('pending', 'running')"
+            "WHERE r.id = :id AND r.status = 'running' "
+            "AND r.metadata->>'connection_id' = :conn"
         ),
-        {"id": result_id},
+        {"id": result_id, "conn": connection_id},
     ).first()
     if row is None:
         return None
