@@ -173,3 +173,37 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
             client.get(f"/api/v1/test-runs/{created['id']}").json()["results"][0]["status"]
             == "timeout"
         )
+
+
+def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
+    receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
+) -> None:
+    with _open(receiver, project.api_key) as ws:
+        _register(ws, "f")
+        created = client.post(
+            "/api/v1/test-runs",
+            json={
+                "function": "f",
+                "cases": [{"inputs": {"x": "a\x00b"}}],
+                "metadata": {"k": "\x00"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        invoke = _recv(ws)
+        assert isinstance(invoke, p.Invoke)
+        assert invoke.arguments == {"x": "a\x00b"}  # the function gets what was asked
+        ws.send(
+            p.encode(
+                p.Result(
+                    invocation_id=invoke.invocation_id,
+                    status="error",
+                    output="o\x00",
+                    error=p.ErrorInfo(type="E\x00", message="m\x00"),
+                )
+            )
+        )
+        run = run_waiter(client, created.json()["id"])
+        [result] = run["results"]
+        assert result["input"] == {"x": "a\ufffdb"}
+        assert result["output"] == "o\ufffd"
+        assert result["error"] == "E\ufffd: m\ufffd"

@@ -76,8 +76,22 @@ class InvocationTarget:
     timeout_s: float
 
 
+def _no_nul(value: Any) -> Any:
+    """Postgres text and JSONB cannot hold NUL characters: replace them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if "\\u0000" in text or "\x00" in text:
+        text = json.dumps(_no_nul(value), ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def create_run(
@@ -218,7 +232,7 @@ def finish_result(
             "id": result_id,
             "status": result.status,
             "output": _json(result.output),
-            "error": result.error,
+            "error": _no_nul(result.error),
             "duration_ms": result.duration_ms,
             "trace_id": result.trace_id,
             "meta": _json(dict(result.metadata or {})),
