@@ -122,7 +122,7 @@ def scoped_engine(database_url: str) -> Iterator[tuple[Engine, int]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -175,7 +175,7 @@ def test_api_never_answers_5xx(receiver, fuzz_key: str) -> None:  # type: ignore
     }
     for operation in operations:
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def check(case) -> None:  # type: ignore[no-untyped-def]
             case.call_and_validate(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    any_,
     func,
     literal_column,
     select,
@@ -89,18 +90,10 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     if span_where:
         if f.root_only:
             span_where.append(s.parent_span_id.is_(None))
-        # EXISTS lets the planner walk traces newest-first and probe their spans, or start
-        # from the span indexes, whichever the filter's selectivity favours.
-        where.append(
-            select(s.span_id)
-            .where(
-                s.project_id == project_id,
-                s.project_id == t.project_id,
-                s.trace_id == t.trace_id,
-                *span_where,
-            )
-            .exists()
-        )
+        # The matching trace ids are collected first (one index scan on spans), then looked
+        # up by primary key: the span filters are selective, and the planner cannot know it.
+        matching = select(s.trace_id).where(s.project_id == project_id, *span_where).distinct()
+        where.append(t.trace_id == any_(func.array(matching.scalar_subquery())))
     elif f.root_only:
         where.append(t.has_root.is_(True))
     return where
@@ -187,10 +180,14 @@ _SPANS_JSON = text(
         'test_result_id', test_result_id, 'attributes', attributes, 'events', events,
         'links', links, 'resource', resource, 'scope_name', scope_name,
         'scope_version', scope_version,
-        'enrichment', (SELECT e.data #> ARRAY['spans', spans.span_id] FROM trace_enrichments e
-                       WHERE e.project_id = spans.project_id AND e.trace_id = spans.trace_id)
+        'enrichment', enrichment.by_span -> spans.span_id
     )::text AS doc
-    FROM spans WHERE project_id = :project_id AND trace_id = :trace_id
+    FROM spans
+    -- The trace's per-span results, read (and detoasted) once rather than once per span.
+    LEFT JOIN (SELECT e.data -> 'spans' AS by_span FROM trace_enrichments e
+               WHERE e.project_id = :project_id AND e.trace_id = :trace_id) AS enrichment
+           ON true
+    WHERE spans.project_id = :project_id AND spans.trace_id = :trace_id
     """
 )
 
