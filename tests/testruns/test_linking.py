@@ -184,6 +184,11 @@ def test_sweep_closes_cases_and_runs_abandoned_by_a_receiver_that_went_away(
             "now())",
             (project.id, project.id),
         )
+        connection.execute(
+            "INSERT INTO endpoint_connections (id, project_id, receiver_id, last_seen) VALUES "
+            "('crashed-conn', %s, 'crashed-receiver', now() - interval '1 hour')",
+            (project.id,),
+        )
     service = receiver.server.config.app.state.testruns
     sweep = __import__("asyncio").run_coroutine_threadsafe(service.sweep_once(), service._loop)
     sweep.result(10)
@@ -194,6 +199,9 @@ def test_sweep_closes_cases_and_runs_abandoned_by_a_receiver_that_went_away(
             ).fetchall()
         )
         assert rows == {"abandoned-1": "timeout", "recent-1": "running"}
+        assert connection.execute(
+            "SELECT count(*) FROM endpoint_connections WHERE id = 'crashed-conn'"
+        ).fetchone() == (0,)
         run_status = connection.execute(
             "SELECT status FROM test_runs WHERE id = 'abandoned-run'"
         ).fetchone()

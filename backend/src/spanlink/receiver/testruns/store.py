@@ -266,12 +266,17 @@ _CLOSE_FINISHED_RUNS = text(
 
 
 def close_abandoned(connection: Connection) -> None:
-    """Close cases running far past their deadline, and runs with no open case left.
+    """Close cases running far past their deadline, runs with no open case left, and forget
+    endpoint connections of receivers that went away.
 
     The receiver executing a run closes both itself; this is for when it went away.
     """
     connection.execute(_CLOSE_ABANDONED_RESULTS)
     connection.execute(_CLOSE_FINISHED_RUNS)
+    # Rows of connections whose receiver stopped refreshing them (it crashed).
+    connection.execute(
+        text("DELETE FROM endpoint_connections WHERE last_seen < now() - interval '10 minutes'")
+    )
 
 
 def open_results(connection: Connection, run_id: str) -> list[str]:
