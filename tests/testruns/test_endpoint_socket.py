@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from spanlink.receiver.server import RunningReceiver, start_in_thread
@@ -207,3 +207,15 @@ def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
         assert result["input"] == {"x": "a\ufffdb"}
         assert result["output"] == "o\ufffd"
         assert result["error"] == "E\ufffd: m\ufffd"
+
+
+def test_message_far_over_the_limit_closes_with_1009(
+    receiver: RunningReceiver, project: Any
+) -> None:
+    with _open(receiver, project.api_key) as ws:
+        _register(ws)
+        ws.send(json.dumps({"type": "ping", "v": 1, "pad": "x" * (4 * 1024 * 1024 + 1)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                _recv(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

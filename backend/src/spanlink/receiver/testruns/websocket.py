@@ -53,6 +53,9 @@ REGISTER_TIMEOUT_S = 10.0
 _POLICY_VIOLATION = 1008
 _SERVER_ERROR = 1011
 _GOING_AWAY = 1001
+_MESSAGE_TOO_BIG = 1009
+#: Messages above this many times the limit close the connection instead of an ``error``.
+_HARD_LIMIT_FACTOR = 4
 
 
 def _bearer(websocket: WebSocket) -> str | None:
@@ -138,6 +141,11 @@ class _Session:
         data: str | bytes | None = event.get("text")
         if data is None:
             data = event.get("bytes") or b""
+        if len(data) > _HARD_LIMIT_FACTOR * self.max_bytes:
+            # Far over the limit: not worth an answer (docs/protocol.md, "hard limit").
+            self.close_reason = f"the endpoint sent a message of {len(data)} characters"
+            await self.websocket.close(_MESSAGE_TOO_BIG, "message too big")
+            return None
         return data
 
     async def decode(self, data: str | bytes) -> Message | None:
