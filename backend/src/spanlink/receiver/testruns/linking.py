@@ -124,6 +124,11 @@ _RECENT_RESULT_TRACES = text(
     )
 )
 
+_RECENT_RESULTS = text(
+    "SELECT EXISTS (SELECT 1 FROM test_results WHERE project_id = :project_id "
+    "AND created_at > now() - interval '1 day')"
+)
+
 _LINK_RESULT = text(
     """
 WITH linked AS (
@@ -165,6 +170,9 @@ class _SqlStrategy:
     ) -> int:
         """Link the unlinked spans of these traces, just stored."""
         if not trace_ids:
+            return 0
+        # Most traffic is not from test runs: skip the join for projects without recent ones.
+        if not connection.execute(_RECENT_RESULTS, {"project_id": project_id}).scalar():
             return 0
         return _count(
             connection,

@@ -37,6 +37,7 @@ CREATE UNIQUE INDEX test_results_run_case ON test_results (run_id, case_id);
 CREATE INDEX spans_unlinked ON spans (project_id, test_run_id, test_case_id)
     WHERE test_result_id IS NULL AND test_run_id IS NOT NULL;
 CREATE INDEX test_results_trace ON test_results (project_id, trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX test_results_recent ON test_results (project_id, created_at DESC);
 """
 
 GRANTS = f"""
@@ -62,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS test_results_recent")
     op.execute("DROP INDEX IF EXISTS test_results_trace")
     op.execute("DROP INDEX IF EXISTS spans_unlinked")
     op.execute("DROP INDEX IF EXISTS test_results_run_case")
