@@ -133,3 +133,14 @@ def test_time_is_scoped_too(client: httpx.Client, other: tuple[int, httpx.Client
     request = make_request([make_span(tid, span_id(), start=NOW)])
     assert post_proto(client, request).status_code == 200
     assert other_client.get("/api/v1/traces", params={"min_duration_ms": 0}).json()["total"] == 0
+
+
+def test_full_text_match_is_leakproof_so_search_keeps_its_index(app_engine: Engine) -> None:
+    # Policies run before non-leakproof conditions, which then cannot drive an index scan;
+    # the migration marks the tsvector match operator leakproof so the GIN index serves
+    # searches under row-level security (bench/bench_query.py shows the difference).
+    with app_engine.connect() as connection:
+        leakproof = connection.execute(
+            text("SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq'::regproc")
+        ).scalar_one()
+    assert leakproof is True

@@ -45,7 +45,12 @@ def sqlalchemy_url(database_url: str) -> str:
 def _connect_args(settings: Settings) -> dict[str, Any]:
     return {
         "connect_timeout": settings.connect_timeout,
-        "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+        # Custom plans always: psycopg prepares repeated statements, and a generic plan
+        # cannot see how selective a search term or test id is.
+        "options": (
+            f"-c statement_timeout={settings.statement_timeout_ms} "
+            "-c plan_cache_mode=force_custom_plan"
+        ),
         "application_name": "spanlink-receiver",
     }
 
