@@ -186,3 +186,20 @@ def test_without_enrich_the_enrichment_hooks_do_not_run() -> None:
         pass
     (span,) = ours.get_finished_spans()
     assert not any(key.startswith("spanlink.countsletters") for key in span.attributes)
+
+
+class ReadsGenAIModel:
+    @hookimpl
+    def spanlink_enrich_span(self, span: SpanRecord) -> dict[str, Any]:
+        return {"model": span.attributes.get("gen_ai.request.model", "none")}
+
+
+def test_enrichment_hooks_see_normalized_attributes_and_export_keeps_the_originals() -> None:
+    provider, _, ours = _with_plugins(ReadsGenAIModel(), enrich=True)
+    attributes = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o"}
+    with provider.get_tracer("t").start_as_current_span("ChatCompletion", attributes=attributes):
+        pass
+    (span,) = ours.get_finished_spans()
+    assert span.attributes["spanlink.readsgenaimodel.model"] == "gpt-4o"
+    assert "gen_ai.request.model" not in span.attributes
+    assert span.attributes["llm.model_name"] == "gpt-4o"

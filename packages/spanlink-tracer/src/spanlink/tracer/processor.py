@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from spanlink.tracer.context import span_attributes_from_context
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.plugins import call_each, load_plugins
+from spanlink.tracer.semconv import normalize
 
 __all__ = ["SpanlinkProcessor", "run_with_deadline"]
 
@@ -194,7 +195,8 @@ class SpanlinkProcessor(SpanProcessor):
                             attributes[key] = value
                     changed = True
         if self._has_enrich:
-            record.attributes = attributes
+            # Plugins read one convention only: the GenAI names (see the hookspec).
+            record.attributes = normalize(attributes)
             results, errors = call_each(
                 self._plugins, "spanlink_enrich_span", span=record, context=self._plugin_context
             )
