@@ -52,7 +52,20 @@ logger = logging.getLogger("spanlink.plugins")
 class LinkingStrategy(Protocol):
     """How the receiver links stored spans to test results (see ``spanlink_linking_strategy``).
 
-    ``name`` identifies the strategy in configuration and results.
+    ``name`` identifies the strategy in configuration and results. The receiver calls three
+    methods, each inside a database transaction already scoped to one project, each
+    returning the number of spans it linked; a strategy sets ``test_result_id`` (and the
+    run/case ids) only on spans whose ``test_result_id`` is still NULL, so every call is
+    idempotent:
+
+    - ``link_ingested(connection, project_id, trace_ids)``: after a batch is stored;
+    - ``link_result(connection, project_id, result)``: after a test result is stored
+      (``result`` carries its id, run id, case id and reported trace id);
+    - ``sweep(connection, project_id, grace_s)``: periodically, for spans left unlinked
+      longer than ``grace_s`` seconds.
+
+    ``spanlink.receiver.testruns.linking`` holds the builtin ``hybrid`` and ``trace_id``
+    strategies, a working example of all three.
     """
 
     name: str
