@@ -67,8 +67,8 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     pytest.fail("serve did not become ready within 90 s")
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
+def _stop(process: subprocess.Popen[str], sig: int = signal.SIGINT) -> str:
+    process.send_signal(sig)
     try:
         output, _ = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
@@ -114,8 +114,10 @@ def test_serve_from_nothing_then_reuse(
             main(["serve", "--port", str(port)])
         assert f"port {port}" in str(clash.value) and "already in use" in str(clash.value)
     finally:
-        _stop(first)
-    assert (Path(embedded_env["SPANLINK_DATA_DIR"]) / "postgres" / "PG_VERSION").exists()
+        _stop(first, signal.SIGTERM)  # as a service manager stops it
+    data = Path(embedded_env["SPANLINK_DATA_DIR"]) / "postgres"
+    assert (data / "PG_VERSION").exists()
+    _wait_for_postgres_to_stop(data)
 
     # A second serve on the same data directory finds the data again.
     second = _serve(embedded_env, port)
@@ -125,6 +127,14 @@ def test_serve_from_nothing_then_reuse(
         assert [span["name"] for span in trace["spans"]] == ["answer_question", "chat gpt-4o"]
     finally:
         _stop(second)
+    _wait_for_postgres_to_stop(data)  # the embedded server does not outlive its receiver
+
+
+def _wait_for_postgres_to_stop(data: Path) -> None:
+    deadline = time.monotonic() + 30
+    while (data / "postmaster.pid").exists():
+        assert time.monotonic() < deadline, "the embedded Postgres is still running"
+        time.sleep(0.2)
 
 
 def test_unreachable_database_is_a_clear_message() -> None:

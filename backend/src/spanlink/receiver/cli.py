@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -73,6 +74,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(database_url=database_url, **options)
     print(f"spanlink-receiver listening on http://{args.host}:{args.port}", file=sys.stderr)
     sys.stderr.flush()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turned into a normal exit here,
+    # so exit handlers run (they stop the embedded Postgres this process started).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=args.host,
