@@ -173,3 +173,11 @@ def test_migrate_and_keys_create_on_a_given_database(database_url: str) -> None:
         dict(os.environ), "keys", "create", "--project", "given", "--database-url", database_url
     )
     assert created.returncode == 0 and created.stdout.startswith("slk_")
+
+
+def test_serve_with_an_unreachable_database_is_a_clear_message() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing"
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--port", str(_free_port()), "--database-url", url])
+    assert "cannot reach the database" in str(stopped.value)
+    assert "--database-url" in str(stopped.value)
