@@ -1,21 +1,22 @@
-"""Suite-wide test settings.
+"""Suite-wide fixtures and settings.
 
-Tests that need a service a newcomer's laptop may lack (Redis, Chromium...) call
-``require_service(reason)``: it skips with that reason, except when
-``SPANLINK_REQUIRE_SERVICES=1`` (set by ``.ci/run``), where the missing service fails the test.
+``tests/`` is on ``sys.path`` (``pythonpath`` in pytest.ini), so the shared modules import by
+name from every folder: ``services`` (``require_service``), ``receiver_fixtures`` (a
+migrated database of the session's own, a live receiver, projects and keys — exposed here
+as fixtures for the whole suite) and the ``*_helpers`` modules.
 """
 
 from __future__ import annotations
 
-import os
+from receiver_fixtures import api_key, client, database_url, project, receiver, server_url
+from services import require_service
 
-import pytest
-
-REQUIRE_SERVICES = os.environ.get("SPANLINK_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
-
-
-def require_service(reason: str) -> None:
-    """Skip (laptop) or fail (CI with SPANLINK_REQUIRE_SERVICES=1) because a service is missing."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service missing: {reason}", pytrace=False)
-    pytest.skip(reason)
+__all__ = [
+    "api_key",
+    "client",
+    "database_url",
+    "project",
+    "receiver",
+    "require_service",
+    "server_url",
+]

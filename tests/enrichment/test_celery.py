@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from enrichment_helpers import REDIS_URL, enrichment_of, helpers, llm_span, poll, send, serve
+from services import require_service
 
 from spanlink.receiver.settings import Settings
-
-require_service = sys.modules["tests_conftest"].require_service
 
 
 def _redis_up() -> bool:

@@ -6,40 +6,20 @@ OpenTelemetry provider with ``configure()``, which a test process could do only 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
+import receiver_fixtures
 
 _here = Path(__file__).resolve().parent
-receiver_fixtures = _load("receiver_fixtures", _here.parent / "receiver_fixtures.py")
 
-api_key = receiver_fixtures.api_key
-client = receiver_fixtures.client
-database_url = receiver_fixtures.database_url
-project = receiver_fixtures.project
-receiver = receiver_fixtures.receiver
-server_url = receiver_fixtures.server_url
 
 APP = _here / "endpoint_app.py"
 

@@ -7,41 +7,12 @@ page, and builders that ingest traces through the receiver's OTLP endpoint.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a helper module by path (tests run with --import-mode=importlib)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_here = Path(__file__).resolve().parent
-receiver_fixtures = _load("receiver_fixtures", _here.parent / "receiver_fixtures.py")
-_load("receiver_helpers", _here.parent / "receiver" / "helpers.py")
-_load("tests_conftest", _here.parent / "conftest.py")
-_load("ui_helpers", _here / "ui_helpers.py")
-
-api_key = receiver_fixtures.api_key
-client = receiver_fixtures.client
-database_url = receiver_fixtures.database_url
-project = receiver_fixtures.project
-receiver = receiver_fixtures.receiver
-server_url = receiver_fixtures.server_url
+from services import require_service
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,9 +29,7 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's), shared by the session."""
     if not os.path.exists(CHROMIUM):
-        sys.modules["tests_conftest"].require_service(
-            "Chromium not installed at /usr/bin/chromium (apt-get install chromium)"
-        )
+        require_service("Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,4 +1,4 @@
-"""Helpers of the trace viewer tests (loaded as ``ui_helpers`` by this folder's conftest)."""
+"""Helpers of the trace viewer tests (imported as ``ui_helpers``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Helpers of the enrichment tests (loaded as ``enrichment_helpers``)."""
+"""Helpers of the enrichment tests (imported as ``enrichment_helpers``)."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,9 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import receiver_helpers as helpers
 import uvicorn
-
-helpers = sys.modules["receiver_helpers"]
 
 REDIS_URL = os.environ.get("SPANLINK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -1,4 +1,4 @@
-"""Builders of OTLP export requests for the receiver tests (loaded as ``receiver_helpers``)."""
+"""Builders of OTLP export requests for the receiver tests (imported as ``receiver_helpers``)."""
 
 from __future__ import annotations
 
