@@ -1,0 +1,139 @@
+"""``GET /api/v1/traces/{id}``: the JSON assembled from Postgres-rendered spans is exact."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import psycopg
+from receiver_helpers import NOW, make_request, make_span, span_id, trace_id
+
+from spanlink.receiver.db import create_app_engine
+from spanlink.receiver.ingest import prepare_batch, write_batch
+from spanlink.receiver.settings import Settings
+
+# Every column of a stored span and the key it has in the API's span object.
+_COLUMNS = {
+    "trace_id": "trace_id",
+    "span_id": "span_id",
+    "parent_span_id": "parent_span_id",
+    "name": "name",
+    "kind": "kind",
+    "start_ns": "start_time_unix_nano",
+    "end_ns": "end_time_unix_nano",
+    "status_code": "status_code",
+    "status_message": "status_message",
+    "service_name": "service_name",
+    "environment": "environment",
+    "test_run_id": "test_run_id",
+    "test_case_id": "test_case_id",
+    "test_result_id": "test_result_id",
+    "attributes": "attributes",
+    "events": "events",
+    "links": "links",
+    "resource": "resource",
+    "scope_name": "scope_name",
+    "scope_version": "scope_version",
+}
+
+
+def _store(database_url: str, project_id: int, spans: list) -> None:
+    # Written without the HTTP path, so no enrichment pipeline races the row set here.
+    engine = create_app_engine(Settings(database_url=database_url))
+    try:
+        request = make_request(spans, resource={"service.name": 'svc "quoted"\n\u00e9'})
+        write_batch(engine, project_id, prepare_batch(project_id, request).rows)
+    finally:
+        engine.dispose()
+
+
+def test_span_objects_match_the_stored_rows(
+    client: httpx.Client, database_url: str, project
+) -> None:
+    tid, root = trace_id(), span_id()
+    child = span_id()
+    odd = 'quote " backslash \\ newline \n tab \t nul-free \u2603 \U0001f600 </script>'
+    _store(
+        database_url,
+        project.id,
+        [
+            make_span(tid, root, name=odd, start=NOW, error='went "wrong"\n'),
+            make_span(
+                tid,
+                child,
+                parent=root,
+                start=NOW + 5,
+                attributes={"text": odd, "n": 3, "f": 0.1, "flag": True, "list": [1, "a"]},
+                events=[("evt", NOW + 6, {"k": odd})],
+                links=[(tid, root, {"why": odd})],
+            ),
+        ],
+    )
+    with psycopg.connect(database_url) as connection:
+        columns = ", ".join(_COLUMNS)
+        stored = {
+            row[1]: dict(zip(_COLUMNS.values(), row, strict=True))
+            for row in connection.execute(
+                f"SELECT {columns} FROM spans WHERE project_id = %s AND trace_id = %s",
+                (project.id, tid.hex()),
+            ).fetchall()
+        }
+        durations = dict(
+            connection.execute(
+                "SELECT span_id, duration_ns FROM spans WHERE project_id = %s AND trace_id = %s",
+                (project.id, tid.hex()),
+            ).fetchall()
+        )
+    response = client.get(f"/api/v1/traces/{tid.hex()}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    trace = response.json()
+    assert [s["span_id"] for s in trace["spans"]] == [root.hex(), child.hex()]
+    for span in trace["spans"]:
+        expected = dict(stored[span["span_id"]])
+        expected["duration_ms"] = durations[span["span_id"]] / 1e6
+        expected["enrichment"] = None
+        expected["depth"] = 0 if span["span_id"] == root.hex() else 1
+        expected["children"] = [child.hex()] if span["span_id"] == root.hex() else []
+        assert span == expected
+    assert trace["spans"][0]["name"] == odd
+    assert trace["spans"][1]["attributes"]["text"] == odd
+    # The body is one valid JSON document (no stray control characters from the splicing).
+    json.loads(response.content.decode("utf-8"))
+
+
+def test_test_links_group_and_order_like_postgres(
+    client: httpx.Client, database_url: str, project
+) -> None:
+    tid, root = trace_id(), span_id()
+    ids = [
+        {"spanlink.test.run_id": "run-b", "spanlink.test.case_id": "case-1"},
+        {"spanlink.test.run_id": "run-a"},
+        {"spanlink.test.run_id": "run-a", "spanlink.test.result_id": "res-1"},
+        {"spanlink.test.run_id": "run-b", "spanlink.test.case_id": "case-1"},
+        {"spanlink.test.case_id": "case-0"},
+        {},
+        {"spanlink.test.run_id": "run-a"},
+    ]
+    spans = [make_span(tid, root, name="root", start=NOW)]
+    spans += [
+        make_span(tid, span_id(), parent=root, start=NOW + i + 1, attributes=attributes)
+        for i, attributes in enumerate(ids)
+    ]
+    _store(database_url, project.id, spans)
+    with psycopg.connect(database_url) as connection:
+        # The reference: the same grouping done by Postgres.
+        expected = [
+            {"test_run_id": r, "test_case_id": c, "test_result_id": t, "span_count": n}
+            for r, c, t, n in connection.execute(
+                "SELECT test_run_id, test_case_id, test_result_id, count(*) FROM spans"
+                " WHERE project_id = %s AND trace_id = %s AND (test_run_id IS NOT NULL"
+                " OR test_case_id IS NOT NULL OR test_result_id IS NOT NULL)"
+                " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                (project.id, tid.hex()),
+            ).fetchall()
+        ]
+    trace = client.get(f"/api/v1/traces/{tid.hex()}").json()
+    assert len(expected) == 4
+    assert trace["test_links"] == expected
+    assert trace["span_count"] == 8 and trace["root_span_ids"] == [root.hex()]
