@@ -65,6 +65,10 @@ MESSAGES: list[p.Message] = [
     p.Result(
         invocation_id="i-3", status="timeout", error=p.ErrorInfo(type="TimeoutError", message="")
     ),
+    p.Result(invocation_id="i-4", status="success", output="ab", chunk_count=2),
+    p.Chunk(invocation_id="i-4", index=0, data="a"),
+    p.Chunk(invocation_id="i-4", index=1, data={"token": "b", "n": [1, None]}),
+    p.Chunk(invocation_id="i-4", index=2, data=None),
     p.Cancel(invocation_id="i-1", reason="run cancelled"),
     p.Ping(id="1"),
     p.Ping(),
@@ -88,6 +92,7 @@ def test_message_types_and_codes_are_exposed() -> None:
         "registered",
         "invoke",
         "result",
+        "chunk",
         "cancel",
         "ping",
         "pong",
@@ -160,6 +165,26 @@ def _invoke(**changes: Any) -> str:
             '{"type":"result","v":1,"invocation_id":"i","status":"success","duration_ms":-1}',
             "invalid_message",
             "'duration_ms' must be a non-negative number",
+        ),
+        (
+            '{"type":"chunk","v":1,"invocation_id":"i","index":0}',
+            "invalid_message",
+            "chunk: field 'data' is required (null is allowed)",
+        ),
+        (
+            '{"type":"chunk","v":1,"invocation_id":"i","index":-1,"data":"a"}',
+            "invalid_message",
+            "chunk: field 'index' must be a non-negative integer",
+        ),
+        (
+            '{"type":"chunk","v":1,"index":0,"data":"a"}',
+            "invalid_message",
+            "chunk: field 'invocation_id' is required",
+        ),
+        (
+            '{"type":"result","v":1,"invocation_id":"i","status":"success","chunk_count":1.5}',
+            "invalid_message",
+            "'chunk_count' must be a non-negative integer",
         ),
         (
             '{"type":"register","v":1,"sdk_version":"1","functions":[{"name":"a"},{"name":"a"}]}',

@@ -14,7 +14,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -135,6 +137,25 @@ def late(question: str, delay: float = 0.5) -> str:
         target=_late_spans, args=(test.run_id, test.case_id, parent, delay), daemon=True
     ).start()
     return f"late {question}"
+
+
+@endpoint
+def gated_words(words: list[str], gate: str) -> Iterator[str]:
+    """Yields the words; before word n > 0 waits (up to 20 s) for the file ``gate/n``."""
+    for index, word in enumerate(words):
+        deadline = time.monotonic() + 20
+        while index and not (Path(gate) / str(index)).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gate {index} was never opened")
+            time.sleep(0.02)
+        yield word
+
+
+@endpoint
+async def many_chunks(count: int) -> AsyncIterator[str]:
+    """Yields ``count`` one-character chunks."""
+    for _ in range(count):
+        yield "x"
 
 
 async def main() -> None:

@@ -37,6 +37,13 @@ class Inflight:
     case_id: str | None
     origin: str
     """The receiver waiting for the answer (this one or another one, by receiver id)."""
+    chunks: list[Any] = field(default_factory=list)
+    """Streamed chunks kept so far (bounded by the service's caps)."""
+    chunk_count: int = 0
+    """Chunks received, kept or only counted."""
+    chunk_bytes: int = 0
+    partial_truncated: bool = False
+    """Chunks arrived beyond the caps and are not in ``chunks``."""
 
 
 @dataclass(eq=False)

@@ -43,7 +43,7 @@ from spanlink.receiver.testruns.registry import (
     SendFailed,
 )
 from spanlink.tracer.plugins import load_plugins
-from spanlink.tracer.protocol import Cancel, Invoke, Result, TestContextInfo
+from spanlink.tracer.protocol import Cancel, Chunk, Invoke, Result, TestContextInfo
 
 __all__ = [
     "NoEndpoint",
@@ -72,6 +72,12 @@ ACK_TIMEOUT_S = 2.0
 ENDPOINT_WAIT_S = 5.0
 #: Ingest batches waiting to be linked; beyond it, the orphan sweep catches up.
 LINK_QUEUE_SIZE = 10_000
+#: Streamed chunks kept per invocation (and shown as its partial output); more are counted.
+MAX_STREAM_CHUNKS = 1000
+#: Bytes of chunk data (JSON) kept per invocation; more chunks are counted only.
+MAX_STREAM_BYTES = 64 * 1024
+#: Past the caps, the stored chunk count is refreshed every this many chunks.
+STREAM_COUNT_EVERY = 50
 
 
 class NoEndpoint(LookupError):
@@ -163,6 +169,7 @@ class TestRunService:
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop runs and background tasks; forget this receiver's connection rows."""
+        owned = {run_id: state.project_id for run_id, state in self._runs.items()}
         for state in list(self._runs.values()):
             state.cancelled.set()
             if state.task is not None:
@@ -172,11 +179,27 @@ class TestRunService:
         pending = [s.task for s in self._runs.values() if s.task] + self._tasks
         if pending:
             await asyncio.wait(pending, timeout=timeout / 2)
+        # Tell the other receivers at once that nobody executes these runs any more: their
+        # next sweep fails the cases not started yet, so the runs finish.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._release_runs(owned), timeout / 4)
         await self.bus.stop(timeout / 4)
         projects = {c.project_id for c in self.registry}
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 run_in_threadpool(self._forget_connections, projects), timeout / 4
+            )
+
+    async def _release_runs(self, owned: dict[str, int]) -> None:
+        by_project: dict[int, list[str]] = {}
+        for run_id, project_id in owned.items():
+            by_project.setdefault(project_id, []).append(run_id)
+        for project_id, run_ids in by_project.items():
+            await self._in_project(
+                project_id,
+                partial(
+                    store.heartbeat_runs, run_ids=run_ids, receiver_id=self.receiver_id, alive=False
+                ),
             )
 
     def _forget_connections(self, projects: Collection[int]) -> None:
@@ -275,6 +298,8 @@ class TestRunService:
             metadata["span_count"] = message.span_count
         if message.output_truncated:
             metadata["output_truncated"] = True
+        if message.chunk_count is not None or item.chunk_count:
+            metadata["chunk_count"] = max(message.chunk_count or 0, item.chunk_count)
         if error is not None:
             metadata["error_type"] = error.type
         await self._store_result(
@@ -289,6 +314,43 @@ class TestRunService:
                 metadata=metadata,
             ),
         )
+        return True
+
+    async def chunk_received(self, connection: EndpointConnection, message: Chunk) -> bool:
+        """A generator's chunk for an invocation in flight here; False when there is none.
+
+        Chunks are kept in memory within ``MAX_STREAM_CHUNKS``/``MAX_STREAM_BYTES`` and the
+        streamed-so-far output is written to the running result, so that any receiver
+        shows it; the final ``result`` replaces it.
+        """
+        item = connection.inflight.get(message.invocation_id)
+        if item is None:
+            return False
+        item.chunk_count += 1
+        size = len(_json_obj({"d": message.data}).encode("utf-8", "surrogatepass"))
+        if (
+            not item.partial_truncated
+            and len(item.chunks) < MAX_STREAM_CHUNKS
+            and item.chunk_bytes + size <= MAX_STREAM_BYTES
+        ):
+            item.chunks.append(message.data)
+            item.chunk_bytes += size
+        elif not item.partial_truncated:
+            item.partial_truncated = True
+        elif item.chunk_count % STREAM_COUNT_EVERY:
+            return True  # only counted; the stored count is refreshed now and then
+        snapshot = store.PartialOutput(
+            output=_joined(item.chunks),
+            chunk_count=item.chunk_count,
+            truncated=item.partial_truncated,
+        )
+        try:
+            await self._in_project(
+                item.project_id,
+                partial(store.record_partial, result_id=message.invocation_id, partial=snapshot),
+            )
+        except Exception as error:  # a preview only: the result still carries the output
+            logger.warning("spanlink: could not store streamed output: %s", error)
         return True
 
     async def invocation_failed(
@@ -419,7 +481,13 @@ class TestRunService:
                 metadata=request.metadata,
             )
 
-        run_id, result_ids = await self._in_project(project_id, create)
+        def create_and_claim(db: Connection) -> tuple[str, list[str]]:
+            run_id, result_ids = create(db)
+            # This receiver executes the run; refreshed while it does (see _refresh_loop).
+            store.heartbeat_runs(db, [run_id], self.receiver_id)
+            return run_id, result_ids
+
+        run_id, result_ids = await self._in_project(project_id, create_and_claim)
         state = _RunState(project_id)
         self._runs[run_id] = state
         state.task = asyncio.ensure_future(self._execute(run_id, state, request, result_ids))
@@ -816,6 +884,7 @@ class TestRunService:
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(CONNECTION_REFRESH_S)
+            await self._refresh_runs()
             for project_id in {c.project_id for c in self.registry}:
 
                 def refresh(db: Connection) -> None:
@@ -832,9 +901,30 @@ class TestRunService:
                 except Exception as error:
                     logger.warning("spanlink: refreshing endpoint connections failed: %s", error)
 
+    async def _refresh_runs(self) -> None:
+        """Keep the runs this receiver executes marked as having a live executor."""
+        by_project: dict[int, list[str]] = {}
+        for run_id, state in list(self._runs.items()):
+            by_project.setdefault(state.project_id, []).append(run_id)
+        for project_id, run_ids in by_project.items():
+            try:
+                await self._in_project(
+                    project_id,
+                    partial(store.heartbeat_runs, run_ids=run_ids, receiver_id=self.receiver_id),
+                )
+            except Exception as error:
+                logger.warning("spanlink: refreshing executed test runs failed: %s", error)
+
 
 def _forget_connection(db: Connection, connection_id: str) -> None:
     db.execute(text("DELETE FROM endpoint_connections WHERE id = :id"), {"id": connection_id})
+
+
+def _joined(chunks: list[Any]) -> Any:
+    """The output streamed so far: str chunks concatenated, else the list."""
+    if chunks and all(isinstance(chunk, str) for chunk in chunks):
+        return "".join(chunks)
+    return list(chunks)
 
 
 def _json_list(values: list[str]) -> str:

@@ -23,16 +23,20 @@ __all__ = [
     "CaseInput",
     "FinishedResult",
     "InvocationTarget",
+    "PartialOutput",
     "cancel_run",
     "close_abandoned",
     "create_run",
+    "fail_orphaned",
     "finish_result",
     "finish_run",
     "get_run",
+    "heartbeat_runs",
     "invocation_target",
     "list_runs",
     "mark_running",
     "open_results",
+    "record_partial",
 ]
 
 #: A result in these states may still change.
@@ -172,6 +176,36 @@ def mark_running(connection: Connection, result_id: str, connection_id: str) -> 
     return row is not None
 
 
+@dataclass(frozen=True, slots=True)
+class PartialOutput:
+    """What a generator streamed so far for a running case."""
+
+    output: Any
+    chunk_count: int
+    truncated: bool = False
+
+
+def record_partial(connection: Connection, result_id: str, partial: PartialOutput) -> bool:
+    """Store the streamed-so-far output of a running result; False when it is not running."""
+    row = connection.execute(
+        text(
+            "UPDATE test_results SET metadata = metadata || CAST(:meta AS jsonb) "
+            "WHERE id = :id AND status = 'running' RETURNING 1"
+        ),
+        {
+            "id": result_id,
+            "meta": _json(
+                {
+                    "partial_output": partial.output,
+                    "chunk_count": partial.chunk_count,
+                    "partial_truncated": partial.truncated,
+                }
+            ),
+        },
+    ).first()
+    return row is not None
+
+
 def invocation_target(
     connection: Connection, result_id: str, connection_id: str
 ) -> InvocationTarget | None:
@@ -223,7 +257,8 @@ def finish_result(
                 trace_id = :trace_id,
                 finished_at = now(),
                 started_at = coalesce(started_at, now()),
-                metadata = metadata || CAST(:meta AS jsonb)
+                metadata = (metadata - 'partial_output' - 'partial_truncated')
+                           || CAST(:meta AS jsonb)
             WHERE id = :id AND status IN ('pending', 'running')
             RETURNING run_id, case_id
             """
@@ -265,6 +300,64 @@ _CLOSE_FINISHED_RUNS = text(
 )
 
 
+#: A run whose executing receiver has not refreshed it for this long has no executor left.
+EXECUTOR_FRESH_S = 30
+
+_HEARTBEAT_RUNS = text(
+    """
+    UPDATE test_runs SET metadata = metadata || jsonb_build_object(
+        'executor', CAST(:receiver AS text),
+        'executor_seen', CASE WHEN :alive THEN extract(epoch FROM now()) ELSE 0 END)
+    WHERE id = ANY(:ids) AND status = 'running'
+    """
+)
+_ORPHANED = f"""
+    run.status = 'running' AND run.metadata ? 'executor_seen'
+    AND (run.metadata->>'executor_seen')::float8 < extract(epoch FROM now()) - {EXECUTOR_FRESH_S}
+"""
+ORPHANED_CASE_ERROR = (
+    "ReceiverGone: the receiver running this test run stopped before invoking this case; "
+    "start the run again to run it"
+)
+_FAIL_ORPHANED_CASES = text(
+    f"""
+    UPDATE test_results r SET status = 'error', finished_at = now(), error = :error,
+        metadata = r.metadata || '{{"error_type": "ReceiverGone"}}'::jsonb
+    FROM test_runs run
+    WHERE run.id = r.run_id AND r.status = 'pending' AND {_ORPHANED}
+    """
+)
+_CLOSE_ORPHANED_RUNS = text(
+    f"""
+    UPDATE test_runs run SET status = 'completed', finished_at = now()
+    WHERE {_ORPHANED}
+      AND NOT EXISTS (SELECT 1 FROM test_results r
+                      WHERE r.run_id = run.id AND r.status IN ('pending', 'running'))
+    """
+)
+
+
+def heartbeat_runs(
+    connection: Connection, run_ids: Sequence[str], receiver_id: str, alive: bool = True
+) -> None:
+    """Record that ``receiver_id`` executes these running runs (now), or, with ``alive``
+    False, that it stopped executing them (their not-started cases are then failed by the
+    next sweep of any receiver)."""
+    if run_ids:
+        connection.execute(
+            _HEARTBEAT_RUNS, {"ids": list(run_ids), "receiver": receiver_id, "alive": alive}
+        )
+
+
+def fail_orphaned(connection: Connection) -> int:
+    """Fail the not-started cases of runs whose executing receiver is gone (it stopped, or
+    has not refreshed the run for ``EXECUTOR_FRESH_S``), and finish such runs once no case
+    is open. Returns the cases failed."""
+    failed = connection.execute(_FAIL_ORPHANED_CASES, {"error": ORPHANED_CASE_ERROR}).rowcount
+    connection.execute(_CLOSE_ORPHANED_RUNS)
+    return int(failed or 0)
+
+
 def close_abandoned(connection: Connection) -> None:
     """Close cases running far past their deadline, runs with no open case left, and forget
     endpoint connections of receivers that went away.
@@ -272,6 +365,7 @@ def close_abandoned(connection: Connection) -> None:
     The receiver executing a run closes both itself; this is for when it went away.
     """
     connection.execute(_CLOSE_ABANDONED_RESULTS)
+    fail_orphaned(connection)
     connection.execute(_CLOSE_FINISHED_RUNS)
     # Rows of connections whose receiver stopped refreshing them (it crashed).
     connection.execute(
@@ -361,7 +455,8 @@ def _run_doc(row: Any, counts: Mapping[str, int]) -> dict[str, Any]:
         "metadata": {
             key: value
             for key, value in meta.items()
-            if key not in ("function", "environment", "linking_strategy")
+            if key
+            not in ("function", "environment", "linking_strategy", "executor", "executor_seen")
         },
         "created_at": _iso(row[5]),
         "started_at": _iso(row[6]),
@@ -473,6 +568,10 @@ def _result_doc(row: Any) -> dict[str, Any]:
         "created_at": _iso(row[9]),
         "started_at": _iso(row[10]),
         "finished_at": _iso(row[11]),
+        # What a generator streamed so far, while the case runs; the output replaces it.
+        "partial_output": meta.get("partial_output") if row[2] == "running" else None,
+        "partial_truncated": bool(meta.get("partial_truncated")) if row[2] == "running" else False,
+        "chunk_count": meta.get("chunk_count"),
         "trace_ids": [t["trace_id"] for t in traces],
         "span_count": span_count,
         "reported_span_count": meta.get("span_count"),

@@ -3,7 +3,8 @@
 The handshake must carry ``Authorization: Bearer <API key>``; the key's project owns the
 connection (an unknown key is refused with HTTP 401 before the upgrade). The first message
 must be ``register`` (within ``REGISTER_TIMEOUT_S``). Then the receiver sends ``invoke`` and
-``cancel``, the client answers with ``result``; either side may ``ping``. Each message is
+``cancel``, the client answers with ``result`` (after optional ``chunk`` messages of a
+generator); either side may ``ping``. Each message is
 checked against the size limit and the protocol; a bad one gets an ``error`` reply and the
 connection stays open. The receiver pings every heartbeat interval and closes a connection
 silent for three of them. A connection sending faster than its rate limit gets
@@ -29,6 +30,7 @@ from spanlink.receiver.testruns.ratelimit import TokenBucket
 from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
 from spanlink.receiver.testruns.service import TestRunService
 from spanlink.tracer.protocol import (
+    Chunk,
     Error,
     Message,
     Ping,
@@ -241,6 +243,17 @@ class _Session:
                         "connection (answered already, timed out or cancelled)",
                         invocation_id=message.invocation_id,
                         message_type="result",
+                    )
+                )
+        elif isinstance(message, Chunk):
+            if not await self.service.chunk_received(self.connection, message):
+                await self.send(
+                    Error(
+                        code="unexpected_message",
+                        message=f"no invocation {message.invocation_id!r} is in flight on this "
+                        "connection (answered already, timed out or cancelled); chunk dropped",
+                        invocation_id=message.invocation_id,
+                        message_type="chunk",
                     )
                 )
         elif isinstance(message, Ping):

@@ -38,10 +38,17 @@ from spanlink.endpoint.config import resolve_api_key, resolve_environment, webso
 from spanlink.endpoint.errors import AuthenticationError, ConfigurationError, RegistrationError
 from spanlink.endpoint.registry import Registry, default_registry
 from spanlink.endpoint.runner import Invocation, Runner
+from spanlink.endpoint.streaming import (
+    DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_MAX_STREAM_CHUNKS,
+    DEFAULT_STREAM_FLUSH_S,
+    ChunkStream,
+)
 from spanlink.tracer import ContextThreadPoolExecutor
 from spanlink.tracer.protocol import (
     DEFAULT_MAX_BYTES,
     Cancel,
+    Chunk,
     Error,
     ErrorCode,
     ErrorInfo,
@@ -97,6 +104,8 @@ class ClientStats:
     errors_sent: int = 0
     rejected: int = 0
     """Invocations refused because too many were pending."""
+    chunks_sent: int = 0
+    """Generator chunks streamed as ``chunk`` messages."""
 
 
 class EndpointClient:
@@ -119,6 +128,10 @@ class EndpointClient:
         register_timeout_s: deadline for the ``registered`` answer.
         reconnect_initial_s, reconnect_max_s: backoff bounds (full jitter in between).
         flush_timeout_s: the most spent flushing an invocation's spans before the result.
+        max_stream_chunks, max_stream_bytes: per invocation, the generator chunks (and bytes
+            of chunk data) streamed as ``chunk`` messages; beyond them chunks are only
+            counted (the ``result`` still has the whole output).
+        stream_flush_s: the most the ``result`` waits for buffered chunks to be sent.
         count_spans: report ``span_count`` (spans this process produced for the
             invocation), by adding a small counting processor to the global SDK provider.
         headers: extra handshake headers.
@@ -144,6 +157,9 @@ class EndpointClient:
         reconnect_initial_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         flush_timeout_s: float = 5.0,
+        max_stream_chunks: int = DEFAULT_MAX_STREAM_CHUNKS,
+        max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES,
+        stream_flush_s: float = DEFAULT_STREAM_FLUSH_S,
         count_spans: bool = True,
         headers: Mapping[str, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -161,6 +177,7 @@ class EndpointClient:
             ("reconnect_initial_s", reconnect_initial_s),
             ("reconnect_max_s", reconnect_max_s),
             ("flush_timeout_s", flush_timeout_s),
+            ("stream_flush_s", stream_flush_s),
         ):
             if not value > 0:
                 raise ConfigurationError(f"{label} must be a positive number of seconds")
@@ -183,6 +200,11 @@ class EndpointClient:
         self.reconnect_max_s = reconnect_max_s
         self.default_timeout_s = default_timeout_s
         self.flush_timeout_s = flush_timeout_s
+        if max_stream_chunks < 0 or max_stream_bytes < 0:
+            raise ConfigurationError("max_stream_chunks and max_stream_bytes must be >= 0")
+        self.max_stream_chunks = max_stream_chunks
+        self.max_stream_bytes = max_stream_bytes
+        self.stream_flush_s = stream_flush_s
         self.count_spans = count_spans
         self.headers = dict(headers or {})
         self.metadata = {
@@ -526,6 +548,8 @@ class EndpointClient:
             return False
         if isinstance(message, Result):
             self.stats.results_sent += 1
+        elif isinstance(message, Chunk):
+            self.stats.chunks_sent += 1
         elif isinstance(message, Error):
             self.stats.errors_sent += 1
         return True
@@ -637,7 +661,20 @@ class EndpointClient:
                 else:
                     item = self.registry.get(invocation.message.function)
                     names = self.registry.names() if item is None else []
-                    result = await runner.run(item, invocation, names, self._output_limit)
+                    stream = ChunkStream(
+                        invocation.invocation_id,
+                        lambda message: self._send(ws, message),
+                        max_chunks=self.max_stream_chunks,
+                        max_bytes=self.max_stream_bytes,
+                        max_message_bytes=self._output_limit + 1024,
+                    )
+                    try:
+                        result = await runner.run(
+                            item, invocation, names, self._output_limit, stream
+                        )
+                    finally:
+                        # Streamed chunks go out before the result (bounded wait).
+                        await stream.aclose(self.stream_flush_s)
             await self._send(ws, result)
         except asyncio.CancelledError:
             raise

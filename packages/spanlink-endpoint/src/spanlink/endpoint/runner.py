@@ -17,7 +17,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from spanlink.endpoint.arguments import InvalidArguments
 from spanlink.endpoint.counting import span_counter
 from spanlink.endpoint.output import bounded_output
 from spanlink.endpoint.registry import Endpoint
+from spanlink.endpoint.streaming import ChunkStream
 from spanlink.tracer import observe, test_context
 from spanlink.tracer.model import format_trace_id
 from spanlink.tracer.protocol import ErrorInfo, Invoke, Result, ResultStatus
@@ -128,11 +129,13 @@ class Runner:
         invocation: Invocation,
         names: list[str],
         max_output_bytes: int | None = None,
+        stream: ChunkStream | None = None,
     ) -> Result:
         """Run ``invocation`` against ``item`` (None: unknown function) and report.
 
         ``names`` (the registered names) goes into the unknown-function message;
-        ``max_output_bytes`` overrides the runner's output limit for this call.
+        ``max_output_bytes`` overrides the runner's output limit for this call; ``stream``
+        gets a generator's chunks as they are produced (the result then says how many).
         """
         message = invocation.message
         started = time.perf_counter()
@@ -167,7 +170,7 @@ class Runner:
                 if counter is not None:
                     counter.watch(context.trace_id)
             try:
-                return await self._call(item, args, kwargs)
+                return await self._call(item, args, kwargs, stream)
             except asyncio.CancelledError:
                 reason = outcome.get("status", "cancelled")
                 span.set_status(Status(StatusCode.ERROR, f"invocation {reason}"))
@@ -249,17 +252,30 @@ class Runner:
             trace_id=format_trace_id(trace_ids[0]) if trace_ids else None,
             span_count=span_count,
             output_truncated=truncated,
+            chunk_count=stream.count if stream is not None and stream.count else None,
         )
 
-    async def _call(self, item: Endpoint, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    async def _call(
+        self,
+        item: Endpoint,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        stream: ChunkStream | None = None,
+    ) -> Any:
         loop = asyncio.get_running_loop()
         func = item.func
+        push = stream.push if stream is not None else None
+        push_threadsafe = stream.push_threadsafe if stream is not None else None
         if item.style == "async_generator":
-            return _join([chunk async for chunk in func(*args, **kwargs)])
+            return _join(await _collect(func(*args, **kwargs), push))
         if item.style == "async":
             value = await func(*args, **kwargs)
         elif item.style == "generator":
-            return _join(await loop.run_in_executor(self.executor, _drain, func, args, kwargs))
+            return _join(
+                await loop.run_in_executor(
+                    self.executor, _drain, func(*args, **kwargs), push_threadsafe
+                )
+            )
         else:
             # run_in_executor submits from this task, so a context-copying executor
             # carries the test context and the root span into the worker thread.
@@ -271,9 +287,9 @@ class Runner:
         if inspect.isawaitable(value):
             value = await value
         if inspect.isgenerator(value):
-            return _join(await loop.run_in_executor(self.executor, list, value))
+            return _join(await loop.run_in_executor(self.executor, _drain, value, push_threadsafe))
         if inspect.isasyncgen(value):
-            return _join([chunk async for chunk in value])
+            return _join(await _collect(value, push))
         return value
 
     async def _flush(self) -> None:
@@ -300,5 +316,20 @@ class Runner:
             logger.warning("spanlink: the tracer provider could not flush every span in time")
 
 
-def _drain(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
-    return list(func(*args, **kwargs))
+def _drain(chunks: Iterator[Any], push: Callable[[Any], None] | None) -> list[Any]:
+    """Run a sync generator to its end (in a worker thread), handing each chunk to ``push``."""
+    collected: list[Any] = []
+    for chunk in chunks:
+        collected.append(chunk)
+        if push is not None:
+            push(chunk)
+    return collected
+
+
+async def _collect(chunks: AsyncIterator[Any], push: Callable[[Any], None] | None) -> list[Any]:
+    collected: list[Any] = []
+    async for chunk in chunks:
+        collected.append(chunk)
+        if push is not None:
+            push(chunk)
+    return collected

@@ -13,6 +13,7 @@ Flow::
     client -> register      (functions, environment, sdk version)
     server -> registered    (or error, then close)
     server -> invoke        (invocation_id, function, arguments, test_context, timeout_s)
+    client -> chunk         (optional, generators: invocation_id, index, data; in order)
     client -> result        (same invocation_id: status, output, error, duration, trace id)
     server -> cancel        (optional: stop an invocation; its result says "cancelled")
     either -> ping / pong   (application-level heartbeat; pong echoes the ping's id)
@@ -38,6 +39,7 @@ __all__ = [
     "RESULT_STATUSES",
     "SUPPORTED_VERSIONS",
     "Cancel",
+    "Chunk",
     "Error",
     "ErrorCode",
     "ErrorInfo",
@@ -479,6 +481,8 @@ class Result:
     """Spans the invocation produced, when the client knows."""
     output_truncated: bool = False
     """True when ``output`` was cut to the size limit (it is then a string)."""
+    chunk_count: int | None = None
+    """Generators: how many chunks were produced (streamed or not); None otherwise."""
     v: int = PROTOCOL_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -498,6 +502,8 @@ class Result:
         data["output"] = self.output
         if self.output_truncated:
             data["output_truncated"] = True
+        if self.chunk_count is not None:
+            data["chunk_count"] = self.chunk_count
         return data
 
     @classmethod
@@ -520,6 +526,48 @@ class Result:
             trace_id=trace_id,
             span_count=r.integer("span_count", required=False),
             output_truncated=r.boolean("output_truncated", False),
+            chunk_count=r.integer("chunk_count", required=False),
+            v=data.get("v", PROTOCOL_VERSION),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """client -> server: one chunk a generator produced, sent as it is produced.
+
+    Optional and additive: a client may stream none, some (it stops at its own caps) or all
+    chunks; the ``result`` that follows still carries the whole output. ``index`` counts the
+    chunks of the invocation from 0, so a gap tells that chunks were not streamed.
+    """
+
+    type: ClassVar[Literal["chunk"]] = "chunk"
+
+    invocation_id: str
+    index: int
+    data: Any = None
+    """The chunk as a JSON value."""
+    v: int = PROTOCOL_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object form (``data`` is always present, possibly null)."""
+        return {
+            "type": self.type,
+            "v": self.v,
+            "invocation_id": self.invocation_id,
+            "index": self.index,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chunk:
+        """Validate and build from the JSON object form."""
+        r = _Reader(data, "chunk")
+        if "data" not in data:
+            raise r.fail("data", "is required (null is allowed)")
+        return cls(
+            invocation_id=r.string("invocation_id"),
+            index=r.integer("index"),
+            data=data["data"],
             v=data.get("v", PROTOCOL_VERSION),
         )
 
@@ -653,13 +701,14 @@ class Error:
         )
 
 
-Message: TypeAlias = Register | Registered | Invoke | Result | Cancel | Ping | Pong | Error
+Message: TypeAlias = Register | Registered | Invoke | Result | Chunk | Cancel | Ping | Pong | Error
 
 _PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], Message]]] = {
     "register": Register.from_dict,
     "registered": Registered.from_dict,
     "invoke": Invoke.from_dict,
     "result": Result.from_dict,
+    "chunk": Chunk.from_dict,
     "cancel": Cancel.from_dict,
     "ping": Ping.from_dict,
     "pong": Pong.from_dict,
