@@ -30,6 +30,7 @@ from spanlink.receiver.admin import create_api_key, create_project
 
 SPANS_PER_TRACE = 30
 BIG_TRACE_SPANS = 1000
+HUGE_TRACE_SPANS = 10_000
 BASE_NS = 1_767_225_600 * 10**9  # 2026-01-01
 
 # Spans of the many ordinary traces, then one trace of BIG_TRACE_SPANS spans.
@@ -86,6 +87,45 @@ FROM spans WHERE project_id = %(project)s GROUP BY project_id, trace_id
 """
 
 
+def insert_trace(
+    connection: psycopg.Connection, project_id: int, number: int, first: int, count: int
+) -> None:
+    """Trace ``number`` (negative: apart from the ordinary ones) of ``count`` spans."""
+    connection.execute(
+        LOAD_SPANS.replace("g / %(per)s AS t", f"{number} AS t").replace(
+            "g %% %(per)s AS p", "g - %(first)s AS p"
+        ),
+        {
+            "project": project_id,
+            "base": BASE_NS,
+            "per": SPANS_PER_TRACE,
+            "first": first,
+            "last": first + count - 1,
+        },
+    )
+
+
+def ensure_huge_trace(database_url: str, project_id: int) -> str:
+    """Store the 10,000-span trace (number -2) once; returns its id."""
+    trace = hashlib.md5(b"t-2").hexdigest()
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        if connection.execute(
+            "SELECT 1 FROM traces WHERE project_id = %s AND trace_id = %s", (project_id, trace)
+        ).fetchone():
+            return trace
+        # Span numbers far above any ordinary trace's, so the span ids stay unique.
+        insert_trace(connection, project_id, -2, 10**10, HUGE_TRACE_SPANS)
+        connection.execute(
+            ROLL_UP.replace(
+                "WHERE project_id = %(project)s",
+                "WHERE project_id = %(project)s AND trace_id = %(trace)s",
+            ),
+            {"project": project_id, "trace": trace},
+        )
+        connection.execute("ANALYZE spans")
+    return trace
+
+
 def load(database_url: str, project_id: int, total: int) -> str:
     """Store ``total`` spans; returns the id of the 1,000-span trace."""
     with psycopg.connect(database_url, autocommit=True) as connection:
@@ -112,18 +152,7 @@ def load(database_url: str, project_id: int, total: int) -> str:
             print(f"  {last + 1:,} spans", flush=True)
         # The big trace: trace number -1, spans numbered after the others.
         big_first = ordinary + SPANS_PER_TRACE  # keep clear of the last ordinary trace
-        connection.execute(
-            LOAD_SPANS.replace("g / %(per)s AS t", "-1 AS t").replace(
-                "g %% %(per)s AS p", "g - %(first)s AS p"
-            ),
-            {
-                "project": project_id,
-                "base": BASE_NS,
-                "per": SPANS_PER_TRACE,
-                "first": big_first,
-                "last": big_first + BIG_TRACE_SPANS - 1,
-            },
-        )
+        insert_trace(connection, project_id, -1, big_first, BIG_TRACE_SPANS)
         connection.execute(ROLL_UP, {"project": project_id})
         print("  rebuilding indexes...", flush=True)
         for _, definition in indexes:
@@ -166,6 +195,16 @@ def main() -> int:
         "--keep",
         metavar="NAME",
         help="keep the loaded database under this name and reuse it on the next run",
+    )
+    parser.add_argument(
+        "--detail-only",
+        action="store_true",
+        help="measure only the trace detail requests (skip the list and search ones)",
+    )
+    parser.add_argument(
+        "--with-10k",
+        action="store_true",
+        help=f"also store (once) and measure a {HUGE_TRACE_SPANS:,}-span trace",
     )
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
@@ -225,9 +264,29 @@ def main() -> int:
                     {},
                 ),
             ]
+            if args.detail_only:
+                cases = cases[-1:]
+            if args.with_10k:
+                huge = ensure_huge_trace(database_url, project_id)
+                cases.append(
+                    (
+                        f"`GET /api/v1/traces/{{id}}` ({HUGE_TRACE_SPANS:,}-span trace)",
+                        f"/api/v1/traces/{huge}",
+                        {},
+                    )
+                )
+            with psycopg.connect(database_url) as connection:
+                counted = connection.execute(
+                    "SELECT count(*) FROM spans WHERE project_id = %s", (project_id,)
+                ).fetchone()
+            stored_total = counted[0] if counted else 0
             for label, path, params in cases:
                 # The worst case (a word in every span) is slow: fewer samples of it.
-                count = args.requests if "every span" not in label else min(args.requests, 30)
+                count = args.requests
+                if "every span" in label:
+                    count = min(count, 30)
+                elif f"{HUGE_TRACE_SPANS:,}-span" in label:
+                    count = min(count, 20)  # ~17 MB per answer
                 p50, p95, size = measure(client, path, params, count)
                 body = client.get(path, params=params).json()
                 detail = (
@@ -246,13 +305,13 @@ def main() -> int:
             for label, p50, p95, detail, size in rows
         )
         section = f"""
-## Receiver: query latency with {args.spans:,} spans (`bench/bench_query.py`)
+## Receiver: query latency with {stored_total:,} spans (`bench/bench_query.py`)
 
 - Command: `{command.strip()}`
 - Machine: {machine()}; Postgres, receiver (one uvicorn process) and client share it.
 - Date: {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-- {args.requests} sequential requests per row (30 for the word-in-every-span search) after 10
-  warm-up ones, end to end over loopback.
+- {args.requests} sequential requests per row (30 for the word-in-every-span search, 20 for
+  the {HUGE_TRACE_SPANS:,}-span trace) after 10 warm-up ones, end to end over loopback.
 
 | request | p50 | p95 | target p95 ≤ 20 ms | result |
 | --- | ---: | ---: | --- | --- |
