@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 import httpx
+import pytest
 
 from spanlink.receiver.server import start_in_thread
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.store import ORPHANED_CASE_ERROR
 
 
@@ -59,3 +65,68 @@ def test_a_live_executor_keeps_its_queued_cases(
     # Both receivers swept many times meanwhile; nothing was failed for a live executor.
     assert run["status"] == "completed"
     assert [result["status"] for result in run["results"]] == ["passed"] * 3
+
+
+COMMAND = [sys.executable, "-m", "spanlink.receiver.cli", "serve"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(database_url: str) -> tuple[subprocess.Popen[str], str]:
+    """A receiver in its own process (so that it can be killed outright)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [*COMMAND, "--port", str(port), "--database-url", database_url, "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the receiver exited early"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the receiver did not become ready within 60 s")
+
+
+def test_a_run_of_a_killed_receiver_finishes_once_its_heartbeat_is_stale(
+    database_url: str,
+    project: Any,
+    endpoint_app: Any,
+    run_waiter: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store, "EXECUTOR_FRESH_S", 3)  # read by the in-process survivor
+    headers = {"Authorization": f"Bearer {project.api_key}"}
+    survivor_settings = Settings(database_url=database_url, linking_sweep_interval_s=0.3)
+    with start_in_thread(survivor_settings) as survivor:
+        endpoint_app(survivor.url, project.api_key)
+        process, url = _serve(database_url)
+        try:
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+                cases = [{"id": f"c{n}", "inputs": {"seconds": 1.0}} for n in range(3)]
+                created = http.post(
+                    "/api/v1/test-runs",
+                    json={"function": "slow", "cases": cases, "concurrency": 1},
+                )
+                assert created.status_code == 201, created.text
+                run_id = created.json()["id"]
+                run_waiter(http, run_id, lambda run: run["progress"]["counts"]["running"] == 1)
+        finally:
+            process.kill()  # no goodbye: only its heartbeat stops
+            process.wait(10)
+        with httpx.Client(base_url=survivor.url, headers=headers, timeout=30) as http:
+            run = run_waiter(http, run_id)
+    assert run["status"] == "completed"
+    by_case = {result["case_id"]: result for result in run["results"]}
+    assert by_case["c0"]["status"] == "passed"
+    assert [by_case[c]["error"] for c in ("c1", "c2")] == [ORPHANED_CASE_ERROR] * 2

@@ -311,9 +311,9 @@ _HEARTBEAT_RUNS = text(
     WHERE id = ANY(:ids) AND status = 'running'
     """
 )
-_ORPHANED = f"""
+_ORPHANED = """
     run.status = 'running' AND run.metadata ? 'executor_seen'
-    AND (run.metadata->>'executor_seen')::float8 < extract(epoch FROM now()) - {EXECUTOR_FRESH_S}
+    AND (run.metadata->>'executor_seen')::float8 < extract(epoch FROM now()) - :fresh
 """
 ORPHANED_CASE_ERROR = (
     "ReceiverGone: the receiver running this test run stopped before invoking this case; "
@@ -353,8 +353,11 @@ def fail_orphaned(connection: Connection) -> int:
     """Fail the not-started cases of runs whose executing receiver is gone (it stopped, or
     has not refreshed the run for ``EXECUTOR_FRESH_S``), and finish such runs once no case
     is open. Returns the cases failed."""
-    failed = connection.execute(_FAIL_ORPHANED_CASES, {"error": ORPHANED_CASE_ERROR}).rowcount
-    connection.execute(_CLOSE_ORPHANED_RUNS)
+    fresh = float(EXECUTOR_FRESH_S)  # read per call: tests shorten it
+    failed = connection.execute(
+        _FAIL_ORPHANED_CASES, {"error": ORPHANED_CASE_ERROR, "fresh": fresh}
+    ).rowcount
+    connection.execute(_CLOSE_ORPHANED_RUNS, {"fresh": fresh})
     return int(failed or 0)
 
 
