@@ -59,15 +59,22 @@ class CuttableProxy:
             threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket, to_server: bool) -> None:
+        # Only the COMMIT of a transaction that wrote with COPY (an ingest batch) is cut:
+        # the receiver's background work (enrichment, linking, heartbeats) commits too.
+        copied = False
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                if to_server and self.cut_on is not None and self.cut_on in data:
-                    self.cut_on = None
-                    self.cuts += 1
-                    break  # the statement never reaches the server
+                if to_server:
+                    copied = copied or b"COPY" in data
+                    if copied and self.cut_on is not None and self.cut_on in data:
+                        self.cut_on = None
+                        self.cuts += 1
+                        break  # the statement never reaches the server
+                    if b"COMMIT" in data or b"ROLLBACK" in data:
+                        copied = False
                 sink.sendall(data)
         except OSError:
             pass
