@@ -94,8 +94,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def receiver_process(database_url: str) -> Iterator[str]:
-    """``spanlink-receiver serve`` in its own process, as an operator runs it."""
+def receiver_process(
+    database_url: str, env: dict[str, str] | None = None, start_timeout: float = 60.0
+) -> Iterator[str]:
+    """``spanlink-receiver serve`` in its own process, as an operator runs it.
+
+    ``env`` adds variables (e.g. ``SPANLINK_ENRICHMENT_*`` settings) to its environment.
+    """
     port = free_port()
     process = subprocess.Popen(
         [
@@ -110,12 +115,13 @@ def receiver_process(database_url: str) -> Iterator[str]:
             "--log-level",
             "warning",
         ],
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:

@@ -16,59 +16,22 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _receiver_bench import free_port, machine, make_batch, percentile, scratch_database
-
-
-@contextmanager
-def receiver(database_url: str, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spanlink.receiver.cli",
-            "serve",
-            "--database-url",
-            database_url,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+from _receiver_bench import (
+    machine,
+    make_batch,
+    percentile,
+    receiver_process,
+    scratch_database,
+)
 
 
 def wait_stored(db: psycopg.Connection, trace_id: str, timeout: float = 30.0) -> float:
@@ -102,7 +65,8 @@ def main() -> int:
     load_before = os.getloadavg()
     with scratch_database(args.database_url) as database_url, ExitStack() as stack:
         urls = {
-            name: stack.enter_context(receiver(database_url, env)) for name, env in configs.items()
+            name: stack.enter_context(receiver_process(database_url, env, start_timeout=90))
+            for name, env in configs.items()
         }
         clients = {}
         for i, (name, url) in enumerate(urls.items()):
