@@ -36,7 +36,8 @@ CASES = [
     {"id": "order-status", "inputs": {"question": "Where is my order?", "order_id": "A-1001"}},
     {"id": "unknown-order", "inputs": {"question": "Where is my order?", "order_id": "Z-9999"}},
 ]
-FINISHED = {"completed", "finished", "failed", "cancelled", "error", "passed"}
+#: Run statuses before the run settles; every other status is final.
+OPEN_STATUSES = {"pending", "running"}
 
 console = Console()
 
@@ -125,7 +126,7 @@ def wait_for_run(client: httpx.Client, run_id: str, cases: int, timeout: float) 
     while True:
         run: dict[str, Any] = client.get(f"/api/v1/test-runs/{run_id}").json()
         results = run.get("results") or []
-        done = run.get("status") in FINISHED and len(results) == cases
+        done = run.get("status") not in OPEN_STATUSES and len(results) == cases
         if done and all(r.get("enriched") or not r.get("trace_ids") for r in results):
             return run
         if time.monotonic() > deadline:
