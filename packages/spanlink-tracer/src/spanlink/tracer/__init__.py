@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         test_context,
         with_current_context,
     )
-    from spanlink.tracer.model import SpanRecord, Trace
+    from spanlink.tracer.model import Case, Evaluator, EvaluatorConfig, Score, SpanRecord, Trace
     from spanlink.tracer.observe import Observation, current_observation, observe
     from spanlink.tracer.plugins import hookimpl
     from spanlink.tracer.processor import SpanlinkProcessor
@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     "session": "context",
     "test_context": "context",
     "with_current_context": "context",
+    "Case": "model",
+    "Evaluator": "model",
+    "EvaluatorConfig": "model",
+    "Score": "model",
     "SpanRecord": "model",
     "Trace": "model",
     "Observation": "observe",
@@ -58,9 +62,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Case",
     "ConfigurationError",
     "ContextThreadPoolExecutor",
+    "Evaluator",
+    "EvaluatorConfig",
     "Observation",
+    "Score",
     "SessionContext",
     "SpanRecord",
     "SpanlinkProcessor",

@@ -1,19 +1,35 @@
-"""Plain records of finished spans and traces: what plugins see, in-process and in the receiver.
+"""Plain records plugins see, in-process and in the receiver: spans, traces and evaluation.
 
 ``SpanRecord`` is built from an OpenTelemetry ``ReadableSpan`` in the application and from
-OTLP in the receiver, so a plugin never touches ORM rows or SDK internals.
+OTLP in the receiver, so a plugin never touches ORM rows or SDK internals. ``Case``,
+``Score``, ``EvaluatorConfig`` and the ``Evaluator`` protocol are the evaluation contract:
+an evaluator is called with the case, the output and the linked ``Trace`` and returns
+``Score``s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["SpanEvent", "SpanLink", "SpanRecord", "Trace", "format_span_id", "format_trace_id"]
+__all__ = [
+    "Case",
+    "Evaluator",
+    "EvaluatorConfig",
+    "EvaluatorResult",
+    "Score",
+    "SpanEvent",
+    "SpanLink",
+    "SpanRecord",
+    "Trace",
+    "format_span_id",
+    "format_trace_id",
+]
 
 #: Span kinds by their OpenTelemetry name; ``SpanRecord.kind`` holds one of these.
 SPAN_KINDS = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -204,3 +220,118 @@ class Trace:
     def duration_ns(self) -> int:
         """From the earliest start to the latest end."""
         return max(0, self.end_time_unix_nano - self.start_time_unix_nano)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One test case: what the app is called with and what a good answer looks like.
+
+    ``id`` is stable across runs (a dataset case id, a pytest node id), so two runs compare
+    case by case. ``expected`` is the reference output (None when there is none).
+    """
+
+    id: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    expected: Any = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One judgement of a result, a trace or a span.
+
+    ``value`` is numeric (0-1 for most builtin evaluators), ``label`` a category, ``passed``
+    the verdict against the evaluator's threshold (None when it gives none). ``error`` is
+    set, and the verdict left None, when the evaluator could not judge (it raised, timed
+    out, or its parameters were wrong). ``span_id`` names the span the score is about.
+    """
+
+    name: str
+    value: float | None = None
+    label: str | None = None
+    passed: bool | None = None
+    explanation: str | None = None
+    evaluator: str | None = None
+    evaluator_version: str | None = None
+    span_id: str | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None and not (
+            isinstance(self.value, (int, float)) and math.isfinite(self.value)
+        ):
+            raise ValueError(f"score {self.name!r}: value must be a finite number or None")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form, as the receiver's API returns it."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "label": self.label,
+            "passed": self.passed,
+            "explanation": self.explanation,
+            "evaluator": self.evaluator,
+            "evaluator_version": self.evaluator_version,
+            "span_id": self.span_id,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorConfig:
+    """An evaluator as a case or a run asks for it.
+
+    ``name`` is the evaluator's registered name, ``params`` its parameters, ``threshold``
+    the value a score must reach to pass (None: the evaluator's own rule), ``required``
+    whether the case fails when this evaluator does not pass.
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    required: bool = True
+
+
+#: What ``Evaluator.evaluate`` may return: one score, several, or an awaitable of either.
+EvaluatorResult = Score | Iterable[Score] | Awaitable[Score | Iterable[Score]]
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Judges one result: the case, the app's output and the spans linked to it.
+
+    ``name`` is the name cases refer to; ``version`` is stored with every score.
+    ``needs_trace`` says whether ``evaluate`` reads the trace: such an evaluator runs only
+    after linking (and enrichment) of the case's spans has settled, and again when a late
+    span arrives; one that does not is given ``trace=None`` and runs at once.
+    """
+
+    name: str
+    version: str
+    needs_trace: bool
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` saying what is wrong when ``params`` can never work.
+
+        Called when a run or dataset is created, so a bad configuration is refused then
+        rather than failing every case later.
+        """
+
+    def evaluate(
+        self,
+        case: Case,
+        output: Any,
+        trace: Trace | None,
+        *,
+        params: Mapping[str, Any],
+        threshold: float | None,
+        enrichment: Mapping[str, Any] | None = None,
+    ) -> EvaluatorResult:
+        """Judge ``output`` (and ``trace``) for ``case``; sync or ``async``.
+
+        ``trace`` holds every span linked to the result (several traces of one case are
+        joined into one, each of their roots a root). ``enrichment`` is the stored
+        enrichment of those spans (``{"spans": {span_id: {plugin: result}}, "trace":
+        {plugin: result}}``) when the host has it. Returns one or more ``Score``s; raising
+        is allowed and is recorded as a score with an error.
+        """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pluggy
 
 if TYPE_CHECKING:
-    from spanlink.tracer.model import SpanRecord, Trace
+    from spanlink.tracer.model import Evaluator, SpanRecord, Trace
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -110,6 +110,14 @@ class _HookSpecs:
         ``spanlink_enrich_span``, so a rollup never recomputes per-span work. Return a
         JSON-safe dict or None. Runs in the receiver when a trace has been quiet for the
         debounce interval, and again when later spans arrive.
+        """
+
+    @hookspec
+    def spanlink_evaluators(self) -> list[Evaluator] | None:
+        """Return the evaluators this plugin provides (see ``spanlink.tracer.model.Evaluator``).
+
+        Each evaluator is found by its ``name``; a name given by two plugins resolves to
+        the one registered last, with a warning. Called once when the host loads plugins.
         """
 
     @hookspec(firstresult=True)
