@@ -188,7 +188,9 @@ def test_malformed_values_do_not_raise() -> None:
             "llm.input_messages.x.message.role": "user",
         }
     )
-    assert out[semconv.GEN_AI_USAGE_INPUT_TOKENS] == "many"
+    # A value that is no token count stays under its own name and is not mapped.
+    assert out["llm.token_count.prompt"] == "many"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in out
     assert semconv.GEN_AI_INPUT_MESSAGES not in out
 
 

@@ -10,6 +10,7 @@ plugin only ever reads one convention.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -26,21 +27,74 @@ OPENLLMETRY = "openllmetry"
 AI_STYLE = "ai"
 
 
-def _as_int(value: Any) -> Any:
+# Converters: each returns the value in the target's type, or None when the source value
+# does not fit it (then nothing is mapped and the original stays as it is). They accept
+# every OTLP value type (str, bool, int of any size, float incl. nan/inf, bytes, arrays,
+# kvlists as dicts, None) and never raise: normalize runs at ingest on untrusted input,
+# and a value copied verbatim into a GenAI name would make every consumer of that name
+# handle every type (a list model name, a dict operation name).
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    """A token count: an int, an integral float or a decimal string (not a bool)."""
     if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # False for nan and inf
     if isinstance(value, str):
         try:
             return int(value)
-        except ValueError:
-            return value
-    return value
+        except ValueError:  # not a number, or past int()'s digit limit
+            return None
+    return None
 
 
-def _as_list(value: Any) -> Any:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+def _number(value: Any) -> float | None:
+    """A finite number (an int, a float or a numeric string; not a bool)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):  # not numeric, or an int past float's range
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _text_list(value: Any) -> list[str] | None:
+    """One string or an array of strings (the SDK hands arrays over as tuples)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
+def _invocation_model(value: Any) -> str | None:
+    """OpenInference keeps the requested model only inside ``llm.invocation_parameters``."""
+    parameters = value
+    if isinstance(value, str):
+        try:
+            parameters = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            return None
+    model = parameters.get("model") if isinstance(parameters, Mapping) else None
+    return model if isinstance(model, str) else None
 
 
 _OPENINFERENCE_KINDS: dict[str, tuple[str, str]] = {
@@ -74,8 +128,42 @@ _AI_OPERATION_TYPES: dict[str, tuple[str, str]] = {
 }
 
 
+# OpenLLMetry's ``llm.request.type`` speaks of "completion" where the spec says
+# text_completion, and of "rerank", which the spec has no operation for.
+_OPENLLMETRY_REQUEST_TYPES: dict[str, tuple[str, str]] = {
+    "chat": (a.GEN_AI_OPERATION_NAME, a.OP_CHAT),
+    "completion": (a.GEN_AI_OPERATION_NAME, a.OP_TEXT_COMPLETION),
+    "embedding": (a.GEN_AI_OPERATION_NAME, a.OP_EMBEDDINGS),
+    "rerank": (a.SPANLINK_KIND, a.KIND_RERANK),
+}
+
+
+def _kind(
+    table: Mapping[str, tuple[str, str]], target: str, *, fold: bool = False, other: bool = False
+) -> Callable[[Any], str | None]:
+    """A converter looking a string value up in ``table``, for the rows that map onto ``target``.
+
+    ``fold`` compares upper-cased; ``other`` passes a string the table does not know
+    through unchanged (an operation name spanlink has no translation for).
+    """
+
+    def convert(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        found = table.get(value.upper() if fold else value)
+        if found is None:
+            return value if other else None
+        return found[1] if found[0] == target else None
+
+    return convert
+
+
 class AttributeMapping(NamedTuple):
-    """One row of the table: ``source`` attribute maps onto ``target`` via ``convert``."""
+    """One row of the table: ``source`` attribute maps onto ``target`` via ``convert``.
+
+    ``convert`` returns the value in the target's type, or None when the source value does
+    not fit it (then nothing is mapped); None as ``convert`` copies the value as it is.
+    """
 
     convention: str
     source: str
@@ -83,105 +171,139 @@ class AttributeMapping(NamedTuple):
     convert: Callable[[Any], Any] | None = None
 
 
+_OI_KIND = "openinference.span.kind"
+_AI_KIND = "ai.operation.type"
+_REQUEST_TYPE = "llm.request.type"
+
 # One mapping per line. Order matters only between rows with the same target: the first
 # source present wins (e.g. OpenInference's ``llm.provider`` before ``llm.system``).
 MAPPINGS: tuple[AttributeMapping, ...] = (
     # OpenInference (openinference-instrumentation-*)
-    AttributeMapping(OPENINFERENCE, "llm.model_name", a.GEN_AI_RESPONSE_MODEL),
-    AttributeMapping(OPENINFERENCE, "llm.model_name", a.GEN_AI_REQUEST_MODEL),
-    AttributeMapping(OPENINFERENCE, "embedding.model_name", a.GEN_AI_REQUEST_MODEL),
-    AttributeMapping(OPENINFERENCE, "embedding.model_name", a.GEN_AI_RESPONSE_MODEL),
-    AttributeMapping(OPENINFERENCE, "llm.provider", a.GEN_AI_PROVIDER_NAME),
-    AttributeMapping(OPENINFERENCE, "llm.system", a.GEN_AI_PROVIDER_NAME),
-    AttributeMapping(OPENINFERENCE, "llm.token_count.prompt", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int),
     AttributeMapping(
-        OPENINFERENCE, "llm.token_count.completion", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int
+        OPENINFERENCE, "llm.invocation_parameters", a.GEN_AI_REQUEST_MODEL, _invocation_model
     ),
-    AttributeMapping(OPENINFERENCE, "llm.token_count.total", TOTAL_TOKENS, _as_int),
+    AttributeMapping(OPENINFERENCE, "llm.model_name", a.GEN_AI_RESPONSE_MODEL, _text),
+    AttributeMapping(OPENINFERENCE, "llm.model_name", a.GEN_AI_REQUEST_MODEL, _text),
+    AttributeMapping(OPENINFERENCE, "embedding.model_name", a.GEN_AI_REQUEST_MODEL, _text),
+    AttributeMapping(OPENINFERENCE, "embedding.model_name", a.GEN_AI_RESPONSE_MODEL, _text),
+    AttributeMapping(OPENINFERENCE, "llm.provider", a.GEN_AI_PROVIDER_NAME, _text),
+    AttributeMapping(OPENINFERENCE, "llm.system", a.GEN_AI_PROVIDER_NAME, _text),
+    AttributeMapping(OPENINFERENCE, "llm.token_count.prompt", a.GEN_AI_USAGE_INPUT_TOKENS, _count),
+    AttributeMapping(
+        OPENINFERENCE, "llm.token_count.completion", a.GEN_AI_USAGE_OUTPUT_TOKENS, _count
+    ),
+    AttributeMapping(OPENINFERENCE, "llm.token_count.total", TOTAL_TOKENS, _count),
     AttributeMapping(
         OPENINFERENCE,
         "llm.token_count.prompt_details.cache_read",
         a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-        _as_int,
+        _count,
     ),
     AttributeMapping(
         OPENINFERENCE,
         "llm.token_count.prompt_details.cache_write",
         a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-        _as_int,
+        _count,
     ),
     AttributeMapping(
         OPENINFERENCE,
         "llm.token_count.completion_details.reasoning",
         a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-        _as_int,
+        _count,
     ),
     AttributeMapping(
-        OPENINFERENCE, "llm.finish_reason", a.GEN_AI_RESPONSE_FINISH_REASONS, _as_list
+        OPENINFERENCE, "llm.finish_reason", a.GEN_AI_RESPONSE_FINISH_REASONS, _text_list
     ),
-    AttributeMapping(OPENINFERENCE, "input.value", a.SPANLINK_INPUT),
-    AttributeMapping(OPENINFERENCE, "output.value", a.SPANLINK_OUTPUT),
-    AttributeMapping(OPENINFERENCE, "tool.name", a.GEN_AI_TOOL_NAME),
-    AttributeMapping(OPENINFERENCE, "tool.description", a.GEN_AI_TOOL_DESCRIPTION),
-    AttributeMapping(OPENINFERENCE, "agent.name", a.GEN_AI_AGENT_NAME),
+    AttributeMapping(OPENINFERENCE, "input.value", a.SPANLINK_INPUT, _text),
+    AttributeMapping(OPENINFERENCE, "output.value", a.SPANLINK_OUTPUT, _text),
+    AttributeMapping(OPENINFERENCE, "tool.name", a.GEN_AI_TOOL_NAME, _text),
+    AttributeMapping(OPENINFERENCE, "tool.description", a.GEN_AI_TOOL_DESCRIPTION, _text),
+    AttributeMapping(OPENINFERENCE, "agent.name", a.GEN_AI_AGENT_NAME, _text),
     # OpenLLMetry (opentelemetry-instrumentation-*, legacy and current spellings)
-    AttributeMapping(OPENLLMETRY, "gen_ai.system", a.GEN_AI_PROVIDER_NAME),
+    AttributeMapping(OPENLLMETRY, "gen_ai.system", a.GEN_AI_PROVIDER_NAME, _text),
     AttributeMapping(
-        OPENLLMETRY, "gen_ai.usage.prompt_tokens", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int
+        OPENLLMETRY, "gen_ai.usage.prompt_tokens", a.GEN_AI_USAGE_INPUT_TOKENS, _count
     ),
     AttributeMapping(
-        OPENLLMETRY, "gen_ai.usage.completion_tokens", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int
+        OPENLLMETRY, "gen_ai.usage.completion_tokens", a.GEN_AI_USAGE_OUTPUT_TOKENS, _count
     ),
     AttributeMapping(
         OPENLLMETRY,
         "gen_ai.usage.reasoning_tokens",
         a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-        _as_int,
+        _count,
     ),
     AttributeMapping(
         OPENLLMETRY,
         "gen_ai.usage.cache_read_input_tokens",
         a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-        _as_int,
+        _count,
     ),
     AttributeMapping(
         OPENLLMETRY,
         "gen_ai.usage.cache_creation_input_tokens",
         a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-        _as_int,
+        _count,
     ),
-    AttributeMapping(OPENLLMETRY, "llm.usage.total_tokens", TOTAL_TOKENS, _as_int),
-    AttributeMapping(OPENLLMETRY, "llm.request.type", a.GEN_AI_OPERATION_NAME),
-    AttributeMapping(OPENLLMETRY, "llm.is_streaming", a.GEN_AI_REQUEST_STREAM),
-    AttributeMapping(OPENLLMETRY, "gen_ai.is_streaming", a.GEN_AI_REQUEST_STREAM),
+    AttributeMapping(OPENLLMETRY, "llm.usage.total_tokens", TOTAL_TOKENS, _count),
+    AttributeMapping(
+        OPENLLMETRY,
+        _REQUEST_TYPE,
+        a.GEN_AI_OPERATION_NAME,
+        _kind(_OPENLLMETRY_REQUEST_TYPES, a.GEN_AI_OPERATION_NAME, other=True),
+    ),
+    AttributeMapping(
+        OPENLLMETRY,
+        _REQUEST_TYPE,
+        a.SPANLINK_KIND,
+        _kind(_OPENLLMETRY_REQUEST_TYPES, a.SPANLINK_KIND),
+    ),
+    AttributeMapping(OPENLLMETRY, "llm.is_streaming", a.GEN_AI_REQUEST_STREAM, _flag),
+    AttributeMapping(OPENLLMETRY, "gen_ai.is_streaming", a.GEN_AI_REQUEST_STREAM, _flag),
     # The reference design's ai.* style
-    AttributeMapping(AI_STYLE, "ai.model.name", a.GEN_AI_REQUEST_MODEL),
-    AttributeMapping(AI_STYLE, "ai.embedding.model", a.GEN_AI_REQUEST_MODEL),
-    AttributeMapping(AI_STYLE, "ai.model.provider", a.GEN_AI_PROVIDER_NAME),
-    AttributeMapping(AI_STYLE, "ai.llm.tokens.input", a.GEN_AI_USAGE_INPUT_TOKENS, _as_int),
-    AttributeMapping(AI_STYLE, "ai.llm.tokens.output", a.GEN_AI_USAGE_OUTPUT_TOKENS, _as_int),
-    AttributeMapping(AI_STYLE, "ai.llm.tokens.total", TOTAL_TOKENS, _as_int),
-    AttributeMapping(AI_STYLE, "ai.llm.temperature", a.GEN_AI_REQUEST_TEMPERATURE),
-    AttributeMapping(AI_STYLE, "ai.llm.max_tokens", a.GEN_AI_REQUEST_MAX_TOKENS, _as_int),
-    AttributeMapping(AI_STYLE, "ai.tool.name", a.GEN_AI_TOOL_NAME),
-    AttributeMapping(AI_STYLE, "ai.agent.name", a.GEN_AI_AGENT_NAME),
-    AttributeMapping(AI_STYLE, "ai.retrieval.query", a.GEN_AI_RETRIEVAL_QUERY_TEXT),
-    AttributeMapping(AI_STYLE, "ai.prompt", a.SPANLINK_INPUT),
-    AttributeMapping(AI_STYLE, "ai.completion", a.SPANLINK_OUTPUT),
+    AttributeMapping(AI_STYLE, "ai.model.name", a.GEN_AI_REQUEST_MODEL, _text),
+    AttributeMapping(AI_STYLE, "ai.embedding.model", a.GEN_AI_REQUEST_MODEL, _text),
+    AttributeMapping(AI_STYLE, "ai.model.provider", a.GEN_AI_PROVIDER_NAME, _text),
+    AttributeMapping(AI_STYLE, "ai.llm.tokens.input", a.GEN_AI_USAGE_INPUT_TOKENS, _count),
+    AttributeMapping(AI_STYLE, "ai.llm.tokens.output", a.GEN_AI_USAGE_OUTPUT_TOKENS, _count),
+    AttributeMapping(AI_STYLE, "ai.llm.tokens.total", TOTAL_TOKENS, _count),
+    AttributeMapping(AI_STYLE, "ai.llm.temperature", a.GEN_AI_REQUEST_TEMPERATURE, _number),
+    AttributeMapping(AI_STYLE, "ai.llm.max_tokens", a.GEN_AI_REQUEST_MAX_TOKENS, _count),
+    AttributeMapping(AI_STYLE, "ai.tool.name", a.GEN_AI_TOOL_NAME, _text),
+    AttributeMapping(AI_STYLE, "ai.agent.name", a.GEN_AI_AGENT_NAME, _text),
+    AttributeMapping(AI_STYLE, "ai.retrieval.query", a.GEN_AI_RETRIEVAL_QUERY_TEXT, _text),
+    AttributeMapping(AI_STYLE, "ai.prompt", a.SPANLINK_INPUT, _text),
+    AttributeMapping(AI_STYLE, "ai.completion", a.SPANLINK_OUTPUT, _text),
+    # Span kinds, after the rows above so an explicit operation name wins.
+    AttributeMapping(
+        OPENINFERENCE,
+        _OI_KIND,
+        a.GEN_AI_OPERATION_NAME,
+        _kind(_OPENINFERENCE_KINDS, a.GEN_AI_OPERATION_NAME, fold=True),
+    ),
+    AttributeMapping(
+        OPENINFERENCE,
+        _OI_KIND,
+        a.SPANLINK_KIND,
+        _kind(_OPENINFERENCE_KINDS, a.SPANLINK_KIND, fold=True),
+    ),
+    AttributeMapping(
+        AI_STYLE,
+        _AI_KIND,
+        a.GEN_AI_OPERATION_NAME,
+        _kind(_AI_OPERATION_TYPES, a.GEN_AI_OPERATION_NAME),
+    ),
+    AttributeMapping(
+        AI_STYLE, _AI_KIND, a.SPANLINK_KIND, _kind(_AI_OPERATION_TYPES, a.SPANLINK_KIND)
+    ),
 )
 
-# OpenLLMetry's ``llm.request.type`` speaks of "completion" where the spec says text_completion.
-_OPENLLMETRY_REQUEST_TYPES = {
-    "chat": a.OP_CHAT,
-    "completion": a.OP_TEXT_COMPLETION,
-    "embedding": a.OP_EMBEDDINGS,
-    "rerank": None,
-}
-
-# llm.input_messages.0.message.role / gen_ai.prompt.0.content (OpenInference / OpenLLMetry legacy)
+# llm.input_messages.0.message.role / gen_ai.prompt.0.content (OpenInference / OpenLLMetry
+# legacy). ASCII digits, at most nine: a longer index is no message list anyone emits, and
+# int() refuses strings past its digit limit.
 _INDEXED_MESSAGE = re.compile(
     r"^(?P<prefix>llm\.input_messages|llm\.output_messages|gen_ai\.prompt|gen_ai\.completion)"
-    r"\.(?P<index>\d+)\.(?:message\.)?(?P<field>role|content)$"
+    r"\.(?P<index>[0-9]{1,9})\.(?:message\.)?(?P<field>role|content)$"
 )
 _MESSAGE_TARGETS = {
     "llm.input_messages": (OPENINFERENCE, a.GEN_AI_INPUT_MESSAGES),
@@ -189,14 +311,41 @@ _MESSAGE_TARGETS = {
     "gen_ai.prompt": (OPENLLMETRY, a.GEN_AI_INPUT_MESSAGES),
     "gen_ai.completion": (OPENLLMETRY, a.GEN_AI_OUTPUT_MESSAGES),
 }
+#: Nesting kept when a non-text message content is rendered as JSON text.
+_MAX_CONTENT_DEPTH = 32
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as strict-JSON-safe data: bytes decoded, nan/inf as text, bounded nesting."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if depth >= _MAX_CONTENT_DEPTH:
+        return "..."
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, depth + 1) for item in value]
+    return str(value)
+
+
+def _content_text(value: Any) -> str:
+    """A message content as text: strings as they are, bytes decoded, anything else as JSON."""
+    plain = _plain(value)
+    if isinstance(plain, str):
+        return plain
+    return json.dumps(plain, ensure_ascii=False, allow_nan=False)
 
 
 def _indexed_messages(attributes: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Fold flattened ``<prefix>.<i>.role|content`` attributes into GenAI message JSON."""
     found: dict[str, dict[int, dict[str, Any]]] = {}
     for key, value in attributes.items():
-        match = _INDEXED_MESSAGE.match(key)
-        if match is None:
+        match = _INDEXED_MESSAGE.match(key) if isinstance(key, str) else None
+        if match is None or value is None:
             continue
         by_index = found.setdefault(match["prefix"], {})
         by_index.setdefault(int(match["index"]), {})[match["field"]] = value
@@ -206,33 +355,28 @@ def _indexed_messages(attributes: Mapping[str, Any]) -> dict[str, tuple[str, str
         messages = []
         for index in sorted(by_index):
             fields = by_index[index]
-            message: dict[str, Any] = {"role": fields.get("role", "user"), "parts": []}
+            role = fields.get("role")
+            message: dict[str, Any] = {
+                "role": role if isinstance(role, str) else "user",
+                "parts": [],
+            }
             if "content" in fields:
-                message["parts"].append({"type": "text", "content": fields["content"]})
+                content = _content_text(fields["content"])
+                message["parts"].append({"type": "text", "content": content})
             messages.append(message)
         result[target] = (convention, json.dumps(messages, ensure_ascii=False))
     return result
-
-
-def _requested_model(attributes: Mapping[str, Any]) -> str | None:
-    """OpenInference keeps the requested model only inside ``llm.invocation_parameters``."""
-    raw = attributes.get("llm.invocation_parameters")
-    if not isinstance(raw, str):
-        return None
-    try:
-        parameters = json.loads(raw)
-    except ValueError:
-        return None
-    model = parameters.get("model") if isinstance(parameters, dict) else None
-    return model if isinstance(model, str) else None
 
 
 def normalize(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of ``attributes`` with GenAI/spanlink names added for known conventions.
 
     The original attributes are kept untouched; a target attribute that is already set is
-    never overwritten. When anything was mapped, ``spanlink.source_convention`` names the
-    convention(s) it came from (comma-separated, sorted).
+    never overwritten. A source value that does not fit its target's type (an array where
+    a model name belongs, a string that is no token count) is left where it is and not
+    mapped. Total: any OTLP attribute value is accepted and nothing raises. When anything
+    was mapped, ``spanlink.source_convention`` names the convention(s) it came from
+    (comma-separated, sorted).
     """
     result = dict(attributes)
     conventions: set[str] = set()
@@ -242,32 +386,10 @@ def normalize(attributes: Mapping[str, Any]) -> dict[str, Any]:
             result[target] = value
             conventions.add(convention)
 
-    requested = _requested_model(attributes)
-    if requested is not None:
-        put(OPENINFERENCE, a.GEN_AI_REQUEST_MODEL, requested)
-
     for row in MAPPINGS:
         if row.source in attributes:
             value = attributes[row.source]
             put(row.convention, row.target, row.convert(value) if row.convert else value)
-
-    kind = attributes.get("openinference.span.kind")
-    if isinstance(kind, str) and kind.upper() in _OPENINFERENCE_KINDS:
-        put(OPENINFERENCE, *_OPENINFERENCE_KINDS[kind.upper()])
-    op_type = attributes.get("ai.operation.type")
-    if isinstance(op_type, str) and op_type in _AI_OPERATION_TYPES:
-        put(AI_STYLE, *_AI_OPERATION_TYPES[op_type])
-    # llm.request.type was copied verbatim above when present; translate its vocabulary.
-    request_type = attributes.get("llm.request.type")
-    if result.get(a.GEN_AI_OPERATION_NAME) == request_type and request_type in (
-        _OPENLLMETRY_REQUEST_TYPES
-    ):
-        translated = _OPENLLMETRY_REQUEST_TYPES[request_type]
-        if translated is None:
-            del result[a.GEN_AI_OPERATION_NAME]
-            result.setdefault(a.SPANLINK_KIND, a.KIND_RERANK)
-        else:
-            result[a.GEN_AI_OPERATION_NAME] = translated
 
     for target, (convention, messages) in _indexed_messages(attributes).items():
         put(convention, target, messages)
