@@ -1,0 +1,273 @@
+"""Run comparison and structural trace diff: the pure functions of ``spanlink.receiver.compare``.
+
+- ``diff_traces`` on two 1,000-span agent traces of one case (b has an inserted tool call,
+  changed tool arguments, a model change, a failed span and different outputs; costs from
+  per-span cost results). Target in the API: <= 100 ms p95. Measured here in-process,
+  without the database and HTTP, so it is the share of that budget the diff itself takes.
+- ``compare_runs`` on two 1,000-case runs (3 scores per case, latency, tokens, cost, anomalies;
+  ~5% regressions), with and without ``first_seen`` over 5 intermediate runs. Target: <= 200
+  ms p95.
+- Informative: ``diff_traces`` on two 10,000-span traces (the bounded-time case), and a
+  diff whose sibling groups exceed the exact-alignment budget.
+
+    python bench/bench_compare.py [--rounds 40] [--write]
+
+Wall time per call (``time.perf_counter``), after warm-up; rounds interleave the cases.
+``--write`` appends the result as a section to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from spanlink.receiver.compare import CaseResult, RunRecord, compare_runs, diff_traces
+from spanlink.tracer.model import Score, SpanRecord, Trace
+from spanlink.tracer.semconv import attributes as a
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+DIFF_TARGET_MS = 100.0
+COMPARE_TARGET_MS = 200.0
+MS = 1_000_000
+
+
+def agent_trace(spans: int, prefix: str, variant: int) -> tuple[Trace, dict[str, Any]]:
+    """An agent trace of ``spans`` spans: turns of (chat, tool, tool) under workflow steps.
+
+    ``variant`` 1 differs from 0 as a real regression would: one extra tool call early,
+    other arguments for one tool, another model for a few chats, one failed tool, and
+    every chat's output different.
+    """
+    rng = random.Random(11)
+    tid = (prefix * 32)[:32]
+    out: list[SpanRecord] = []
+    costs: dict[str, Any] = {}
+    clock = [0]
+
+    def add(name: str, parent: str | None, attrs: dict[str, Any], status: str = "OK") -> str:
+        span_id = f"{prefix}{len(out):015x}"
+        start = clock[0]
+        clock[0] += rng.randrange(1, 5) * MS
+        out.append(
+            SpanRecord(
+                tid,
+                span_id,
+                name,
+                start,
+                start + rng.randrange(1, 900) * MS,
+                parent,
+                status_code=status,
+                attributes=attrs,
+            )
+        )
+        return span_id
+
+    root = add("agent", None, {a.GEN_AI_OPERATION_NAME: a.OP_INVOKE_AGENT})
+    step = 0
+    while len(out) < spans:
+        parent = add(f"step {step % 5}", root, {a.SPANLINK_KIND: a.KIND_CHAIN})
+        for turn in range(4):
+            if len(out) >= spans:
+                break
+            model = "gpt-4o-mini" if variant and step == 3 and turn == 0 else "gpt-4o"
+            chat = add(
+                "chat",
+                parent,
+                {
+                    a.GEN_AI_OPERATION_NAME: a.OP_CHAT,
+                    a.GEN_AI_REQUEST_MODEL: model,
+                    a.GEN_AI_USAGE_INPUT_TOKENS: 800 + turn,
+                    a.GEN_AI_USAGE_OUTPUT_TOKENS: 120 + variant,
+                    a.GEN_AI_RESPONSE_FINISH_REASONS: ["tool_calls"],
+                    a.GEN_AI_OUTPUT_MESSAGES: f'[{{"text": "answer {step} {turn} {variant}"}}]',
+                },
+            )
+            costs[chat] = {"cost": {"status": "ok", "total_cost": 0.0021 + variant * 0.0001}}
+            if variant and step == 1 and turn == 1:
+                add(
+                    "execute_tool",
+                    parent,
+                    {a.GEN_AI_OPERATION_NAME: a.OP_EXECUTE_TOOL, a.GEN_AI_TOOL_NAME: "lookup"},
+                )
+            for tool in ("search", "fetch"):
+                if len(out) >= spans:
+                    break
+                args = f'{{"q": "{step}-{turn}-{variant if step == 7 else 0}"}}'
+                failed = variant and step == 9 and tool == "fetch" and turn == 2
+                add(
+                    "execute_tool",
+                    parent,
+                    {
+                        a.GEN_AI_OPERATION_NAME: a.OP_EXECUTE_TOOL,
+                        a.GEN_AI_TOOL_NAME: tool,
+                        a.GEN_AI_TOOL_CALL_ARGUMENTS: args,
+                    },
+                    "ERROR" if failed else "OK",
+                )
+        step += 1
+    return Trace(tid, out[:spans]), costs
+
+
+def wide_trace(spans: int, prefix: str, shuffle: bool) -> Trace:
+    """One root with ``spans - 1`` tool children; ``shuffle`` reorders them (greedy alignment)."""
+    tid = (prefix * 32)[:32]
+    names = [f"tool{i % 300}" for i in range(spans - 1)]
+    if shuffle:
+        random.Random(5).shuffle(names)
+    out = [SpanRecord(tid, f"{prefix}{0:015x}", "root", 0, spans * MS)]
+    for i, name in enumerate(names, 1):
+        attrs = {a.GEN_AI_OPERATION_NAME: a.OP_EXECUTE_TOOL, a.GEN_AI_TOOL_NAME: name}
+        out.append(
+            SpanRecord(
+                tid,
+                f"{prefix}{i:015x}",
+                "execute_tool",
+                i * MS,
+                i * MS + 5,
+                out[0].span_id,
+                attributes=attrs,
+            )
+        )
+    return Trace(tid, out)
+
+
+def run_record(run_id: str, cases: int, variant: int) -> RunRecord:
+    rng = random.Random(3)  # the same cases in every run; ``variant`` changes a few
+    results = []
+    for i in range(cases):
+        worse = variant and i % 20 == 0
+        status = "failed" if worse and i % 40 == 0 else ("passed" if i % 13 else "failed")
+        passed = status == "passed"
+        relevance = round(rng.uniform(0.6, 1.0) - (0.3 if worse else 0.0), 3)
+        scores = {
+            "exact_match": Score("exact_match", value=1.0 if passed else 0.0, passed=passed),
+            "relevance": Score("relevance", value=relevance),
+            "faithfulness": Score("faithfulness", value=round(rng.uniform(0.7, 1.0), 3)),
+        }
+        results.append(
+            CaseResult(
+                case_id=f"case-{i:05d}",
+                status=status,
+                scores=scores,
+                latency_ms=rng.uniform(200, 2000) * (1.5 if worse else 1.0),
+                tokens=rng.randrange(500, 4000),
+                cost_usd=rng.uniform(0.001, 0.02) if i % 17 else None,
+                anomalies=frozenset({"slow_span"} if rng.random() < 0.1 else ()),
+                trace_ids=(f"{i:032x}",),
+                result_id=f"{run_id}-{i}",
+            )
+        )
+    return RunRecord(id=run_id, cases=results, dataset="ds", commit=f"commit-{run_id}")
+
+
+def p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(0.95 * len(ordered))) - 1]
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            return " / ".join(fh.read().split()[:3])
+    except OSError:  # pragma: no cover - not on every platform
+        return "n/a"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40, help="calls per case (>= 20)")
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
+    if args.rounds < 20:
+        parser.error("--rounds must be at least 20 (the figure is a p95)")
+
+    ta, costs_a = agent_trace(1000, "a", 0)
+    tb, costs_b = agent_trace(1000, "b", 1)
+    big_a, _ = agent_trace(10_000, "a", 0)
+    big_b, _ = agent_trace(10_000, "b", 1)
+    wide_a, wide_b = wide_trace(2000, "a", False), wide_trace(2000, "b", True)
+    base, current = run_record("base", 1000, 0), run_record("run", 1000, 1)
+    intermediates = [run_record(f"mid{k}", 1000, k % 2) for k in range(5)]
+
+    sample = diff_traces(ta, tb, enrichment_a=costs_a, enrichment_b=costs_b)
+    compared = compare_runs(current, base)
+    print(
+        f"diff: {sample['totals']['counts']}, first divergence: "
+        f"{sample['first_divergence']['reason']}; compare: {compared['summary']['counts']}"
+    )
+    cases: dict[str, Callable[[], object]] = {
+        "diff_traces, 2 x 1,000 spans": lambda: diff_traces(
+            ta, tb, enrichment_a=costs_a, enrichment_b=costs_b
+        ),
+        "compare_runs, 2 x 1,000 cases": lambda: compare_runs(current, base),
+        "compare_runs + first_seen over 5 runs": lambda: compare_runs(
+            current, base, intermediates=intermediates
+        ),
+        "diff_traces, 2 x 10,000 spans": lambda: diff_traces(big_a, big_b),
+        "diff_traces, 2,000 shuffled siblings (greedy)": lambda: diff_traces(wide_a, wide_b),
+    }
+    slow = {"diff_traces, 2 x 10,000 spans", "diff_traces, 2,000 shuffled siblings (greedy)"}
+    for call in cases.values():  # warm-up
+        call()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    load_before = _load()
+    for round_index in range(args.rounds):
+        order = list(cases) if round_index % 2 == 0 else list(reversed(cases))
+        for name in order:
+            if name in slow and round_index % 4:
+                continue  # a quarter of the rounds is enough for the informative ones
+            start = time.perf_counter()
+            cases[name]()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    load_after = _load()
+    targets = {
+        "diff_traces, 2 x 1,000 spans": DIFF_TARGET_MS,
+        "compare_runs, 2 x 1,000 cases": COMPARE_TARGET_MS,
+        "compare_runs + first_seen over 5 runs": COMPARE_TARGET_MS,
+    }
+    rows = []
+    for name, values in times.items():
+        target = targets.get(name)
+        verdict = "-" if target is None else ("meets" if p95(values) <= target else "MISSES")
+        target_text = "-" if target is None else f"{target:.0f} ms"
+        rows.append(
+            f"| {name} | {len(values)} | {statistics.median(values):.1f} ms | "
+            f"{p95(values):.1f} ms | {target_text} | {verdict} |"
+        )
+    table = "\n".join(
+        ["| case | calls | median | p95 | target | verdict |", "|---|---|---|---|---|---|", *rows]
+    )
+    print(table)
+    print(f"load before: {load_before}; after: {load_after}")
+    if args.write:
+        date = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
+        section = (
+            "\n## Compare: structural trace diff and run comparison (`bench/bench_compare.py`)\n\n"
+            f"Command: `hatch run bench:python bench/bench_compare.py --rounds {args.rounds}`. "
+            f"Machine: {os.cpu_count()} cores (`nproc`), Python {platform.python_version()}, "
+            f"{platform.system()}. Date: {date}.\n\n"
+            "The pure functions in-process (no database, no HTTP), wall time per call after "
+            "warm-up, rounds interleaved. The 1,000-span pair differs by an inserted tool call, "
+            "changed tool arguments, a model change, a failed span and every chat output "
+            f"({sample['totals']['counts']}); the runs have ~5% regressions "
+            f"({compared['summary']['counts']}). The API target for the diff (100 ms p95) also "
+            "covers loading both traces and encoding the answer: not measured here.\n\n"
+            f"{table}\n\nLoad average (1/5/15 min, /proc/loadavg) before: {load_before}; "
+            f"after: {load_after}.\n"
+        )
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write(section)
+        print(f"appended to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
