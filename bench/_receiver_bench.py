@@ -54,7 +54,7 @@ def scratch_database(server_url: str | None, keep: str | None = None) -> Iterato
     With ``keep``, the database of that name is created if missing and never dropped.
     """
     from spanlink.receiver.embedded import ensure_database_url
-    from spanlink.receiver.migrate import upgrade
+    from spanlink.receiver.storage import upgrade
 
     server = ensure_database_url(server_url)
     name = keep or f"spanlink_bench_{uuid.uuid4().hex[:8]}"

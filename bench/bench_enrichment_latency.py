@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5)
     args, _ = parser.parse_known_args()  # run_all.py passes every script the same flags
 
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     rng = random.Random(7)
     configs = {

@@ -26,7 +26,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _receiver_bench import machine, percentile, receiver_process, scratch_database
 
-from spanlink.receiver.admin import create_api_key, create_project
+from spanlink.receiver.storage import create_api_key, create_project
 
 SPANS_PER_TRACE = 30
 BIG_TRACE_SPANS = 1000

@@ -124,7 +124,7 @@ def main() -> int:
 
     from _receiver_bench import machine, percentile, receiver_process, scratch_database
 
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     load_before = os.getloadavg()
     with scratch_database(args.database_url) as database_url:

@@ -124,7 +124,7 @@ def _as_url(conninfo: str) -> str:
 def scratch_database(server_url: str | None) -> Iterator[str]:
     """A new migrated database on the server (or the embedded one), dropped afterwards."""
     from spanlink.receiver.embedded import ensure_database_url
-    from spanlink.receiver.migrate import upgrade
+    from spanlink.receiver.storage import upgrade
 
     server = ensure_database_url(server_url)
     name = f"spanlink_bench_ui_{uuid.uuid4().hex[:8]}"
@@ -197,9 +197,9 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from spanlink.receiver.admin import create_api_key
     from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
+    from spanlink.receiver.storage import create_api_key
 
     load_before = os.getloadavg()
     with scratch_database(args.database_url) as url:

@@ -147,11 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from spanlink.endpoint import connect, endpoint
-    from spanlink.receiver.admin import create_api_key
     from spanlink.receiver.embedded import ensure_database_url
-    from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
+    from spanlink.receiver.storage import create_api_key, upgrade
     from spanlink.tracer import configure, flush
 
     console.print("starting the receiver (embedded Postgres unless a database URL is given)...")

@@ -21,10 +21,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from spanlink.receiver.admin import create_api_key, create_project
-from spanlink.receiver.migrate import upgrade
 from spanlink.receiver.server import RunningReceiver, start_in_thread
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_api_key, create_project, upgrade
 
 __all__ = [
     "TestProject",

@@ -7,9 +7,9 @@ import pytest
 from enrichment_helpers import enrichment_of, helpers, poll, send
 from sqlalchemy import event
 
-from spanlink.receiver.db import create_app_engine, project_scope
-from spanlink.receiver.enrichment.store import BaselineCache
+from spanlink.receiver.enrichment._store import BaselineCache
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_app_engine, project_scope
 
 
 def test_baseline_is_the_p95_of_the_projects_history(

@@ -109,7 +109,7 @@ def _trace(tid: bytes) -> list:
 def test_celery_workers_store_the_same_results_as_in_process(
     client: httpx.Client, database_url: str, project, worker, queue_name: str
 ) -> None:
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     key = create_api_key(database_url, f"celery-{uuid.uuid4().hex[:8]}")
     settings = Settings(

@@ -17,7 +17,7 @@ CUSTOM = {
 @pytest.fixture
 def other(receiver, database_url: str):
     """A client of a second project."""
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     key = create_api_key(database_url, f"other-{helpers.os.urandom(4).hex()}")
     with httpx.Client(
@@ -80,7 +80,7 @@ def test_project_prices_apply_to_that_project_only(
     ("body", "message"),
     [
         ({"prices": {"m": {"input": -1, "output": 0}}}, "finite number >= 0"),
-        ({"prices": {"m": {"input": 1e-6}}}, "needs 'output'"),
+        ({"prices": {"m": {"input": 1e-6}}}, "needs output"),
         ({"prices": {"m": {"input": 1e-6, "output": 1e-6, "bogus": 1}}}, "unknown price 'bogus'"),
         ({"prices": {"m": {"input": "cheap", "output": 0}}}, "must be a number"),
         ({"prices": {"m": {"input": True, "output": 0}}}, "must be a number"),

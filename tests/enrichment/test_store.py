@@ -6,9 +6,9 @@ import psycopg
 import pytest
 import sqlalchemy.exc
 
-from spanlink.receiver.db import create_app_engine, project_scope
-from spanlink.receiver.enrichment.store import enrichment_state, save_enrichment
+from spanlink.receiver.enrichment._store import enrichment_state, save_enrichment
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_app_engine, project_scope
 
 
 def test_an_older_result_never_overwrites_a_newer_one(database_url: str, project) -> None:

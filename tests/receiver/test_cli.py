@@ -18,7 +18,7 @@ import pytest
 from receiver_helpers import make_request, make_span, post_proto, span_id, trace_id
 
 from spanlink.receiver.cli import main
-from spanlink.receiver.migrate import head_revision
+from spanlink.receiver.storage import head_revision
 
 COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
 
@@ -181,3 +181,37 @@ def test_serve_with_an_unreachable_database_is_a_clear_message() -> None:
         main(["serve", "--port", str(_free_port()), "--database-url", url])
     assert "cannot reach the database" in str(stopped.value)
     assert "--database-url" in str(stopped.value)
+
+
+def _client_env(**variables: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SPANLINK_ENDPOINT", "SPANLINK_RECEIVER_URL", "SPANLINK_API_KEY")
+    }
+    env.update(variables)
+    return env
+
+
+def test_client_commands_find_the_receiver_through_spanlink_endpoint(
+    receiver, api_key: str
+) -> None:
+    env = _client_env(SPANLINK_ENDPOINT=receiver.url, SPANLINK_API_KEY=api_key)
+    result = _run(env, "traces", "show", "ab" * 16)
+    # Reached the receiver (a 404 for the unknown trace, not "cannot reach"), no warning.
+    assert result.returncode != 0 and "404" in result.stderr
+    assert "deprecated" not in result.stderr
+
+
+def test_the_old_receiver_url_variable_still_works_with_a_warning(receiver, api_key: str) -> None:
+    env = _client_env(SPANLINK_RECEIVER_URL=receiver.url, SPANLINK_API_KEY=api_key)
+    result = _run(env, "traces", "show", "ab" * 16)
+    assert result.returncode != 0 and "404" in result.stderr
+    assert "SPANLINK_RECEIVER_URL is deprecated" in result.stderr
+    assert "SPANLINK_ENDPOINT" in result.stderr
+    # The new name wins when both are set, silently.
+    port = _free_port()  # nothing listens there: the old variable must be ignored
+    env["SPANLINK_ENDPOINT"] = receiver.url
+    env["SPANLINK_RECEIVER_URL"] = f"http://127.0.0.1:{port}"
+    both = _run(env, "traces", "show", "ab" * 16)
+    assert "404" in both.stderr and "deprecated" not in both.stderr

@@ -15,12 +15,15 @@ from receiver_helpers import make_request, make_span, span_id, trace_id
 from schemathesis.checks import not_a_server_error
 from sqlalchemy import Engine
 
-from spanlink.receiver.admin import create_api_key, create_project
-from spanlink.receiver.db import create_app_engine, project_scope
-from spanlink.receiver.ingest import prepare_batch, write_batch
-from spanlink.receiver.otlp import OTLPError, decode_request
-from spanlink.receiver.queries import get_trace_json
+from spanlink.receiver.ingest import OTLPError, decode_request, prepare_batch, write_batch
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import (
+    create_api_key,
+    create_app_engine,
+    create_project,
+    get_trace_json,
+    project_scope,
+)
 
 LIMIT = 1024 * 1024
 FUZZ = settings(

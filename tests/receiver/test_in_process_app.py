@@ -16,7 +16,7 @@ SCRIPT = """
 import json, sys, time
 import httpx
 from opentelemetry import trace
-from spanlink.receiver.admin import create_api_key
+from spanlink.receiver.storage import create_api_key
 from spanlink.receiver.server import start_in_thread
 from spanlink.receiver.settings import Settings
 from spanlink.tracer import configure, flush

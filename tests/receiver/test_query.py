@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
 
-from spanlink.receiver.db import create_app_engine
 from spanlink.receiver.ingest import prepare_batch, write_batch
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_app_engine
 
 MS = 1_000_000
 

@@ -11,10 +11,14 @@ import sqlalchemy.exc
 from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
 from sqlalchemy import Engine, text
 
-from spanlink.receiver.admin import create_api_key, create_project
-from spanlink.receiver.db import create_app_engine, project_scope
-from spanlink.receiver.schema import RLS_TABLES
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import (
+    create_api_key,
+    create_app_engine,
+    create_project,
+    project_scope,
+)
+from spanlink.receiver.storage._tables import RLS_TABLES
 
 
 @pytest.fixture

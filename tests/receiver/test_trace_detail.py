@@ -8,9 +8,9 @@ import httpx
 import psycopg
 from receiver_helpers import NOW, make_request, make_span, span_id, trace_id
 
-from spanlink.receiver.db import create_app_engine
 from spanlink.receiver.ingest import prepare_batch, write_batch
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_app_engine
 
 # Every column of a stored span and the key it has in the API's span object.
 _COLUMNS = {

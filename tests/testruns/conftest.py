@@ -119,7 +119,7 @@ def shared(receiver: Any, database_url: str) -> Iterator[Shared]:
     test would spend most of the suite's time importing)."""
     import uuid
 
-    from spanlink.receiver.admin import create_api_key, create_project
+    from spanlink.receiver.storage import create_api_key, create_project
 
     name = f"shared-{uuid.uuid4().hex[:10]}"
     key = create_api_key(database_url, name)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from spanlink.receiver.admin import create_api_key, create_project
+from spanlink.receiver.storage import create_api_key, create_project
 
 
 def _post(http: httpx.Client, **body: Any) -> httpx.Response:

@@ -190,7 +190,7 @@ def test_unknown_trace_says_so(page, receiver, api_key) -> None:
 
 
 def test_another_projects_trace_is_never_shown(page, receiver, api_key, database_url) -> None:
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     other_key = create_api_key(database_url, "ui-other-project")
     theirs = send_agent_trace(receiver.url, other_key)

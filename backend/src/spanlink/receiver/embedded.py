@@ -7,12 +7,13 @@ the running server. Run as root, these packages create an OS user to own the ser
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from spanlink.receiver import _env
 
 __all__ = ["EmbeddedDatabaseError", "data_dir", "ensure_database_url"]
 
@@ -26,7 +27,7 @@ class EmbeddedDatabaseError(RuntimeError):
 
 def data_dir() -> Path:
     """Where the embedded Postgres keeps its data: ``$SPANLINK_DATA_DIR`` or the user data dir."""
-    configured = os.environ.get("SPANLINK_DATA_DIR")
+    configured = _env.get(_env.SPANLINK_DATA_DIR)
     base = Path(configured) if configured else platformdirs.user_data_path("spanlink")
     return base / "postgres"
 

@@ -11,13 +11,15 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from spanlink.receiver._env import SETTINGS_PREFIX
+
 __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
     """Everything the receiver needs to run; each field maps to ``SPANLINK_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SPANLINK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=SETTINGS_PREFIX, extra="ignore")
 
     #: Postgres URL (``postgresql://user@host:port/db``). ``None``: the embedded server is used
     #: by the CLI; ``create_app`` needs a URL.

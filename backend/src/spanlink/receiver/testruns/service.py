@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.db import database_errors, project_scope
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import database_errors, project_scope, project_transaction
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.bus import NotificationBus, notify
 from spanlink.receiver.testruns.linking import (
@@ -218,8 +218,7 @@ class TestRunService:
         """Run ``work`` in a transaction scoped to the project, in a worker thread."""
 
         def run() -> T:
-            with database_errors(), self.engine.begin() as connection:
-                project_scope(connection, project_id)
+            with project_transaction(self.engine, project_id) as connection:
                 return work(connection)
 
         return await run_in_threadpool(run)

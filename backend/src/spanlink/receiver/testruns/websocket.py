@@ -20,12 +20,12 @@ import logging
 import time
 import uuid
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, HTTPException, WebSocket
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
-from spanlink.receiver.db import DatabaseUnavailable, database_errors
+from spanlink.receiver.api.auth import authenticate
+from spanlink.receiver.storage import DatabaseUnavailable
 from spanlink.receiver.testruns.ratelimit import TokenBucket
 from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
 from spanlink.receiver.testruns.service import TestRunService
@@ -60,14 +60,6 @@ _MESSAGE_TOO_BIG = 1009
 _HARD_LIMIT_FACTOR = 4
 
 
-def _bearer(websocket: WebSocket) -> str | None:
-    header = websocket.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 async def _deny(websocket: WebSocket, status: int, message: str) -> None:
     """Refuse the handshake with an HTTP status when the server can, else close (403)."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
@@ -83,30 +75,16 @@ async def _deny(websocket: WebSocket, status: int, message: str) -> None:
 
 
 async def _authenticate(websocket: WebSocket) -> int | None:
-    key = _bearer(websocket)
-    if key is None:
-        await _deny(
+    try:
+        return await authenticate(
             websocket,
-            401,
             "missing API key: send `Authorization: Bearer <key>` on the WebSocket handshake",
         )
-        return None
-    resolver = websocket.app.state.key_resolver
-
-    def resolve() -> int | None:
-        with database_errors():
-            found: int | None = resolver.resolve(key)
-            return found
-
-    try:
-        project_id = await run_in_threadpool(resolve)
+    except HTTPException as error:
+        await _deny(websocket, error.status_code, str(error.detail))
     except DatabaseUnavailable:
         await _deny(websocket, 503, "database unavailable; reconnect later")
-        return None
-    if project_id is None:
-        await _deny(websocket, 401, "unknown or revoked API key")
-        return None
-    return project_id
+    return None
 
 
 class _Session:

@@ -20,7 +20,6 @@ LiteLLM's own key names (``input_cost_per_token``, ``output_cost_per_token``,
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from fnmatch import translate
 from pathlib import Path
 from typing import Any
+
+from spanlink.tracer.prices import PriceTableError, check_prices
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,23 +53,8 @@ __all__ = [
 #: Environment variable naming a TOML or JSON price file that overrides LiteLLM's map.
 PRICES_ENV = "SPANLINK_PRICES"
 
-# Our short names first, then LiteLLM's spelling of the same price.
-_FIELDS: dict[str, str] = {
-    "input": "input",
-    "output": "output",
-    "cache_read": "cache_read",
-    "cache_creation": "cache_creation",
-    "reasoning": "reasoning",
-    "input_cost_per_token": "input",
-    "output_cost_per_token": "output",
-    "cache_read_input_token_cost": "cache_read",
-    "cache_creation_input_token_cost": "cache_creation",
-    "output_cost_per_reasoning_token": "reasoning",
-}
-
-
-class PriceError(ValueError):
-    """A price table is malformed; the message names the entry and what to fix."""
+#: The error of a malformed table (the tracer's, so every host raises the same one).
+PriceError = PriceTableError
 
 
 class PriceFileError(PriceError):
@@ -137,15 +123,6 @@ class PriceTable:
         return None
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PriceError(f"{where} must be a number (USD per token), got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise PriceError(f"{where} must be a finite number >= 0 (USD per token), got {value!r}")
-    return number
-
-
 def parse_price_table(table: Mapping[str, Any], *, source: str) -> PriceTable:
     """Validate a pattern → prices mapping and compile it; raise ``PriceError`` when malformed.
 
@@ -164,21 +141,7 @@ def parse_price_table(table: Mapping[str, Any], *, source: str) -> PriceTable:
                 f"{source}: prices for {pattern!r} must be a table of per-token prices, "
                 f"got {entry!r}"
             )
-        values: dict[str, float] = {}
-        for field_name, value in entry.items():
-            target = _FIELDS.get(field_name)
-            if target is None:
-                raise PriceError(
-                    f"{source}: unknown price {field_name!r} for {pattern!r}; "
-                    f"allowed: {', '.join(_FIELDS)}"
-                )
-            values[target] = _number(value, f"{source}: {pattern!r}.{field_name}")
-        missing = [name for name in ("input", "output") if name not in values]
-        if missing:
-            raise PriceError(
-                f"{source}: {pattern!r} needs {' and '.join(missing)} (USD per token; "
-                "use 0 for a price that does not apply)"
-            )
+        values = check_prices(pattern, entry, f"{source}: ")
         price = Price(
             input=values["input"],
             output=values["output"],

@@ -57,13 +57,17 @@ export function errors(enrichment) {
   return found && typeof found === "object" ? found : {};
 }
 
-/** The trace's cost: {total, complete, byModel: [[model, usd]]} or null. */
+/**
+ * The trace's cost: {total, complete, byModel: [[model, usd]]} or null. Reads only the
+ * documented fields of the cost plugin's trace result: total_cost, complete,
+ * unknown_models and cost_by_model (see plugins/spanlink-plugin-cost/README.md).
+ */
 export function traceCost(enrichment) {
   const cost = traceResult(enrichment, "cost");
   if (!cost) return null;
-  const byModel = cost.cost_by_model ?? cost.by_model ?? {};
+  const byModel = cost.cost_by_model;
   return {
-    total: number(cost.total_cost ?? cost.total_usd),
+    total: number(cost.total_cost),
     complete: cost.complete !== false,
     unknownModels: Array.isArray(cost.unknown_models) ? cost.unknown_models : [],
     byModel: Object.entries(byModel && typeof byModel === "object" ? byModel : {})

@@ -19,22 +19,23 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from spanlink.receiver.db import DatabaseUnavailable, database_errors, project_scope
-from spanlink.receiver.enrichment.celery_app import CeleryDispatcher
-from spanlink.receiver.enrichment.queue import DebounceQueue, TraceKey
-from spanlink.receiver.enrichment.runner import (
+from spanlink.receiver.enrichment._celery import CeleryExecutor
+from spanlink.receiver.enrichment._executors import Executor, InProcessExecutor
+from spanlink.receiver.enrichment._queue import DebounceQueue, TraceKey
+from spanlink.receiver.enrichment._runner import (
     EnrichmentResult,
     PluginRunner,
     PluginSet,
     default_plugins,
 )
-from spanlink.receiver.enrichment.store import (
+from spanlink.receiver.enrichment._store import (
     BaselineCache,
     enrichment_state,
     load_trace,
     save_enrichment,
 )
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import DatabaseUnavailable, project_transaction
 from spanlink.tracer.model import SpanRecord
 
 __all__ = ["EnrichmentService"]
@@ -81,7 +82,8 @@ class EnrichmentService:
             "celery_unavailable": 0,
         }
         self._stats_lock = threading.Lock()
-        self._dispatcher: CeleryDispatcher | None = None
+        self._remote: Executor | None = None
+        self._in_process = InProcessExecutor(self._enrich_logged)
         self._workers: list[asyncio.Task[None]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._fallback = ThreadPoolExecutor(FALLBACK_THREADS, "spanlink-enrich-fallback")
@@ -125,8 +127,7 @@ class EnrichmentService:
         Blocks for at most the per-trace budget plus the database round trips. Raises
         ``DatabaseUnavailable`` when the database cannot be reached.
         """
-        with database_errors(), self.engine.begin() as connection:
-            project_scope(connection, project_id)
+        with project_transaction(self.engine, project_id) as connection:
             found = load_trace(connection, project_id, trace_id)
             if not found.spans:
                 return None
@@ -151,8 +152,7 @@ class EnrichmentService:
                 project_id,
                 message,
             )
-        with database_errors(), self.engine.begin() as connection:
-            project_scope(connection, project_id)
+        with project_transaction(self.engine, project_id) as connection:
             save_enrichment(
                 connection,
                 project_id,
@@ -169,8 +169,7 @@ class EnrichmentService:
 
         Returns True when it was (re)computed. The ``?sync=true`` path of the trace API.
         """
-        with database_errors(), self.engine.begin() as connection:
-            project_scope(connection, project_id)
+        with project_transaction(self.engine, project_id) as connection:
             state = enrichment_state(connection, project_id, trace_id)
         if state is None:
             return False
@@ -179,8 +178,7 @@ class EnrichmentService:
             return False
         return self.enrich_now(project_id, trace_id) is not None
 
-    def _enrich_logged(self, key: TraceKey) -> None:
-        project_id, trace_id = key
+    def _enrich_logged(self, project_id: int, trace_id: str) -> None:
         try:
             self.enrich_now(project_id, trace_id)
             self._warned.discard("database")  # reachable again: log the next outage too
@@ -197,13 +195,13 @@ class EnrichmentService:
             logger.exception("enrichment of trace %s (project %s) failed", trace_id, project_id)
 
     def _process(self, key: TraceKey) -> None:
-        dispatcher = self._dispatcher
-        if dispatcher is not None:
-            if dispatcher.send(*key):
+        remote = self._remote
+        if remote is not None:
+            if remote.send(*key):
                 self._count("celery_sent")
                 return
             self._count("celery_unavailable")
-        self._enrich_logged(key)
+        self._in_process.send(*key)
 
     # ------------------------------------------------------------------ ingest hook
 
@@ -279,12 +277,12 @@ class EnrichmentService:
             logger.exception("enrichment warm-up failed")
 
     async def start(self) -> None:
-        """Start the workers (and the Celery dispatcher); called by the app's lifespan."""
+        """Start the workers (and the Celery executor); called by the app's lifespan."""
         if self._started or self.settings.enrichment == "off":
             return
         settings = self.settings
         if settings.enrichment == "celery" and settings.broker_url:
-            self._dispatcher = CeleryDispatcher(settings.broker_url, settings.celery_queue)
+            self._remote = CeleryExecutor(settings.broker_url, settings.celery_queue)
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(settings.enrichment_workers, "spanlink-enrich")
         self._ready = loop.run_in_executor(self._executor, self.warm_up)
@@ -319,9 +317,9 @@ class EnrichmentService:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self._fallback.shutdown(wait=False, cancel_futures=True)
-        if self._dispatcher is not None:
-            self._dispatcher.close()
-            self._dispatcher = None
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
         with self._runner_lock:
             if self._runner is not None:
                 self._runner.close()

@@ -2,7 +2,7 @@
 
 The receiver still debounces traces itself and sends ``(project id, trace id)`` of each
 quiet trace to the broker; ``spanlink-receiver worker`` consumes them and runs exactly the
-code the in-process workers run (:meth:`EnrichmentService.enrich_now`), so the stored
+code the in-process workers run (``EnrichmentService.enrich_now``), so the stored
 results are the same. Celery is imported only when this executor is used.
 """
 
@@ -13,12 +13,18 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from spanlink.receiver.enrichment._executors import Enricher
+
 if TYPE_CHECKING:
     from celery import Celery
 
-    from spanlink.receiver.enrichment.service import EnrichmentService
-
-__all__ = ["TASK_NAME", "CeleryDispatcher", "CeleryMissing", "create_celery_app", "run_worker"]
+__all__ = [
+    "TASK_NAME",
+    "CeleryExecutor",
+    "CeleryMissing",
+    "create_celery_app",
+    "run_worker",
+]
 
 #: The Celery task name: ``spanlink.enrich_trace(project_id: int, trace_id: str)``.
 TASK_NAME = "spanlink.enrich_trace"
@@ -35,9 +41,7 @@ class CeleryMissing(RuntimeError):
         )
 
 
-def create_celery_app(
-    broker_url: str, queue: str, service: EnrichmentService | None = None
-) -> Celery:
+def create_celery_app(broker_url: str, queue: str, service: Enricher | None = None) -> Celery:
     """A Celery app sending to / consuming ``queue`` on ``broker_url``.
 
     With ``service`` (worker side), the task enriches through it.
@@ -80,8 +84,8 @@ def create_celery_app(
     return app
 
 
-class CeleryDispatcher:
-    """Sends traces to the Celery workers; says False (and logs once) while the broker is down.
+class CeleryExecutor:
+    """The Celery executor: sends traces to the workers; False (logged once) while it is down.
 
     After a failure the broker is not tried again for ``retry_after`` seconds, so a dead
     broker costs one connection attempt per period, not one per trace.
@@ -149,7 +153,7 @@ def _safe_url(url: str) -> str:
 
 
 def run_worker(
-    service: EnrichmentService,
+    service: Enricher,
     broker_url: str,
     queue: str,
     concurrency: int,

@@ -1,4 +1,5 @@
-"""Response shapes of the query API, for the OpenAPI document."""
+"""Response models of the query API: the OpenAPI document, and what the SQL-built JSON is
+checked against (``tests/receiver/test_response_models.py``)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ class SpanOut(BaseModel):
     scope_version: str | None
     depth: int
     children: list[str]
+    #: This span's plugin results (``{plugin: result}``) from the trace's enrichment, or None.
+    enrichment: dict[str, Any] | None = None
 
 
 class TraceEnrichment(BaseModel):

@@ -1,7 +1,7 @@
 """Read queries: the trace list, one trace as a tree, metrics. Always within one project.
 
 Every query filters on ``project_id`` explicitly *and* runs in a transaction bound to that
-project (``db.project_scope``), so row-level security backs up each filter.
+project (``project_transaction``), so row-level security backs up each filter.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
-from spanlink.receiver.schema import spans, trace_enrichments, traces
+from spanlink.receiver.storage._tables import spans, trace_enrichments, traces
 
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
@@ -333,7 +333,8 @@ _MODEL_TOKENS = text(
     """
 )
 
-# Cost comes from the traces' enrichment: data.trace.cost.cost_by_model.<model> (numbers only).
+# Cost comes from the traces' enrichment: the cost plugin's documented trace result field
+# ``cost_by_model`` ({model: USD}, see its README) at data.trace.cost; numbers only.
 _MODEL_COST = text(
     """
     SELECT m.key AS model, sum((m.value #>> '{}')::float8) AS cost_usd

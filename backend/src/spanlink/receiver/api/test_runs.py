@@ -1,17 +1,18 @@
-"""The test-run HTTP API: start, list, read and cancel runs; list connected endpoints."""
+"""The test-run HTTP API: start, list, read and cancel runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.db import database_errors
+from spanlink.receiver.api._http import page
+from spanlink.receiver.api.auth import Project, project_transaction
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -19,23 +20,9 @@ __all__ = ["CaseIn", "TestRunIn", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["test runs"])
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer slk_...`")
 _ID = r"^[0-9a-fA-F-]{1,64}$"
 #: Most cases in one run.
 MAX_CASES = 10_000
-
-
-async def _project(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> int:
-    # The same dependency as the rest of the API (imported late: app.py includes this module).
-    from spanlink.receiver.app import project_id
-
-    return await project_id(request, credentials)
-
-
-Project = Annotated[int, Depends(_project)]
 
 
 class CaseIn(BaseModel):
@@ -126,12 +113,8 @@ async def create_test_run(body: TestRunIn, request: Request, project: Project) -
     return JSONResponse(created, status_code=201)
 
 
-def _scoped(request: Request, project: int, work: Any) -> Any:
-    from spanlink.receiver.db import project_scope
-
-    engine = request.app.state.engine
-    with database_errors(), engine.begin() as connection:
-        project_scope(connection, project)
+def _scoped(request: Request, project: int, work: Callable[[Connection], Any]) -> Any:
+    with project_transaction(request.app.state.engine, project) as connection:
         return work(connection)
 
 
@@ -146,16 +129,7 @@ async def list_test_runs(
     items, total = await run_in_threadpool(
         _scoped, request, project, lambda db: store.list_runs(db, project, limit, offset)
     )
-    next_offset = offset + len(items) if offset + len(items) < total else None
-    return JSONResponse(
-        {
-            "items": items,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_offset": next_offset,
-        }
-    )
+    return page(items, total, limit, offset)
 
 
 @router.get("/test-runs/{run_id}", responses={404: {"description": "no such run"}})
@@ -184,33 +158,3 @@ async def cancel_test_run(
     if status is None:
         raise HTTPException(404, f"test run {run_id} not found in this project")
     return JSONResponse({"id": run_id.lower(), "status": status})
-
-
-def _endpoints(db: Connection) -> list[dict[str, Any]]:
-    rows = db.execute(
-        text(
-            "SELECT id, environment, functions, instance_id, sdk, sdk_version, connected_at, "
-            "metadata FROM endpoint_connections "
-            "WHERE last_seen > now() - interval '30 seconds' ORDER BY connected_at"
-        )
-    )
-    return [
-        {
-            "connection_id": row[0],
-            "environment": row[1],
-            "functions": row[2],
-            "instance_id": row[3],
-            "sdk": row[4],
-            "sdk_version": row[5],
-            "connected_at": row[6].isoformat(),
-            "specs": (row[7] or {}).get("specs", []),
-        }
-        for row in rows
-    ]
-
-
-@router.get("/endpoints")
-async def list_endpoints(request: Request, project: Project) -> JSONResponse:
-    """Endpoint connections of the project, on every receiver."""
-    items = await run_in_threadpool(_scoped, request, project, _endpoints)
-    return JSONResponse({"items": items})

@@ -8,38 +8,9 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "STATIC_DIR", "router"]
+from spanlink.receiver.ui import SECURITY_HEADERS, STATIC_DIR
 
-#: The assets of the page (inside the installed package, so the wheel carries them).
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-#: Only this origin may provide scripts, styles, images and API answers; no inline script,
-#: no plugins, no framing, no form posts elsewhere.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "object-src 'none'",
-    ]
-)
-
-#: Headers sent with every asset of the viewer.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # Assets change with the installed version; revalidating is cheap on loopback or a LAN.
-    "Cache-Control": "no-cache",
-}
+__all__ = ["router"]
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -150,7 +150,7 @@ CREATE INDEX test_results_run ON test_results (project_id, run_id);
 
 # Roles are cluster-wide: create it once, tolerate a concurrent creator, and go on without
 # it when the migrating user may not create roles (the receiver then relies on its own
-# login role being subject to row-level security, see ``spanlink.receiver.db``).
+# login role being subject to row-level security, see ``spanlink.receiver.storage._engine``).
 CREATE_ROLE = f"""
 DO $$
 BEGIN

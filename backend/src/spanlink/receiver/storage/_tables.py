@@ -1,7 +1,7 @@
 """Table definitions (SQLAlchemy Core) for queries; the DDL itself lives in ``migrations/``.
 
 Tenancy: every table except ``projects`` and ``api_keys`` carries ``project_id`` and has a
-row-level-security policy keyed on the ``spanlink.project_id`` setting (see ``db``).
+row-level-security policy keyed on the ``spanlink.project_id`` setting (see ``_engine``).
 """
 
 from __future__ import annotations

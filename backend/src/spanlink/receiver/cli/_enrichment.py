@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_commands", "enrichment_options"]
+from spanlink.receiver import _env
+from spanlink.receiver.cli._options import add_database_option, check_database, database_url
+
+__all__ = ["add_commands", "add_serve_options", "enrichment_options"]
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -42,18 +43,15 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from spanlink.receiver.cli import _check_database, _database_url
-    from spanlink.receiver.db import create_app_engine
-    from spanlink.receiver.enrichment.celery_app import CeleryMissing, run_worker
-    from spanlink.receiver.enrichment.service import EnrichmentService
-    from spanlink.receiver.migrate import upgrade
+    from spanlink.receiver.enrichment import CeleryMissing, EnrichmentService, run_worker
     from spanlink.receiver.settings import Settings
+    from spanlink.receiver.storage import create_app_engine, upgrade
 
-    database_url = _database_url(args)
-    _check_database(database_url)
-    upgrade(database_url)
+    url = database_url(args)
+    check_database(url)
+    upgrade(url)
     settings = Settings(
-        database_url=database_url,
+        database_url=url,
         broker_url=args.broker,
         celery_queue=args.queue,
         enrichment_workers=args.concurrency,
@@ -82,18 +80,14 @@ def enrichment_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "broker", None):
         options["broker_url"] = args.broker
     if options.get("enrichment") == "celery" and not (
-        options.get("broker_url") or os.environ.get("SPANLINK_BROKER_URL")
+        options.get("broker_url") or _env.get(_env.SPANLINK_BROKER_URL)
     ):
         raise SystemExit("error: --enrichment celery needs --broker redis://HOST:6379/0")
     return options
 
 
-def add_commands(
-    commands: Any,
-    serve: argparse.ArgumentParser,
-    database_option: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    """Add ``plugins`` and ``worker`` to the command line, and ``serve``'s options."""
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """``serve --enrichment`` and ``serve --broker``."""
     serve.add_argument(
         "--enrichment",
         choices=["inprocess", "celery", "off"],
@@ -103,23 +97,27 @@ def add_commands(
         "--broker", help="Celery broker URL for --enrichment celery (redis://HOST:6379/0)"
     )
 
+
+def add_commands(commands: Any) -> None:
+    """Add ``plugins`` and ``worker``."""
     plugins = commands.add_parser("plugins", help="list the discovered enrichment plugins")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(handler=_plugins)
 
+    broker = _env.get(_env.SPANLINK_BROKER_URL)
     worker = commands.add_parser("worker", help="run a Celery enrichment worker")
     worker.add_argument(
         "--broker",
-        default=os.environ.get("SPANLINK_BROKER_URL"),
-        required=not os.environ.get("SPANLINK_BROKER_URL"),
+        default=broker,
+        required=not broker,
         help="Celery broker URL, e.g. redis://127.0.0.1:6379/0 (default: $SPANLINK_BROKER_URL)",
     )
     worker.add_argument(
         "--queue",
-        default=os.environ.get("SPANLINK_CELERY_QUEUE", "spanlink-enrichment"),
+        default=_env.get(_env.SPANLINK_CELERY_QUEUE) or "spanlink-enrichment",
         help="queue to consume (the receivers' SPANLINK_CELERY_QUEUE)",
     )
     worker.add_argument("--concurrency", type=int, default=2, help="worker threads")
     worker.add_argument("--loglevel", default="INFO")
-    database_option(worker)
+    add_database_option(worker)
     worker.set_defaults(handler=_worker)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_test_run_command", "format_summary", "read_cases", "run_command"]
+from spanlink.receiver.cli._options import add_client_options, api_key, receiver_url
 
-DEFAULT_URL = "http://127.0.0.1:4318"
+__all__ = ["add_commands", "format_summary", "read_cases", "run_command"]
+
 _POLL_S = 0.1
 
 
@@ -103,7 +103,7 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     console = Console()
-    key = args.api_key or os.environ.get("SPANLINK_API_KEY")
+    key = api_key(args)
     if not key:
         console.print("error: pass --api-key or set SPANLINK_API_KEY", style="red")
         return 2
@@ -122,7 +122,7 @@ def run_command(args: argparse.Namespace) -> int:
         if getattr(args, name):
             body[name] = getattr(args, name)
     headers = {"Authorization": f"Bearer {key}"}
-    url = args.url.rstrip("/")
+    url = receiver_url(args)
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             response = http.post("/api/v1/test-runs", json=body)
@@ -162,17 +162,14 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if passed == len(cases) else 1
 
 
-def add_test_run_command(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add ``test-run`` to the ``spanlink-receiver`` sub-commands."""
     sub = commands.add_parser(
         "test-run", help="run test cases against a connected @endpoint function"
     )
     sub.add_argument("--function", required=True, help="the @endpoint function name")
     sub.add_argument("--cases", required=True, help='JSONL file: {"id", "inputs", ...} per line')
-    sub.add_argument(
-        "--url", default=os.environ.get("SPANLINK_RECEIVER_URL", DEFAULT_URL), help="receiver"
-    )
-    sub.add_argument("--api-key", help="default: $SPANLINK_API_KEY")
+    add_client_options(sub)
     sub.add_argument("--environment", help="the endpoint's environment")
     sub.add_argument("--configuration-id", dest="configuration_id")
     sub.add_argument("--name", help="a name for the run")

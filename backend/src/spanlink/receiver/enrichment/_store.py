@@ -1,6 +1,6 @@
 """Database side of enrichment: a trace's spans, the project's prices and baselines, results.
 
-Every function runs in a transaction bound to one project (``db.project_scope``), so
+Every function runs in a transaction bound to one project (``project_transaction``), so
 row-level security backs up each ``project_id`` filter.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, text
 
-from spanlink.receiver.convert import span_record_from_row
+from spanlink.receiver.ingest import span_record_from_row
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.semconv import normalize
 

@@ -1,0 +1,101 @@
+"""``GET /api/v1/traces`` (the list, with filters) and ``GET /api/v1/traces/{trace_id}``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+
+from spanlink.receiver.api._http import check_no_nul, page, unix_ns
+from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.responses import TraceDetail, TraceList
+from spanlink.receiver.enrichment import EnrichmentService
+from spanlink.receiver.storage import TraceFilters, get_trace_json, list_traces
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["query"])
+
+# Text filters: Postgres text cannot hold NUL, so these are refused with 400.
+_TEXT_FILTERS = (
+    "environment",
+    "service",
+    "test_run_id",
+    "test_case_id",
+    "test_result_id",
+    "name",
+    "q",
+)
+
+
+@router.get("/traces", response_model=TraceList)
+def traces_list(
+    request: Request,
+    project: Project,
+    environment: str | None = None,
+    service: str | None = None,
+    test_run_id: str | None = None,
+    test_case_id: str | None = None,
+    test_result_id: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(error|ok)$")] = None,
+    name: Annotated[str | None, Query(max_length=1000)] = None,
+    q: Annotated[str | None, Query(max_length=500, description="full-text search")] = None,
+    root_only: Annotated[
+        bool, Query(description="name/q/test filters match root spans only")
+    ] = False,
+    start_time: Annotated[datetime | None, Query(description="traces starting at/after")] = None,
+    end_time: Annotated[datetime | None, Query(description="traces starting at/before")] = None,
+    min_duration_ms: Annotated[float | None, Query(ge=0, le=1e12)] = None,
+    max_duration_ms: Annotated[float | None, Query(ge=0, le=1e12)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """Traces of the key's project, newest first, with the total matching the filters."""
+    filters = TraceFilters(
+        environment=environment,
+        service=service,
+        test_run_id=test_run_id,
+        test_case_id=test_case_id,
+        test_result_id=test_result_id,
+        status=status,
+        name=name,
+        q=q,
+        root_only=root_only,
+        start_ns=unix_ns(start_time),
+        end_ns=unix_ns(end_time),
+        min_duration_ns=None if min_duration_ms is None else int(min_duration_ms * 1e6),
+        max_duration_ns=None if max_duration_ms is None else int(max_duration_ms * 1e6),
+    )
+    check_no_nul(**{key: getattr(filters, key) for key in _TEXT_FILTERS})
+    engine: Engine = request.app.state.engine
+    with project_transaction(engine, project) as connection:
+        rows, total = list_traces(connection, project, filters, limit, offset)
+    return page(rows, total, limit, offset)
+
+
+@router.get(
+    "/traces/{trace_id}",
+    response_model=TraceDetail,
+    responses={404: {"description": "no such trace in this project"}},
+)
+def trace_detail(
+    request: Request,
+    project: Project,
+    trace_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")],
+    sync: Annotated[
+        bool, Query(description="compute and store the enrichment now if missing or stale")
+    ] = False,
+) -> Response:
+    """One trace: spans depth-first (orphans as roots), its enrichment and test links."""
+    if sync:
+        enrichment: EnrichmentService = request.app.state.enrichment
+        enrichment.ensure_fresh(project, trace_id.lower())
+    engine: Engine = request.app.state.engine
+    with project_transaction(engine, project) as connection:
+        body = get_trace_json(connection, project, trace_id.lower())
+    if body is None:
+        raise HTTPException(404, f"trace {trace_id} not found in this project")
+    return Response(body, media_type="application/json")

@@ -1,0 +1,131 @@
+"""Store a batch of span rows in one transaction: all of it or none of it.
+
+A batch is copied (``COPY``) into a per-connection temporary staging table, then merged
+into ``spans`` with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (a re-sent span adds
+nothing) and rolled up into ``traces`` in the same statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from spanlink.receiver.storage import project_transaction
+from spanlink.receiver.storage._tables import SPAN_COPY_COLUMNS
+
+__all__ = ["CommitListener", "IngestResult", "write_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one write stored."""
+
+    received: int
+    inserted: int
+    trace_ids: frozenset[str]
+
+
+_COLUMNS = ", ".join(SPAN_COPY_COLUMNS)
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS spanlink_staging (
+    project_id bigint, trace_id text, span_id text, parent_span_id text, name text,
+    kind text, start_ns bigint, end_ns bigint, duration_ns bigint, status_code text,
+    status_message text, environment text, service_name text, test_run_id text,
+    test_case_id text, test_result_id text, model text, input_tokens bigint,
+    output_tokens bigint, attributes jsonb, events jsonb, links jsonb, resource jsonb,
+    scope_name text, scope_version text
+) ON COMMIT DELETE ROWS
+"""
+
+# One statement: insert the new spans, roll the inserted ones up into their traces.
+_MERGE = f"""
+WITH inserted AS (
+    INSERT INTO spans ({_COLUMNS})
+    SELECT {_COLUMNS} FROM spanlink_staging
+    ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
+    RETURNING project_id, trace_id, parent_span_id, name, start_ns, end_ns, status_code,
+              environment, service_name, test_run_id, test_case_id, test_result_id,
+              input_tokens, output_tokens
+), grouped AS (
+    SELECT project_id, trace_id,
+           min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+           coalesce((array_agg(name ORDER BY start_ns) FILTER (WHERE parent_span_id IS NULL))[1],
+                    (array_agg(name ORDER BY start_ns))[1]) AS root_name,
+           bool_or(parent_span_id IS NULL) AS has_root,
+           count(*) AS span_count,
+           count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
+           (array_agg(environment) FILTER (WHERE environment IS NOT NULL))[1] AS environment,
+           (array_agg(service_name ORDER BY start_ns)
+               FILTER (WHERE service_name IS NOT NULL))[1] AS service_name,
+           (array_agg(test_run_id) FILTER (WHERE test_run_id IS NOT NULL))[1] AS test_run_id,
+           (array_agg(test_case_id) FILTER (WHERE test_case_id IS NOT NULL))[1] AS test_case_id,
+           (array_agg(test_result_id)
+               FILTER (WHERE test_result_id IS NOT NULL))[1] AS test_result_id,
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens
+    FROM inserted
+    GROUP BY project_id, trace_id
+), upserted AS (
+    INSERT INTO traces AS t (project_id, trace_id, start_ns, end_ns, root_name, has_root,
+                             span_count, error_count, environment, service_name, test_run_id,
+                             test_case_id, test_result_id, input_tokens, output_tokens)
+    SELECT project_id, trace_id, start_ns, end_ns, root_name, has_root, span_count,
+           error_count, environment, service_name, test_run_id, test_case_id, test_result_id,
+           input_tokens, output_tokens
+    FROM grouped ORDER BY trace_id
+    ON CONFLICT (project_id, trace_id) DO UPDATE SET
+        start_ns = least(t.start_ns, excluded.start_ns),
+        end_ns = greatest(t.end_ns, excluded.end_ns),
+        root_name = CASE
+            WHEN t.has_root THEN t.root_name
+            WHEN excluded.has_root THEN excluded.root_name
+            WHEN excluded.start_ns < t.start_ns THEN excluded.root_name
+            ELSE t.root_name END,
+        has_root = t.has_root OR excluded.has_root,
+        span_count = t.span_count + excluded.span_count,
+        error_count = t.error_count + excluded.error_count,
+        environment = coalesce(t.environment, excluded.environment),
+        service_name = coalesce(t.service_name, excluded.service_name),
+        test_run_id = coalesce(t.test_run_id, excluded.test_run_id),
+        test_case_id = coalesce(t.test_case_id, excluded.test_case_id),
+        test_result_id = coalesce(t.test_result_id, excluded.test_result_id),
+        input_tokens = t.input_tokens + excluded.input_tokens,
+        output_tokens = t.output_tokens + excluded.output_tokens,
+        updated_at = now()
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted)
+"""
+
+#: Called after a batch committed with ``(project_id, trace ids with new spans)``.
+CommitListener = Callable[[int, frozenset[str]], None]
+
+
+def write_batch(
+    engine: Engine, project_id: int, rows: Iterable[tuple[Any, ...]], received: int | None = None
+) -> IngestResult:
+    """Store rows in one transaction (all or nothing); raises ``DatabaseUnavailable``."""
+    rows = list(rows)
+    trace_ids = frozenset(row[1] for row in rows)
+    if not rows:
+        return IngestResult(received=received or 0, inserted=0, trace_ids=frozenset())
+    with project_transaction(engine, project_id) as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute(_STAGING_DDL)
+            with cursor.copy(f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_MERGE)
+            counts = cursor.fetchone()
+    inserted = int(counts[0]) if counts else 0
+    return IngestResult(
+        received=received if received is not None else len(rows),
+        inserted=inserted,
+        trace_ids=trace_ids,
+    )
