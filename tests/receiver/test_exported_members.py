@@ -14,6 +14,7 @@ PUBLIC_PACKAGES = [
     "spanlink.receiver",
     "spanlink.receiver.api",
     "spanlink.receiver.cli",
+    "spanlink.receiver.compare",
     "spanlink.receiver.enrichment",
     "spanlink.receiver.ingest",
     "spanlink.receiver.storage",
