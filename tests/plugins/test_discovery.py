@@ -28,10 +28,11 @@ SAMPLE = Path(__file__).parent / "sample_plugin"
 GUIDE = Path(__file__).parents[2] / "plugins" / "README.md"
 
 
-def install_sample(site: Path) -> str:
-    """Lay the sample package out in ``site`` as an installer would; return its module name."""
-    project = tomllib.loads((SAMPLE / "pyproject.toml").read_text())["project"]
-    (module_dir,) = (SAMPLE / "src").iterdir()
+def install_sample(site: Path, folder: Path = SAMPLE) -> str:
+    """Lay the sample package in ``folder`` out in ``site`` as an installer would; return its
+    module name."""
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    (module_dir,) = (folder / "src").iterdir()
     shutil.copytree(module_dir, site / module_dir.name)
     name, version = project["name"], project["version"]
     dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"

@@ -244,6 +244,8 @@ class Score:
     the verdict against the evaluator's threshold (None when it gives none). ``error`` is
     set, and the verdict left None, when the evaluator could not judge (it raised, timed
     out, or its parameters were wrong). ``span_id`` names the span the score is about.
+    ``metadata`` holds JSON-safe details of how the score was reached (a judge model's
+    name and token usage); it is not part of the verdict.
     """
 
     name: str
@@ -255,6 +257,7 @@ class Score:
     evaluator_version: str | None = None
     span_id: str | None = None
     error: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.value is not None and not (
@@ -274,6 +277,7 @@ class Score:
             "evaluator_version": self.evaluator_version,
             "span_id": self.span_id,
             "error": self.error,
+            "metadata": dict(self.metadata),
         }
 
 
