@@ -7,8 +7,13 @@ times follow pre-order, one millisecond apart, so execution order is the written
 from __future__ import annotations
 
 import itertools
+import json
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import psycopg
 
 from spanlink.receiver.compare import CaseResult, RunRecord
 from spanlink.tracer.model import Score, SpanRecord, Trace
@@ -118,3 +123,46 @@ def run(
     run_id: str, *cases: CaseResult, dataset: str | None = "ds", commit: str | None = None
 ) -> RunRecord:
     return RunRecord(id=run_id, cases=list(cases), dataset=dataset, commit=commit or f"c-{run_id}")
+
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def insert_run(
+    database_url: str,
+    project_id: int,
+    results: dict[str, dict[str, Any]],
+    *,
+    branch: str = "main",
+    dataset: str = "qa",
+    minutes: int = 0,
+    base_branch: str | None = None,
+    status: str = "completed",
+) -> str:
+    """A finished run, one result per case: ``{case_id: {"status", "duration_ms", "scores"}}``."""
+    run_id = str(uuid.uuid4())
+    created = T0 + timedelta(minutes=minutes)
+    git = {"branch": branch, "commit": f"commit-{minutes}"}
+    if base_branch:
+        git["base_branch"] = base_branch
+    with psycopg.connect(database_url) as connection:
+        connection.execute(
+            "INSERT INTO test_runs (project_id, id, name, status, metadata, created_at, "
+            "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (project_id, run_id, f"run {minutes}", status,
+             json.dumps({"dataset_id": dataset, "git": git}), created, created, created),
+        )  # fmt: skip
+        for case_id, result in results.items():
+            meta = {"scores": result.get("scores", [])}
+            connection.execute(
+                "INSERT INTO test_results (project_id, id, run_id, case_id, status, duration_ms, "
+                "metadata, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (project_id, result.get("id", str(uuid.uuid4())), run_id, case_id,
+                 result.get("status", "passed"), result.get("duration_ms", 100.0),
+                 json.dumps(meta), created),
+            )  # fmt: skip
+    return run_id
+
+
+def score(name: str, value: float, passed: bool | None = None) -> dict[str, Any]:
+    return {"name": name, "value": value, "passed": passed}

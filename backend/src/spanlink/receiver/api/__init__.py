@@ -1,10 +1,10 @@
 """The receiver's HTTP API: one router per resource, one way to authenticate.
 
 Routers (each module's ``router``): ``ingest`` (OTLP/HTTP), ``traces``, ``metrics``,
-``prices``, ``test_runs``, ``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new
-resource is a new module with its ``router``, listed in :data:`ROUTERS`. ``auth`` holds the
-bearer dependency (:data:`Project`) and :func:`project_transaction`; ``responses`` the
-documented response models; ``_http`` the helpers the routers share.
+``prices``, ``test_runs``, ``compare``, ``endpoints``, ``health`` and ``ui`` (the viewer's
+assets). A new resource is a new module with its ``router``, listed in :data:`ROUTERS`.
+``auth`` holds the bearer dependency (:data:`Project`) and :func:`project_transaction`;
+``responses`` the documented response models; ``_http`` the helpers the routers share.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from spanlink.receiver.api import (
+    compare,
     endpoints,
     health,
     ingest,
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     prices.router,
     test_runs.router,
+    compare.router,
     endpoints.router,
     ui.router,  # /ui/ (static page) and / -> /ui/
 )

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spanlink.receiver.cli._compare import add_compare_command
 from spanlink.receiver.cli._options import add_client_options, api_key, receiver_url
 
 __all__ = ["add_commands", "format_summary", "read_cases", "run_command"]
@@ -103,6 +104,11 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     console = Console()
+    if not args.function or not args.cases:
+        console.print(
+            "error: test-run needs --function and --cases (or: test-run compare RUN)", style="red"
+        )
+        return 2
     key = api_key(args)
     if not key:
         console.print("error: pass --api-key or set SPANLINK_API_KEY", style="red")
@@ -167,8 +173,8 @@ def add_commands(commands: Any) -> None:
     sub = commands.add_parser(
         "test-run", help="run test cases against a connected @endpoint function"
     )
-    sub.add_argument("--function", required=True, help="the @endpoint function name")
-    sub.add_argument("--cases", required=True, help='JSONL file: {"id", "inputs", ...} per line')
+    sub.add_argument("--function", help="the @endpoint function name (required)")
+    sub.add_argument("--cases", help='JSONL file: {"id", "inputs", ...} per line (required)')
     add_client_options(sub)
     sub.add_argument("--environment", help="the endpoint's environment")
     sub.add_argument("--configuration-id", dest="configuration_id")
@@ -176,3 +182,5 @@ def add_commands(commands: Any) -> None:
     sub.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
     sub.add_argument("--concurrency", type=int, default=4, help="cases at once")
     sub.set_defaults(handler=run_command)
+    actions = sub.add_subparsers(dest="test_run_command", metavar="{compare}")
+    add_compare_command(actions)
