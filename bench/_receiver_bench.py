@@ -95,13 +95,17 @@ def free_port() -> int:
 
 @contextmanager
 def receiver_process(
-    database_url: str, env: dict[str, str] | None = None, start_timeout: float = 60.0
+    database_url: str,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 60.0,
+    port: int | None = None,
 ) -> Iterator[str]:
     """``spanlink-receiver serve`` in its own process, as an operator runs it.
 
-    ``env`` adds variables (e.g. ``SPANLINK_ENRICHMENT_*`` settings) to its environment.
+    ``env`` adds variables (e.g. ``SPANLINK_ENRICHMENT_*`` settings) to its environment;
+    ``port`` defaults to a free one.
     """
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             sys.executable,

@@ -10,7 +10,11 @@
 - Informative: ``diff_traces`` on two 10,000-span traces (the bounded-time case), and a
   diff whose sibling groups exceed the exact-alignment budget.
 
-    python bench/bench_compare.py [--rounds 40] [--write]
+    python bench/bench_compare.py [--rounds 40] [--api [--database-url URL]] [--write]
+
+``--api`` also ingests the 1,000-span pair into a scratch database (``wte_bench_compare_*``,
+dropped after) and times ``GET /api/v1/traces/{a}/diff/{b}`` on a receiver process:
+loading both traces and their enrichment, the diff, and the JSON answer over HTTP.
 
 Wall time per call (``time.perf_counter``), after warm-up; rounds interleave the cases.
 ``--write`` appends the result as a section to ``bench/RESULTS.md``.
@@ -37,6 +41,8 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 DIFF_TARGET_MS = 100.0
 COMPARE_TARGET_MS = 200.0
 MS = 1_000_000
+#: The receiver process of ``--api`` listens here (a port of this benchmark's own range).
+API_PORT = 18510
 
 
 def agent_trace(spans: int, prefix: str, variant: int) -> tuple[Trace, dict[str, Any]]:
@@ -168,6 +174,84 @@ def run_record(run_id: str, cases: int, variant: int) -> RunRecord:
     return RunRecord(id=run_id, cases=results, dataset="ds", commit=f"commit-{run_id}")
 
 
+def _otlp_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [_otlp_value(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def _otlp_batches(trace: Trace, start_ns: int, size: int = 250) -> list[dict[str, Any]]:
+    """The trace as OTLP/JSON request bodies of ``size`` spans each."""
+    spans = [
+        {
+            "traceId": s.trace_id,
+            "spanId": s.span_id,
+            "parentSpanId": s.parent_span_id or "",
+            "name": s.name,
+            "kind": 1,
+            "startTimeUnixNano": str(start_ns + s.start_time_unix_nano),
+            "endTimeUnixNano": str(start_ns + s.end_time_unix_nano),
+            "attributes": [{"key": k, "value": _otlp_value(v)} for k, v in s.attributes.items()],
+            "status": {"code": 2 if s.is_error else 1},
+        }
+        for s in trace.spans
+    ]
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "bench"}}]}
+    return [
+        {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans[i : i + size]}]}]}
+        for i in range(0, len(spans), size)
+    ]
+
+
+def api_diff_times(traces: Sequence[Trace], rounds: int, server_url: str | None) -> list[float]:
+    """Milliseconds per ``GET /api/v1/traces/{a}/diff/{b}`` on a receiver process.
+
+    The traces are ingested (and enriched) into a scratch database first.
+    """
+    import httpx
+    import psycopg
+    from _receiver_bench import receiver_process, scratch_database
+    from psycopg import sql
+
+    from spanlink.receiver.storage import create_api_key
+
+    name = f"wte_bench_compare_{os.getpid()}"
+    try:
+        with scratch_database(server_url, keep=name) as database_url:
+            key = create_api_key(database_url, "bench-compare")
+            headers = {"Authorization": f"Bearer {key}"}
+            with (
+                receiver_process(database_url, port=API_PORT) as url,
+                httpx.Client(base_url=url, headers=headers, timeout=60) as http,
+            ):
+                start_ns = time.time_ns() - 3600 * 10**9
+                for trace in traces:
+                    for body in _otlp_batches(trace, start_ns):
+                        http.post("/v1/traces", json=body).raise_for_status()
+                    http.get(f"/api/v1/traces/{trace.trace_id}", params={"sync": "true"})
+                path = f"/api/v1/traces/{traces[0].trace_id}/diff/{traces[1].trace_id}"
+                http.get(path).raise_for_status()  # warm-up
+                times = []
+                for _ in range(rounds):
+                    begin = time.perf_counter()
+                    http.get(path).raise_for_status()
+                    times.append((time.perf_counter() - begin) * 1e3)
+                return times
+    finally:
+        from spanlink.receiver.embedded import ensure_database_url
+
+        with psycopg.connect(ensure_database_url(server_url), autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(0.95 * len(ordered))) - 1]
@@ -185,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="calls per case (>= 20)")
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    parser.add_argument(
+        "--api", action="store_true", help="also through the API on a receiver process"
+    )
+    parser.add_argument("--database-url", help="Postgres server for --api (default: embedded)")
     args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
     if args.rounds < 20:
         parser.error("--rounds must be at least 20 (the figure is a p95)")
@@ -227,8 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             start = time.perf_counter()
             cases[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
+    if args.api:
+        times["GET /api/v1/traces/{a}/diff/{b}, 2 x 1,000 spans"] = api_diff_times(
+            [ta, tb], args.rounds, args.database_url
+        )
     load_after = _load()
     targets = {
+        "GET /api/v1/traces/{a}/diff/{b}, 2 x 1,000 spans": DIFF_TARGET_MS,
         "diff_traces, 2 x 1,000 spans": DIFF_TARGET_MS,
         "compare_runs, 2 x 1,000 cases": COMPARE_TARGET_MS,
         "compare_runs + first_seen over 5 runs": COMPARE_TARGET_MS,
@@ -249,6 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load before: {load_before}; after: {load_after}")
     if args.write:
         date = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
+        api_note = (
+            "The GET row is measured through a receiver process on the same machine: loading "
+            "both traces and their enrichment from Postgres, the diff, the JSON answer over "
+            "loopback HTTP, one request at a time, after the rounds above."
+            if args.api
+            else "The API target for the diff (100 ms p95) also covers loading both traces and "
+            "encoding the answer: not measured here (run with --api)."
+        )
         section = (
             "\n## Compare: structural trace diff and run comparison (`bench/bench_compare.py`)\n\n"
             f"Command: `hatch run bench:python bench/bench_compare.py --rounds {args.rounds}`. "
@@ -258,8 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warm-up, rounds interleaved. The 1,000-span pair differs by an inserted tool call, "
             "changed tool arguments, a model change, a failed span and every chat output "
             f"({sample['totals']['counts']}); the runs have ~5% regressions "
-            f"({compared['summary']['counts']}). The API target for the diff (100 ms p95) also "
-            "covers loading both traces and encoding the answer: not measured here.\n\n"
+            f"({compared['summary']['counts']}). {api_note}\n\n"
             f"{table}\n\nLoad average (1/5/15 min, /proc/loadavg) before: {load_before}; "
             f"after: {load_after}.\n"
         )

@@ -17,11 +17,9 @@ from spanlink.receiver.compare import (
     MAX_DIFF_SPANS,
     Thresholds,
     TraceTooLarge,
+    auto_baseline,
     compare_runs,
     diff_traces,
-)
-from spanlink.receiver.compare._queries import (
-    auto_baseline,
     load_diff_trace,
     load_run,
     load_run_row,
