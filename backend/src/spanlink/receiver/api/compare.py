@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -34,6 +36,13 @@ _RUN_ID = r"^[0-9a-fA-F-]{1,64}$"
 _TRACE_ID = Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")
 
 
+def _json(answer: dict[str, Any]) -> Response:
+    # Encoded here, on the worker thread: a diff of large traces is thousands of entries,
+    # which FastAPI's generic encoder would walk again on the event loop.
+    body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
+
+
 def _score_thresholds(items: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items:
@@ -57,7 +66,7 @@ def _compare(
     baseline_id: str,
     branch: str | None,
     thresholds: Thresholds,
-) -> dict[str, Any]:
+) -> Response:
     with project_transaction(engine, project) as connection:
         run = load_run_row(connection, project, run_id)
         if run is None:
@@ -85,11 +94,12 @@ def _compare(
             intermediates=between,
         )
     answer["baseline"]["selected"] = "auto" if baseline_id == "auto" else "given"
-    return answer
+    return _json(answer)
 
 
 @router.get(
     "/test-runs/{run_id}/compare",
+    response_class=JSONResponse,
     responses={
         404: {"description": "no such run or baseline in this project, or no auto baseline"},
         422: {"description": "a malformed parameter"},
@@ -124,7 +134,7 @@ async def compare_test_run(
     score_threshold: Annotated[
         list[str] | None, Query(description="per evaluator, NAME:DROP (repeatable)")
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Compare a run with its baseline case by case; regressions first, with reasons."""
     thresholds = Thresholds(
         score_drop=_score_thresholds(score_threshold or []),
@@ -138,7 +148,7 @@ async def compare_test_run(
     )
 
 
-def _diff(engine: Engine, project: int, a: str, b: str) -> dict[str, Any]:
+def _diff(engine: Engine, project: int, a: str, b: str) -> Response:
     with project_transaction(engine, project) as connection:
         try:
             side_a = load_diff_trace(connection, project, a, "a")
@@ -148,11 +158,12 @@ def _diff(engine: Engine, project: int, a: str, b: str) -> dict[str, Any]:
     if side_a is None or side_b is None:
         missing = a if side_a is None else b
         raise HTTPException(404, f"trace {missing} not found in this project")
-    return diff_traces(side_a[0], side_b[0], enrichment_a=side_a[1], enrichment_b=side_b[1])
+    return _json(diff_traces(side_a[0], side_b[0], enrichment_a=side_a[1], enrichment_b=side_b[1]))
 
 
 @router.get(
     "/traces/{a}/diff/{b}",
+    response_class=JSONResponse,
     responses={
         404: {"description": "either trace is not in this project"},
         413: {"description": f"a trace has more than {MAX_DIFF_SPANS} spans"},
@@ -163,6 +174,6 @@ async def diff_two_traces(
     project: Project,
     a: Annotated[str, _TRACE_ID],
     b: Annotated[str, _TRACE_ID],
-) -> dict[str, Any]:
+) -> Response:
     """Align the span trees of traces ``a`` and ``b``; name their first divergence."""
     return await run_in_threadpool(_diff, request.app.state.engine, project, a.lower(), b.lower())
