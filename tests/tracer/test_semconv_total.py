@@ -123,7 +123,9 @@ _MESSAGE_KEYS = [
     "gen_ai.completion.3.content",
     "gen_ai.prompt." + "9" * 5000 + ".content",  # an index past int()'s digit limit
 ]
-SOURCE_KEYS = sorted({row.source for row in MAPPINGS}) + _MESSAGE_KEYS
+# The generated mixes leave out the 5,000-digit key (covered one value type at a time in
+# test_indexed_message_keys_with_every_value_type): it would only bloat hypothesis' reports.
+SOURCE_KEYS = sorted({row.source for row in MAPPINGS}) + _MESSAGE_KEYS[:-1]
 
 
 def _strict_json(text: str) -> Any:

@@ -65,7 +65,8 @@ def _int(value: Any) -> int | None:
 def _is_llm(attributes: Mapping[str, Any]) -> bool:
     operation = attributes.get(a.GEN_AI_OPERATION_NAME)
     if operation is not None:
-        return operation in a.MODEL_OPERATIONS
+        # Any OTLP value can sit here (normalize passes GenAI names through): never hash it.
+        return isinstance(operation, str) and operation in a.MODEL_OPERATIONS
     return a.GEN_AI_REQUEST_MODEL in attributes or a.GEN_AI_RESPONSE_MODEL in attributes
 
 
@@ -93,6 +94,12 @@ def _has_content(value: Any) -> bool:
     return value is not None and value is not False
 
 
+def _generates(attributes: Mapping[str, Any]) -> bool:
+    """A call that generates output (chat when no operation is recorded)."""
+    operation = attributes.get(a.GEN_AI_OPERATION_NAME, a.OP_CHAT)
+    return isinstance(operation, str) and operation in GENERATION_OPERATIONS
+
+
 def _output_is_empty(attributes: Mapping[str, Any]) -> tuple[bool, Any]:
     """(empty, evidence): only claims emptiness when something recorded the output."""
     output_tokens = _int(attributes.get(a.GEN_AI_USAGE_OUTPUT_TOKENS))
@@ -102,7 +109,7 @@ def _output_is_empty(attributes: Mapping[str, Any]) -> tuple[bool, Any]:
     if isinstance(messages, str):
         try:
             parsed = json.loads(messages)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             return (not messages.strip()), len(messages)
         return (not _has_content(parsed)), 0
     captured = attributes.get(a.SPANLINK_OUTPUT)
@@ -161,11 +168,7 @@ def span_findings(span: SpanRecord, settings: Settings) -> list[Finding]:
                 )
             )
     rule = settings["empty_output"]
-    if (
-        rule["enabled"]
-        and span.status_code != "ERROR"
-        and attributes.get(a.GEN_AI_OPERATION_NAME, a.OP_CHAT) in GENERATION_OPERATIONS
-    ):
+    if rule["enabled"] and span.status_code != "ERROR" and _generates(attributes):
         empty, evidence = _output_is_empty(attributes)
         if empty:
             found.append(
@@ -305,7 +308,8 @@ def _canonical(arguments: str) -> str:
     stripped = arguments.strip()
     canonical = stripped
     if stripped[:1] in ("{", "["):
-        with contextlib.suppress(ValueError):  # not JSON: compare the text as it is
+        # Not JSON, or nested past the parser's depth: compare the text as it is.
+        with contextlib.suppress(ValueError, RecursionError):
             canonical = json.dumps(json.loads(stripped), sort_keys=True)
     if len(_canonical_cache) >= 4096:  # bounded: arguments come from input
         _canonical_cache.clear()

@@ -130,10 +130,11 @@ def span_cost(
     """
     response_model = attributes.get(a.GEN_AI_RESPONSE_MODEL)
     request_model = attributes.get(a.GEN_AI_REQUEST_MODEL)
+    operation = attributes.get(a.GEN_AI_OPERATION_NAME)  # any OTLP value: never hash it
     if (
         response_model is None
         and request_model is None
-        and attributes.get(a.GEN_AI_OPERATION_NAME) not in a.MODEL_OPERATIONS
+        and not (isinstance(operation, str) and operation in a.MODEL_OPERATIONS)
         and not _HAS_USAGE_KEY.intersection(attributes)
     ):
         return None  # the common case: a span that calls no model
