@@ -19,6 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from spanlink.tracer.context import attach_environment_context
 from spanlink.tracer.processor import SpanlinkProcessor, run_with_deadline
 from spanlink.tracer.semconv import attributes as a
 
@@ -89,6 +90,10 @@ def configure(
         enrich: run enrichment plugins in-process (see ``SpanlinkProcessor``).
         resource_attributes: more resource attributes for a provider created here.
 
+    A ``TRACEPARENT``/``BAGGAGE`` inherited from a parent process (see
+    ``spanlink.tracer.context.context_environment``) becomes the current context, so this
+    process's spans join the parent's trace and test.
+
     Returns the installed ``SpanlinkProcessor``. Raises ``ConfigurationError`` when no
     exporter is available.
     """
@@ -140,7 +145,8 @@ def configure(
                     "add SpanlinkProcessor to your provider instead"
                 )
         _installed = spanlink_processor
-        return spanlink_processor
+    attach_environment_context()
+    return spanlink_processor
 
 
 def flush(timeout: float = 5.0) -> bool:

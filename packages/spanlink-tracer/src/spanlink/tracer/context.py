@@ -4,13 +4,17 @@
 session or conversation. ``SpanlinkProcessor`` stamps both onto every span started inside
 the block, including spans made by other instrumentations. Both are also written to W3C
 baggage, so a downstream service that receives the request through standard propagation
-(and runs ``SpanlinkProcessor``) links its spans to the same test result.
+(and runs ``SpanlinkProcessor``) links its spans to the same test result. A child process
+gets the same through ``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` environment variables
+(``context_environment()`` in the parent; ``configure()`` attaches them in the child).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +23,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from spanlink.tracer.semconv import attributes as a
 
@@ -26,6 +32,8 @@ __all__ = [
     "ContextThreadPoolExecutor",
     "SessionContext",
     "TestContext",
+    "attach_environment_context",
+    "context_environment",
     "current_session",
     "current_test_context",
     "session",
@@ -228,3 +236,47 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         ctx = contextvars.copy_context()
         return super().submit(ctx.run, fn, *args, **kwargs)
+
+
+#: The environment variables a child process inherits its trace context from, spelled as the
+#: W3C headers in upper case (the convention of OpenTelemetry's environment carrier).
+ENVIRONMENT_CARRIER = ("TRACEPARENT", "TRACESTATE", "BAGGAGE")
+_environment_lock = threading.Lock()
+_environment_attached = False
+
+
+def context_environment(context: otel_context.Context | None = None) -> dict[str, str]:
+    """``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` for the current (or given) context.
+
+    Merge the result into a child process's environment so that its spans join this
+    trace and carry this test context::
+
+        subprocess.run(cmd, env={**os.environ, **context_environment()})
+    """
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=context)
+    W3CBaggagePropagator().inject(carrier, context=context)
+    return {key.upper(): value for key, value in carrier.items()}
+
+
+def attach_environment_context(environ: Mapping[str, str] | None = None) -> bool:
+    """Make the trace context inherited through ``TRACEPARENT``/``BAGGAGE`` the current one.
+
+    Spans started afterwards in this thread are children of the parent process's span
+    and carry its test context (from the baggage). Done once per process; True when a
+    context was attached now.
+    """
+    global _environment_attached
+    values = environ if environ is not None else os.environ
+    carrier = {key.lower(): values[key] for key in ENVIRONMENT_CARRIER if values.get(key)}
+    if "traceparent" not in carrier and "baggage" not in carrier:
+        return False
+    with _environment_lock:
+        if _environment_attached:
+            return False
+        ctx = TraceContextTextMapPropagator().extract(carrier)
+        ctx = W3CBaggagePropagator().extract(carrier, context=ctx)
+        # Never detached: the inherited context is this process's outermost one.
+        otel_context.attach(ctx)
+        _environment_attached = True
+    return True
