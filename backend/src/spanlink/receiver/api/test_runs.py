@@ -1,11 +1,15 @@
-"""The test-run HTTP API: start, list, read and cancel runs."""
+"""The test-run HTTP API: start, list, read and cancel runs.
+
+``POST /test-runs`` with a ``source`` and no ``function`` creates a client-reported run
+(e.g. pytest); its results and finish are in ``reported_runs``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection
@@ -13,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
 from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -84,13 +89,24 @@ def _cases(body: TestRunIn) -> list[store.CaseInput]:
     return cases
 
 
-@router.post("/test-runs", status_code=201, responses={409: {"description": "no endpoint"}})
-async def create_test_run(body: TestRunIn, request: Request, project: Project) -> JSONResponse:
+@router.post(
+    "/test-runs",
+    status_code=201,
+    responses={409: {"description": "no endpoint, or the run id is taken"}},
+)
+async def create_test_run(
+    body: Annotated[TestRunIn | ReportedRunIn, Body()], request: Request, project: Project
+) -> JSONResponse:
     """Start a run: a result id per case is allocated now; cases are invoked in the background.
 
     Poll ``GET /api/v1/test-runs/{id}`` for progress and results. 409 when no endpoint of the
     project (and environment) offering the function is connected.
+
+    With ``source`` and no ``function`` (a client-reported run, e.g. pytest) the run is only
+    created (200 when it existed already); the client reports its results.
     """
+    if isinstance(body, ReportedRunIn):
+        return await create_reported_run(body, request, project)
     cases = _cases(body)
     run = RunRequest(
         function=body.function,
@@ -144,6 +160,7 @@ async def get_test_run(
     )
     if run is None:
         raise HTTPException(404, f"test run {run_id} not found in this project")
+    run["url"] = run_url(request, run["id"])
     return JSONResponse(run)
 
 

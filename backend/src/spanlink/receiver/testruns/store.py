@@ -42,7 +42,17 @@ __all__ = [
 #: A result in these states may still change.
 OPEN_STATUSES = ("pending", "running")
 #: Final states of a result.
-CLOSED_STATUSES = ("passed", "failed", "error", "timeout", "cancelled")
+CLOSED_STATUSES = (
+    "passed",
+    "failed",
+    "error",
+    "timeout",
+    "cancelled",
+    # Outcomes only a client-reported (pytest) run has.
+    "skipped",
+    "xfailed",
+    "xpassed",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +295,7 @@ _CLOSE_ABANDONED_RESULTS = text(
         error = 'Timeout: the receiver running this case went away before it finished'
     FROM test_runs run
     WHERE run.id = r.run_id AND r.status = 'running'
+      AND NOT run.metadata ? 'reporter_seen'
       AND r.started_at < now() - make_interval(
           secs => coalesce((run.metadata->>'timeout_s')::float8, 60) + {ABANDONED_AFTER_S})
     """
@@ -292,7 +303,7 @@ _CLOSE_ABANDONED_RESULTS = text(
 _CLOSE_FINISHED_RUNS = text(
     f"""
     UPDATE test_runs run SET status = 'completed', finished_at = now()
-    WHERE run.status = 'running'
+    WHERE run.status = 'running' AND NOT run.metadata ? 'reporter_seen'
       AND run.started_at < now() - make_interval(secs => {ABANDONED_AFTER_S})
       AND NOT EXISTS (SELECT 1 FROM test_results r
                       WHERE r.run_id = run.id AND r.status IN ('pending', 'running'))
@@ -367,8 +378,11 @@ def close_abandoned(connection: Connection) -> None:
 
     The receiver executing a run closes both itself; this is for when it went away.
     """
+    from spanlink.receiver.testruns.reported import finish_vanished
+
     connection.execute(_CLOSE_ABANDONED_RESULTS)
     fail_orphaned(connection)
+    finish_vanished(connection)
     connection.execute(_CLOSE_FINISHED_RUNS)
     # Rows of connections whose receiver stopped refreshing them (it crashed).
     connection.execute(
@@ -452,6 +466,7 @@ def _run_doc(row: Any, counts: Mapping[str, int]) -> dict[str, Any]:
         "name": row[1],
         "status": row[2],
         "configuration_id": row[3],
+        "source": meta.get("source", "endpoint"),
         "function": meta.get("function"),
         "environment": meta.get("environment"),
         "linking_strategy": meta.get("linking_strategy"),
@@ -459,7 +474,15 @@ def _run_doc(row: Any, counts: Mapping[str, int]) -> dict[str, Any]:
             key: value
             for key, value in meta.items()
             if key
-            not in ("function", "environment", "linking_strategy", "executor", "executor_seen")
+            not in (
+                "function",
+                "environment",
+                "linking_strategy",
+                "executor",
+                "executor_seen",
+                "source",
+                "reporter_seen",
+            )
         },
         "created_at": _iso(row[5]),
         "started_at": _iso(row[6]),
@@ -590,6 +613,9 @@ def _result_doc(row: Any) -> dict[str, Any]:
             for t in traces
         ),
         "traces": traces,
+        # Client-reported runs keep scores with the result (until scores have a table).
+        "scores": list(meta.get("scores") or []),
+        "skip_reason": meta.get("reason"),
     }
 
 

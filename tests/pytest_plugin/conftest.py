@@ -1,0 +1,31 @@
+"""Fixtures for ``tests/pytest_plugin`` (helpers: ``pytest_plugin_helpers``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_plugin_helpers import EVALUATORS
+
+collect_ignore = ["sample"]
+
+
+@pytest.fixture(scope="session")
+def evaluators_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding an installed evaluator plugin (module + dist-info + entry point)."""
+    site = tmp_path_factory.mktemp("site")
+    (site / "sample_evaluators.py").write_text(EVALUATORS)
+    info = site / "sample_evaluators-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sample-evaluators\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[spanlink]\nsample_evaluators = sample_evaluators\n")
+    return site
+
+
+@pytest.fixture
+def reporting(receiver: Any, project: Any) -> dict[str, str]:
+    """Environment and options of a child session reporting to this test's project."""
+    return {"url": receiver.url, "key": project.api_key}
+
+
