@@ -11,6 +11,9 @@ from __future__ import annotations
 from receiver_fixtures import api_key, client, database_url, project, receiver, server_url
 from services import require_service
 
+# ``pytester`` for the pytest plugin's tests (tests/pytest_plugin).
+pytest_plugins = ["pytester"]
+
 __all__ = [
     "api_key",
     "client",

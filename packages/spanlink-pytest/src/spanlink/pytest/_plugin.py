@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except SpanlinkPytestError as error:
         raise pytest.UsageError(f"spanlink: {error}") from None
     config.pluginmanager.register(session, _PLUGIN_NAME)
-    if session.role == "controller" and config.pluginmanager.hasplugin("xdist"):
+    if session.role == "controller":  # xdist is loaded (its options are), so its hooks are
         from spanlink.pytest._xdist import XdistController
 
         config.pluginmanager.register(XdistController(session), f"{_PLUGIN_NAME}-xdist")
