@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 SAMPLE = Path(__file__).resolve().parent / "pytest_plugin" / "sample"
 PLUGIN = ["-p", "spanlink.pytest._plugin"]
@@ -117,7 +116,8 @@ def spanlink_evaluators():
 
 def spanlink_args(reporting: dict[str, str]) -> list[str]:
     """Options of a child session reporting to the live receiver."""
-    return ["--spanlink", "--spanlink-url", reporting["url"], "--spanlink-api-key", reporting["key"]]
+    url, key = reporting["url"], reporting["key"]
+    return ["--spanlink", "--spanlink-url", url, "--spanlink-api-key", key]
 
 
 def read_run(client: httpx.Client, run_id: str | None) -> dict[str, Any]:

@@ -27,5 +27,3 @@ def evaluators_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reporting(receiver: Any, project: Any) -> dict[str, str]:
     """Environment and options of a child session reporting to this test's project."""
     return {"url": receiver.url, "key": project.api_key}
-
-

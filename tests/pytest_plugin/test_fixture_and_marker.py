@@ -75,7 +75,8 @@ def test_fixture_and_marker_scores_are_reported(
     tmp_path: Path, reporting: dict[str, str], client: Any, evaluators_site: Path
 ) -> None:
     write_tests(tmp_path, SUITE)
-    env = child_env(PYTHONPATH=os.pathsep.join([str(evaluators_site), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(evaluators_site), os.environ.get("PYTHONPATH", "")])
+    env = child_env(PYTHONPATH=path)
     outcome = run_pytest(tmp_path, *spanlink_args(reporting), env=env)
     assert outcome.lines("2 failed, 7 passed"), dump(outcome)
     results = by_case(read_run(client, outcome.run_id))

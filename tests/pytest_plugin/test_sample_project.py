@@ -12,7 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_plugin_helpers import SAMPLE, Outcome, by_case, child_env, dump, new_key, read_run, run_pytest
+from pytest_plugin_helpers import (
+    SAMPLE,
+    Outcome,
+    by_case,
+    child_env,
+    dump,
+    new_key,
+    read_run,
+    run_pytest,
+)
 
 NODE = "test_sample.py::"
 

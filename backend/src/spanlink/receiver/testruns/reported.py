@@ -240,7 +240,7 @@ def finish_vanished(connection: Connection) -> int:
     connection.execute(
         text(
             "UPDATE test_runs run SET status = 'completed', finished_at = now(), "
-            "metadata = run.metadata || '{\"finish_reason\": \"reporter vanished\"}'::jsonb "
+            'metadata = run.metadata || \'{"finish_reason": "reporter vanished"}\'::jsonb '
             f"WHERE {_VANISHED}"
         ),
         {"stale": stale},

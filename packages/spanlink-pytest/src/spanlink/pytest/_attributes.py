@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["PHASE_ATTRIBUTE", "PHASES", "TEST_NODE_ID", "TEST_OUTCOME"]
+__all__ = ["PHASES", "PHASE_ATTRIBUTE", "TEST_NODE_ID", "TEST_OUTCOME"]
 
 PHASE_ATTRIBUTE: Final = "spanlink.test.phase"
 """The pytest phase a span was started in: ``setup``, ``call`` or ``teardown``."""

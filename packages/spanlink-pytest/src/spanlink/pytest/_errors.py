@@ -1,7 +1,7 @@
 """The exception root of spanlink-pytest.
 
-    SpanlinkPytestError
-    └── EvaluationFailed   a required score of spanlink.check() or the marker did not pass
+SpanlinkPytestError
+└── EvaluationFailed   a required score of spanlink.check() or the marker did not pass
 """
 
 from __future__ import annotations

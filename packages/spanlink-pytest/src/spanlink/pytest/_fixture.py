@@ -74,9 +74,7 @@ class SpanlinkFixture:
 
         if not isinstance(name, str) or not name:
             raise ValueError("a score needs a non-empty name")
-        score = Score(
-            name=name, value=value, label=label, passed=passed, explanation=explanation
-        )
+        score = Score(name=name, value=value, label=label, passed=passed, explanation=explanation)
         self._state.add_scores([score])
         return score
 

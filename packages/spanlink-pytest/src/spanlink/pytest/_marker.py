@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from spanlink.pytest._errors import EvaluationFailed
 from spanlink.pytest._evaluation import as_config, run_evaluator
 from spanlink.pytest._state import NO_OUTPUT, TestState
@@ -57,9 +56,7 @@ def evaluate_marker(marker: pytest.Mark, state: TestState, captured: list[Any]) 
         state.add_scores(scores)
         for score in scores:
             if config.required and (score.error is not None or score.passed is False):
-                failed.append(
-                    f"{score.name}: {score.error or score.explanation or 'did not pass'}"
-                )
+                failed.append(f"{score.name}: {score.error or score.explanation or 'did not pass'}")
     if failed:
         __tracebackhide__ = True
         raise EvaluationFailed("; ".join(failed))

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-
 from spanlink.pytest._collector import SpanCollector
 from spanlink.pytest._outcome import inputs_of
 from spanlink.pytest._state import TestState

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 
 import pytest
-
 from spanlink.pytest import _env
 
 __all__ = ["DEFAULT_FLUSH_TIMEOUT", "Settings", "add_options", "read_settings"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from spanlink.pytest._fixture import SpanlinkFixture
 from spanlink.pytest._options import add_options, read_settings
 from spanlink.pytest._state import STATE

@@ -8,6 +8,7 @@ kept as one message for the session's summary instead of being printed mid-test.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -152,10 +153,8 @@ class Reporter:
                 return
             elif time.monotonic() - last_sent >= self._heartbeat_s and self.created is not None:
                 last_sent = time.monotonic()
-                try:
+                with contextlib.suppress(ApiError, Unreachable):
                     self.client.post_results(self.run_id, [])
-                except (ApiError, Unreachable):
-                    pass
         # Refused: whatever is left is dropped (tests go on; the summary says why).
         self.dropped += len(self._pending) + self._queue.qsize()
         self._pending.clear()

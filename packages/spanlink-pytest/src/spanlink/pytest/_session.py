@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from spanlink.pytest import _attributes as attrs
 from spanlink.pytest._collector import SpanCollector, phase
 from spanlink.pytest._options import Settings
@@ -78,7 +77,8 @@ class SpanlinkSession:
         self._tracer: Tracer | None = None
         self._client: TestRunClient | None = None
         self.reporter: Reporter | None = None
-        worker = getattr(config, "workerinput", {}).get(WORKER_KEY) if self.role == "worker" else None
+        workerinput = getattr(config, "workerinput", {})
+        worker = workerinput.get(WORKER_KEY) if self.role == "worker" else None
         if worker is not None:
             self.run_id: str = worker["run_id"]
             self.url: str = worker["url"]
@@ -124,7 +124,7 @@ class SpanlinkSession:
 
     def _spool_dir(self) -> Path:
         """Where spans the receiver did not take wait for it (also for the next session)."""
-        worker = getattr(self.config, "workerinput", {}).get("workerid", "main")
+        worker = str(getattr(self.config, "workerinput", {}).get("workerid", "main"))
         cache = getattr(self.config, "cache", None)
         if cache is not None:
             return Path(cache.mkdir("spanlink")) / f"spool-{worker}"
@@ -260,9 +260,7 @@ class SpanlinkSession:
         item.stash[STATE] = state
         state.spans = self.collector.open(state.result_id)
         try:
-            with test_context(
-                run_id=self.run_id, case_id=state.case_id, result_id=state.result_id
-            ):
+            with test_context(run_id=self.run_id, case_id=state.case_id, result_id=state.result_id):
                 if self._tracer is None:
                     self._submit(self._result(state, item, final=False))
                     return (yield)
@@ -384,9 +382,11 @@ class SpanlinkSession:
 
         remaining = max(0.0, deadline - time.monotonic())
         run_with_deadline(
-            lambda: self._processor.force_flush(int(remaining * 1000))  # type: ignore[union-attr]
-            if self._processor
-            else True,
+            lambda: (
+                self._processor.force_flush(int(remaining * 1000))  # type: ignore[union-attr]
+                if self._processor
+                else True
+            ),
             remaining,
             "flush of the test spans",
         )
@@ -406,7 +406,7 @@ class SpanlinkSession:
         summary.url = (self.reporter.created or {}).get("url")
         if self.reporter.created is None:
             return
-        from spanlink.pytest._client import SpanlinkPytestError
+        from spanlink.pytest._errors import SpanlinkPytestError
 
         try:
             remaining = max(0.5, deadline - time.monotonic())

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from spanlink.pytest._outcome import status_of
 
 if TYPE_CHECKING:
@@ -79,10 +78,8 @@ class SessionSummary:
             tokens_in, tokens_out, cost = self._usage()
             cost_text = f"${cost:.4f}" if cost is not None else "not priced yet"
             lines.append((f"tokens: {tokens_in} in, {tokens_out} out; cost: {cost_text}", {}))
-        durations = sorted(
-            ((sum(r.duration for r in reports), nodeid) for nodeid, reports in self.reports.items()),
-            reverse=True,
-        )[:SLOWEST]
+        timed = [(sum(r.duration for r in rs), nodeid) for nodeid, rs in self.reports.items()]
+        durations = sorted(timed, reverse=True)[:SLOWEST]
         if durations:
             lines.append(("slowest cases:", {}))
             lines.extend((f"  {seconds:8.3f}s  {nodeid}", {}) for seconds, nodeid in durations)
@@ -96,8 +93,11 @@ class SessionSummary:
             lines.append((f"run: {self.url}", {"bold": True}))
         if local is not None:
             lines.append(
-                (f"local receiver: {local.url} (API key {local.api_key}); it stops with the "
-                 "session, `spanlink-receiver serve` shows the run again", {})
+                (
+                    f"local receiver: {local.url} (API key {local.api_key}); it stops with the "
+                    "session, `spanlink-receiver serve` shows the run again",
+                    {},
+                )
             )
         return lines
 
@@ -109,9 +109,7 @@ class SessionSummary:
         regressions = self.regressions()
         counts = (self.comparison.get("summary") or {}).get("counts") or {}
         described = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
-        lines: list[Line] = [
-            (f"compared with baseline {baseline}: {described or 'no cases'}", {})
-        ]
+        lines: list[Line] = [(f"compared with baseline {baseline}: {described or 'no cases'}", {})]
         for item in regressions:
             reasons = [
                 str(reason.get("message"))
@@ -119,7 +117,9 @@ class SessionSummary:
                 if isinstance(reason, Mapping) and reason.get("message")
             ]
             lines.append(
-                (f"  REGRESSED {item.get('case_id')}: {'; '.join(reasons) or 'regressed'}",
-                 {"red": True})
+                (
+                    f"  REGRESSED {item.get('case_id')}: {'; '.join(reasons) or 'regressed'}",
+                    {"red": True},
+                )
             )
         return lines
