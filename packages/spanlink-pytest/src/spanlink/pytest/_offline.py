@@ -29,7 +29,9 @@ def _installed() -> SpanCollector | None:
 
             provider = trace.get_tracer_provider()
             if not isinstance(provider, TracerProvider):
-                trace.set_tracer_provider(TracerProvider())
+                from spanlink.pytest._ids import PrivateIdGenerator
+
+                trace.set_tracer_provider(TracerProvider(id_generator=PrivateIdGenerator()))
                 provider = trace.get_tracer_provider()
             if not isinstance(provider, TracerProvider):
                 return None  # a non-SDK provider: there is nothing to collect from

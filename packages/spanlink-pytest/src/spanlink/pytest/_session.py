@@ -147,7 +147,11 @@ class SpanlinkSession:
             resource: dict[str, Any] = {}
             if self.settings.environment:
                 resource["deployment.environment.name"] = self.settings.environment
-            created = TracerProvider(resource=Resource.create(resource))
+            from spanlink.pytest._ids import PrivateIdGenerator
+
+            created = TracerProvider(
+                resource=Resource.create(resource), id_generator=PrivateIdGenerator()
+            )
             trace.set_tracer_provider(created)
             provider = trace.get_tracer_provider()
             if not isinstance(provider, TracerProvider):
