@@ -13,6 +13,7 @@ Target: <= 2 ms added per test (median).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _receiver_bench import machine, receiver_process, scratch_database  # noqa: E402
+from _receiver_bench import machine, receiver_process, scratch_database
 
 SUITE = """
 import pytest
@@ -72,7 +73,11 @@ def _session(directory: Path, args: list[str], env: dict[str, str]) -> list[floa
     if done.returncode != 0:
         raise RuntimeError(f"the bench suite failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     starts = json.loads(timings.read_text())
-    return [later - earlier for earlier, later in zip(starts, starts[1:-1])]
+    return [later - earlier for earlier, later in itertools.pairwise(starts[:-1])]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
 def main() -> int:
@@ -91,9 +96,7 @@ def main() -> int:
 
         key = create_api_key(database_url, "bench-pytest")
         directory = Path(scratch)
-        (directory / "test_bench.py").write_text(
-            textwrap.dedent(SUITE).format(tests=options.tests)
-        )
+        (directory / "test_bench.py").write_text(textwrap.dedent(SUITE).format(tests=options.tests))
         (directory / "conftest.py").write_text(textwrap.dedent(TIMING))
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
@@ -120,11 +123,11 @@ def main() -> int:
     on_median = statistics.median(on_times) * 1000
     added = on_median - off_median
     verdict = "meets" if added <= 2.0 else "MISSES"
-    print(f"## pytest plugin: per-test overhead (`bench/bench_pytest_plugin.py`)\n")
+    print("## pytest plugin: per-test overhead (`bench/bench_pytest_plugin.py`)\n")
     print(
         f"Command: `python bench/bench_pytest_plugin.py --tests {options.tests} "
         f"--rounds {options.rounds}`. Machine: {machine()}, Linux; the receiver (its own "
-        f"process), Postgres and the sessions share it. Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
+        f"process), Postgres and the sessions share it. Date: {_now()}.\n"
     )
     print(
         f"{options.tests} trivial tests, one span each, plugin off (loaded, not enabled) and on "
