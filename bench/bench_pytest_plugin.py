@@ -92,7 +92,7 @@ def main() -> int:
         receiver_process(database_url) as url,
         tempfile.TemporaryDirectory() as scratch,
     ):
-        from spanlink.receiver.admin import create_api_key
+        from spanlink.receiver.storage import create_api_key
 
         key = create_api_key(database_url, "bench-pytest")
         directory = Path(scratch)

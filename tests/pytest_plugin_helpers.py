@@ -136,7 +136,7 @@ def by_case(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def new_key(database_url: str) -> str:
     """An API key of a new project."""
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     return create_api_key(database_url, f"pytest-{uuid.uuid4().hex[:10]}")
 

@@ -157,7 +157,7 @@ def test_bad_reports_are_refused_with_reasons(client: httpx.Client, receiver: An
 def test_ids_of_another_project_are_refused(
     client: httpx.Client, receiver: Any, database_url: str
 ) -> None:
-    from spanlink.receiver.admin import create_api_key
+    from spanlink.receiver.storage import create_api_key
 
     other_key = create_api_key(database_url, f"other-{uuid.uuid4().hex[:8]}")
     headers = {"Authorization": f"Bearer {other_key}"}

@@ -48,11 +48,10 @@ def start_local_receiver(project: str = LOCAL_PROJECT) -> LocalReceiver:
             "--spanlink-local needs the receiver: pip install 'spanlink-pytest[local]' "
             "(or give --spanlink-url of a running receiver)"
         )
-    from spanlink.receiver.admin import create_api_key
     from spanlink.receiver.embedded import ensure_database_url
-    from spanlink.receiver.migrate import upgrade
     from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
+    from spanlink.receiver.storage import create_api_key, upgrade
 
     try:
         database_url = ensure_database_url(os.environ.get("SPANLINK_DATABASE_URL") or None)
