@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import database_errors, project_scope, project_transaction
-from spanlink.receiver.testruns import store
+from spanlink.receiver.testruns import reported, store
 from spanlink.receiver.testruns.bus import NotificationBus, notify
 from spanlink.receiver.testruns.linking import (
     DEFAULT_STRATEGY,
@@ -856,6 +856,8 @@ class TestRunService:
             linked += await self._in_project(project_id, self._sweeper(project_id, grace))
             # Cases and runs left open by a receiver that went away are closed here.
             await self._in_project(project_id, store.close_abandoned)
+            # Client-reported runs whose reporter went silent (a killed pytest session).
+            await self._in_project(project_id, reported.finish_vanished)
         return linked
 
     def _linker(self, project_id: int, trace_ids: set[str]) -> Callable[[Connection], int]:

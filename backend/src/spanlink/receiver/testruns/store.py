@@ -378,11 +378,8 @@ def close_abandoned(connection: Connection) -> None:
 
     The receiver executing a run closes both itself; this is for when it went away.
     """
-    from spanlink.receiver.testruns.reported import finish_vanished
-
     connection.execute(_CLOSE_ABANDONED_RESULTS)
     fail_orphaned(connection)
-    finish_vanished(connection)
     connection.execute(_CLOSE_FINISHED_RUNS)
     # Rows of connections whose receiver stopped refreshing them (it crashed).
     connection.execute(
