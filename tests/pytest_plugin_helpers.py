@@ -44,7 +44,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child pytest: ours without trace context or spanlink settings."""
     env = {k: v for k, v in os.environ.items() if k not in _CLEAN and not k.startswith("PYTEST_")}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    env["SPANLINK_DISABLE_PLUGINS"] = "cost,anomaly"
+    env["SPANLINK_DISABLE_PLUGINS"] = "cost,anomaly"  # evaluators (evals) stay on
     env.update(extra)
     return env
 

@@ -44,3 +44,19 @@ def test_a_general_question_calls_no_tool(spanlink):
 def test_an_unknown_order_fails_loudly():
     with pytest.raises(KeyError, match="unknown order A-9999"):
         answer("Where is my order?", "A-9999")
+
+
+@pytest.mark.spanlink(
+    evaluators=[
+        {"name": "contains", "params": {"value": "business days"}},
+        "no_error_spans",
+    ]
+)
+def test_the_refund_answer_is_judged_by_evaluators(spanlink):
+    spanlink.output(answer("How long does a refund take?"))
+
+
+def test_the_order_answer_uses_the_tool(spanlink):
+    reply = answer("Where is my order?", "A-1001")
+    spanlink.check("tool_called", reply, name="lookup_order")
+    spanlink.check("contains", reply, value="shipped")

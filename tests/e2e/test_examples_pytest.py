@@ -32,7 +32,7 @@ def test_spanlink_local_prints_the_summary_and_the_viewer_url(database_url: str)
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert re.search(r"^run [0-9a-f]{32}: 6 cases: 6 passed$", done.stdout, re.M), output
+    assert re.search(r"^run [0-9a-f]{32}: 8 cases: 8 passed$", done.stdout, re.M), output
     assert "tokens: " in done.stdout
     url = re.search(r"^run: (http://127\.0\.0\.1:\d+/ui/#/runs/([0-9a-f]{32}))$", done.stdout, re.M)
     assert url is not None, output
@@ -49,6 +49,18 @@ def test_spanlink_local_prints_the_summary_and_the_viewer_url(database_url: str)
     assert run["status"] == "completed" and run["source"] == "pytest"
     assert {result["status"] for result in run["results"]} == {"passed"}
     assert all(result["trace_ids"] for result in run["results"])
-    scored = [r for r in run["results"] if r["scores"]]
-    assert len(scored) == 3 and all(r["scores"][0]["passed"] for r in scored)
+    scores = {
+        result["case_id"].rsplit("::", 1)[1]: [(s["name"], s["passed"]) for s in result["scores"]]
+        for result in run["results"]
+        if result["scores"]
+    }
+    assert len(scores) == 5
+    assert scores["test_the_refund_answer_is_judged_by_evaluators"] == [
+        ("contains", True),
+        ("no_error_spans", True),
+    ]
+    assert scores["test_the_order_answer_uses_the_tool"] == [
+        ("tool_called", True),
+        ("contains", True),
+    ]
     assert sum(result["input_tokens"] for result in run["results"]) > 0

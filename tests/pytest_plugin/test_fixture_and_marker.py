@@ -40,7 +40,7 @@ def test_trace_evaluators_see_the_tests_spans(spanlink):
 
 def test_an_unknown_evaluator_is_a_score_with_an_error(spanlink):
     (score,) = spanlink.evaluate("no_such_evaluator", "x")
-    assert "unknown evaluator 'no_such_evaluator'" in score.error
+    assert "no evaluator named 'no_such_evaluator'" in score.error
     assert "has_word" in score.error
 
 def test_bad_params_are_a_score_with_an_error(spanlink):
@@ -98,3 +98,46 @@ def test_fixture_and_marker_scores_are_reported(
     traced = results[node + "test_trace_evaluators_see_the_tests_spans"]
     assert traced["status"] == "passed"
     assert traced["scores"][0]["name"] == "made_span"
+
+
+BUILTIN = """
+import pytest
+from opentelemetry import trace
+
+def answer():
+    with trace.get_tracer("app").start_as_current_span(
+        "execute_tool lookup_order",
+        attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order"},
+    ):
+        pass
+    return "Your order A-1001 has shipped"
+
+def test_builtin_output_and_trace_evaluators(spanlink):
+    reply = answer()
+    spanlink.check("contains", reply, value="shipped")
+    spanlink.check("tool_called", reply, name="lookup_order")
+    (score,) = spanlink.evaluate("tool_not_called", reply, name="lookup_order")
+    assert score.passed is False
+
+@pytest.mark.spanlink(evaluators=[{"name": "regex", "params": {"pattern": "A-[0-9]+"}}])
+def test_builtin_marker(spanlink):
+    spanlink.output(answer())
+
+def test_builtin_check_fails(spanlink):
+    spanlink.check("not_contains", answer(), value="shipped")
+"""
+
+
+def test_the_builtin_evaluators_plugin_is_used(
+    tmp_path: Path, reporting: dict[str, str], client: Any
+) -> None:
+    write_tests(tmp_path, BUILTIN)
+    outcome = run_pytest(tmp_path, *spanlink_args(reporting))
+    assert outcome.lines("1 failed, 2 passed"), dump(outcome)
+    results = by_case(read_run(client, outcome.run_id))
+    node = "test_suite.py::"
+    scored = results[node + "test_builtin_output_and_trace_evaluators"]
+    names = [score["name"] for score in scored["scores"]]
+    assert names == ["contains", "tool_called", "tool_not_called"]
+    assert results[node + "test_builtin_marker"]["scores"][0]["passed"] is True
+    assert results[node + "test_builtin_check_fails"]["status"] == "failed"

@@ -74,6 +74,7 @@ class ScoreIn(BaseModel):
     evaluator_version: str | None = Field(default=None, max_length=100)
     span_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
     error: str | None = Field(default=None, max_length=8192)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="e.g. a judge's usage")
 
 
 class ResultIn(BaseModel):

@@ -1,16 +1,14 @@
-"""Running installed evaluators in-process (the ``spanlink_evaluators`` hook).
+"""Running installed evaluators in-process, through the tracer's evaluation runner.
 
 Used by ``spanlink.evaluate()`` / ``spanlink.check()`` and the ``spanlink`` marker. An
-evaluator that raises, or is given parameters it refuses, yields a ``Score`` with an error;
-it never breaks the test session.
+evaluator that raises, times out or is given parameters it refuses yields a ``Score`` with
+an error; it never breaks the test session.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spanlink.tracer.model import Case, Evaluator, EvaluatorConfig, Score, SpanRecord, Trace
@@ -22,20 +20,17 @@ _found: dict[str, Evaluator] | None = None
 
 
 def evaluators() -> dict[str, Evaluator]:
-    """Installed evaluators by name (loaded once per process)."""
+    """Installed evaluators by name (loaded once per process; ``SPANLINK_DISABLE_PLUGINS``
+    applies)."""
     global _found
     with _lock:
         if _found is None:
-            from spanlink.tracer.plugins import call_each, load_plugins
+            from spanlink.tracer.evaluation import find_evaluators
+            from spanlink.tracer.plugins import load_plugins
 
             manager, _ = load_plugins()
-            found: dict[str, Evaluator] = {}
-            results, _errors = call_each(manager, "spanlink_evaluators")
-            for provided in results.values():
-                for evaluator in provided or ():
-                    found[str(evaluator.name)] = evaluator
-            _found = found
-        return dict(_found)
+            _found = find_evaluators(manager)
+        return _found
 
 
 def as_config(value: Any) -> EvaluatorConfig:
@@ -67,77 +62,26 @@ def trace_of(spans: Sequence[SpanRecord]) -> Trace | None:
     return Trace(trace_id=spans[0].trace_id, spans=list(spans))
 
 
-def _run_awaitable(awaitable: Any) -> Any:
-    """Await ``awaitable`` to completion, also when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_wrap(awaitable))
-    outcome: list[Any] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(asyncio.run(_wrap(awaitable)))
-        except BaseException as error:  # handed back to the caller below
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name="spanlink-evaluate", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
-async def _wrap(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def _scores(value: Any, name: str) -> list[Score]:
-    if isinstance(value, Score):
-        return [value]
-    if isinstance(value, Iterable):
-        scores = list(value)
-        if all(isinstance(score, Score) for score in scores):
-            return scores
-    raise TypeError(f"evaluator {name!r} returned {type(value).__name__}, not Score(s)")
-
-
 def run_evaluator(
     config: EvaluatorConfig, case: Case, output: Any, spans: Sequence[SpanRecord]
 ) -> list[Score]:
     """Run one evaluator on ``output`` (and the test's spans); errors become scores."""
-    evaluator = evaluators().get(config.name)
-    if evaluator is None:
-        known = ", ".join(sorted(evaluators())) or "none installed"
-        return [
-            Score(
-                name=config.name,
-                evaluator=config.name,
-                error=f"unknown evaluator {config.name!r} (installed: {known}); "
-                "install the plugin that provides it",
-            )
-        ]
-    version = getattr(evaluator, "version", None)
-    try:
-        evaluator.validate(config.params)
-        value = evaluator.evaluate(
-            case,
-            output,
-            trace_of(spans) if evaluator.needs_trace else None,
-            params=config.params,
-            threshold=config.threshold,
-        )
-        if inspect.isawaitable(value):
-            value = _run_awaitable(value)
-        return _scores(value, config.name)
-    except Exception as error:
-        return [
-            Score(
-                name=config.name,
-                evaluator=config.name,
-                evaluator_version=version,
-                error=f"{type(error).__name__}: {error}",
-            )
-        ]
+    from spanlink.tracer.evaluation import evaluate_case
+
+    found = evaluators()
+    evaluator = found.get(config.name)
+    if evaluator is not None:
+        # Parameters that can never work are refused with the evaluator's own reason.
+        try:
+            evaluator.validate(config.params)
+        except Exception as error:
+            return [
+                Score(
+                    name=config.name,
+                    evaluator=config.name,
+                    evaluator_version=getattr(evaluator, "version", None),
+                    error=f"{type(error).__name__}: {error}",
+                )
+            ]
+    judged = evaluate_case([config], case, output, trace_of(spans), evaluators=found)
+    return list(judged.scores)
