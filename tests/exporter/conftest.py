@@ -75,6 +75,10 @@ class Behavior:
     body: bytes = b""
     stall: float = 0.0
     close: bool = False
+    #: Seconds between single bytes of the answer: a receiver that never trips a read timeout.
+    trickle: float = 0.0
+    #: Send the status line and headers at once and trickle only the body.
+    trickle_body_only: bool = False
 
 
 class Receiver:
@@ -166,6 +170,9 @@ class Receiver:
                 if behavior.close:
                     self.close_connection = True
                     return
+                if behavior.trickle:
+                    self._trickle(behavior)
+                    return
                 self.send_response(behavior.status)
                 payload = behavior.body
                 if not payload and 200 <= behavior.status < 300:
@@ -180,6 +187,28 @@ class Receiver:
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _trickle(self, behavior: Behavior) -> None:
+                payload = behavior.body or b"x" * 400
+                head = (
+                    f"HTTP/1.1 {behavior.status} OK\r\ncontent-type: text/plain\r\n"
+                    f"content-length: {len(payload)}\r\n\r\n"
+                ).encode()
+                if behavior.trickle_body_only:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    data = payload
+                else:
+                    data = head + payload
+                self.close_connection = True
+                for i in range(len(data)):
+                    if receiver._release.wait(behavior.trickle):
+                        return  # the receiver is stopping
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up and closed the connection
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True

@@ -259,7 +259,7 @@ def test_transient_failures_logged_once_then_again_after_recovery(
     finally:
         exporter.shutdown()
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("HTTP 503" in m for m in messages) == 2  # once per outage, not per batch
+    assert sum("answered HTTP 503" in m for m in messages) == 2  # once per outage, not per batch
     assert sum("delivering to" in m for m in messages) == 1
 
 

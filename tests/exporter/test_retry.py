@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from spanlink.exporter._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from spanlink.exporter._retry import RETRYABLE_STATUS, parse_retry_after
+from spanlink.tracer.support import backoff_delay
 
 
 @pytest.mark.parametrize(
@@ -40,7 +41,8 @@ def test_full_jitter_stays_under_the_exponential_ceiling() -> None:
     rng = random.Random(3)
     for attempt in range(12):
         ceiling = min(30.0, 0.5 * 2**attempt)
-        delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(200)]
+        # The shared helper counts attempts from 1 (the first retry).
+        delays = [backoff_delay(attempt + 1, 0.5, 30.0, rng) for _ in range(200)]
         assert all(0.0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8  # spread over the whole range, not fixed
     assert backoff_delay(10_000, 0.5, 30.0, rng) <= 30.0

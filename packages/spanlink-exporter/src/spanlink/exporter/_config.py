@@ -9,11 +9,12 @@ with percent-encoded values.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry.util.re import parse_env_headers
+
+from spanlink.exporter import _env
 
 __all__ = ["DEFAULT_ENDPOINT", "DEFAULT_TIMEOUT", "Settings", "resolve"]
 
@@ -35,14 +36,6 @@ class Settings:
     encoding: str
     compression: str
     timeout: float
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value is not None and value.strip():
-            return value.strip()
-    return None
 
 
 def _traces_url(base: str) -> str:
@@ -75,12 +68,12 @@ def resolve(
     """
     if endpoint is not None:
         url = _check_url(_traces_url(endpoint), "the endpoint argument")
-    elif (value := _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) is not None:
-        url = _check_url(value, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    elif (value := _env("OTEL_EXPORTER_OTLP_ENDPOINT")) is not None:
-        url = _check_url(_traces_url(value), "OTEL_EXPORTER_OTLP_ENDPOINT")
-    elif (value := _env("SPANLINK_ENDPOINT")) is not None:
-        url = _check_url(_traces_url(value), "SPANLINK_ENDPOINT")
+    elif (value := _env.read(_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) is not None:
+        url = _check_url(value, _env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    elif (value := _env.read(_env.OTEL_EXPORTER_OTLP_ENDPOINT)) is not None:
+        url = _check_url(_traces_url(value), _env.OTEL_EXPORTER_OTLP_ENDPOINT)
+    elif (value := _env.read(_env.SPANLINK_ENDPOINT)) is not None:
+        url = _check_url(_traces_url(value), _env.SPANLINK_ENDPOINT)
     else:
         url = DEFAULT_ENDPOINT + TRACES_PATH
 
@@ -90,8 +83,8 @@ def resolve(
         )
 
     if compression is None:
-        env_compression = _env(
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
+        env_compression = _env.read(
+            _env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, _env.OTEL_EXPORTER_OTLP_COMPRESSION
         )
         compression = (env_compression or "gzip").lower()
         if compression not in _COMPRESSIONS:
@@ -107,7 +100,7 @@ def resolve(
 
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
-        env_timeout = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+        env_timeout = _env.read(_env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, _env.OTEL_EXPORTER_OTLP_TIMEOUT)
         if env_timeout is not None:
             try:
                 millis = float(env_timeout)
@@ -128,12 +121,12 @@ def resolve(
 
     merged: dict[str, str] = {}
     if headers is None:
-        env_headers = _env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+        env_headers = _env.read(_env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, _env.OTEL_EXPORTER_OTLP_HEADERS)
         if env_headers is not None:
             merged.update(parse_env_headers(env_headers, liberal=True))
     else:
         merged.update({str(k).lower(): str(v) for k, v in headers.items()})
-    key = api_key if api_key is not None else _env("SPANLINK_API_KEY")
+    key = api_key if api_key is not None else _env.read(_env.SPANLINK_API_KEY)
     if key:
         merged["authorization"] = f"Bearer {key}"
     return Settings(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 import gzip
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -20,11 +17,14 @@ from spanlink.exporter._batch import Batcher, Chunk
 from spanlink.exporter._config import resolve
 from spanlink.exporter._json import JsonEncoder
 from spanlink.exporter._protobuf import ProtobufEncoder
-from spanlink.exporter._responses import partial_success, server_message
-from spanlink.exporter._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
-from spanlink.exporter._spool import Spool, SpoolCorruptError
+from spanlink.exporter._sender import FailureLog, Outcome, Sender, Sent
+from spanlink.exporter._spool import Spool, SpoolCorruptError, span_count_from_name
 from spanlink.exporter._stats import DropReason, ExporterStats, StatsRecorder
 from spanlink.exporter._version import __version__
+from spanlink.tracer.support import backoff_delay
+
+if TYPE_CHECKING:
+    from spanlink.exporter._processor import SpanlinkBatchProcessor
 
 __all__ = ["SpanlinkExporter"]
 
@@ -34,18 +34,12 @@ _MiB = 1024 * 1024
 _MIN_BODY_BYTES = 1024
 _SPOOL_POLL_SECONDS = 30.0
 _SHUTDOWN_JOIN_SECONDS = 1.0
+# A spooled batch the receiver keeps failing (5xx, timeouts) while it accepts the others is
+# dropped after this many passes, so that one poisoned batch is not re-sent forever.
+_MAX_BATCH_FAILURES = 5
 # gzip level 3: on AI spans about 2x less CPU than level 6 (and 15x less than the level 9
 # of Python's GzipFile default) for bodies ~20% larger; see bench/bench_exporter_encode.py.
 _GZIP_LEVEL = 3
-
-
-class _Outcome(enum.Enum):
-    DELIVERED = "delivered"
-    FAILED = "failed"  # retryable failure that outlasted the retries, the deadline or shutdown
-    REJECTED = "rejected"  # non-retryable 4xx/5xx: sending it again cannot help
-    TOO_LARGE = "too_large"  # 413: the receiver wants smaller requests
-
-
 class SpanlinkExporter(SpanExporter):
     """Exports spans as OTLP over HTTP (``POST {endpoint}/v1/traces``) to any OTLP receiver.
 
@@ -70,8 +64,11 @@ class SpanlinkExporter(SpanExporter):
         backoff_initial: first backoff ceiling in seconds (doubles per retry, full jitter).
         backoff_max: largest backoff ceiling in seconds.
 
-    Construction makes no network call. Every export is bounded by ``timeout``;
-    ``shutdown()`` interrupts any backoff wait at once.
+    Construction makes no network call. Every export is bounded by ``timeout`` for the whole
+    call (a slow or trickling receiver cannot stretch it); ``shutdown()`` cuts requests on
+    the wire and backoff waits at once. With a spool, a batch that cannot be delivered is
+    kept on disk instead, and while the receiver is unreachable new batches go straight to
+    the spool (the re-sender probes the receiver with backoff).
     """
 
     def __init__(
@@ -109,29 +106,38 @@ class SpanlinkExporter(SpanExporter):
         self.timeout = settings.timeout
         self.encoding = settings.encoding
         self.compression = settings.compression
-        self._max_retries = max_retries
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
         encoder = ProtobufEncoder() if settings.encoding == "protobuf" else JsonEncoder()
         self._batcher = Batcher(encoder, max_body_bytes)
         self._encode_lock = threading.Lock()  # the encoder's caches are not thread-safe
         self._content_type = encoder.content_type
         self._content_encoding = "gzip" if settings.compression == "gzip" else "identity"
-        self._headers = {"user-agent": f"spanlink-exporter/{__version__}", **settings.headers}
         self._stats = StatsRecorder()
-        self._rng = random.Random()
+        self._log = FailureLog()
         self._stop = threading.Event()
+        # _local: no more network for new batches (shutdown is near): spool them.
+        # _offline: the receiver failed us; with a spool, new batches go there directly.
+        self._local = threading.Event()
+        self._offline = threading.Event()
+        self._cutoff: float | None = None  # no export runs past this (monotonic), if set
+        self._cutoff_timer: threading.Timer | None = None
+        self._sender = Sender(
+            settings.url,
+            {"user-agent": f"spanlink-exporter/{__version__}", **settings.headers},
+            max_retries,
+            backoff_initial,
+            backoff_max,
+            self._stats,
+            self._log,
+            self._stop,
+        )
         # _wake: something new to send (a spooled batch, a flush); ends the idle wait.
         # _kick: a flush or shutdown; also ends a backoff wait, which new batches must not.
         self._wake = threading.Event()
         self._kick = threading.Event()
         self._drained = threading.Condition()
-        self._client: httpx.Client | None = None
-        self._client_lock = threading.Lock()
-        self._logged: set[str] = set()
-        self._log_lock = threading.Lock()
         self._resender: threading.Thread | None = None
         self._resender_lock = threading.Lock()
+        self._batch_failures: dict[str, int] = {}
         self._spool = Spool(spool_dir, spool_max_bytes) if spool_dir is not None else None
         if self._spool is not None and self._spool.names():
             # Batches left by an earlier run: re-send them in the background.
@@ -142,66 +148,20 @@ class SpanlinkExporter(SpanExporter):
         """Send ``spans``; returns within ``timeout`` seconds.
 
         ``SUCCESS`` when every span was delivered or durably spooled; ``FAILURE`` when any
-        span was dropped (see ``stats().spans_dropped`` for why).
+        span was dropped (see ``stats().spans_dropped`` for why). With a spool, spans given
+        after ``shutdown()`` are spooled (for the next start); without one they are dropped.
         """
         if not spans:
             return SpanExportResult.SUCCESS
-        if self._stop.is_set():
-            self._log_once(
+        if self._stop.is_set() and self._spool is None:
+            self._log(
                 "after-shutdown",
                 logging.WARNING,
                 "spanlink exporter: export() called after shutdown(); spans dropped",
             )
             self._stats.drop(DropReason.SHUTDOWN, len(spans))
             return SpanExportResult.FAILURE
-        deadline = time.monotonic() + self.timeout
-        with self._encode_lock:
-            result = self._batcher.encode(spans)
-        ok = True
-        if result.truncated:
-            self._stats.add("spans_truncated", result.truncated)
-        if result.too_large:
-            ok = False
-            self._stats.drop(DropReason.TOO_LARGE, result.too_large)
-            self._log_once(
-                "too-large",
-                logging.WARNING,
-                "spanlink exporter: %d span(s) larger than max_body_bytes=%d even after "
-                "truncating their string attributes were dropped",
-                result.too_large,
-                self._batcher.max_body_bytes,
-            )
-        if result.failed:
-            ok = False
-            self._stats.drop(DropReason.ENCODING_ERROR, result.failed)
-            self._log_once(
-                "encoding",
-                logging.ERROR,
-                "spanlink exporter: %d span(s) could not be encoded and were dropped: %s",
-                result.failed,
-                result.errors[0],
-            )
-        pending: list[Chunk] = list(result.chunks)
-        while pending:
-            chunk = pending.pop(0)
-            body = self._compress(self._batcher.body(chunk))
-            outcome = self._send(
-                body, chunk.span_count, deadline, self._content_type, self._content_encoding
-            )
-            if outcome is _Outcome.DELIVERED:
-                continue
-            if outcome is _Outcome.TOO_LARGE and chunk.span_count > 1:
-                pending[0:0] = chunk.halves()  # the receiver's cap is below ours: halve
-                continue
-            if outcome is _Outcome.TOO_LARGE:
-                ok = False
-                self._stats.drop(DropReason.TOO_LARGE, chunk.span_count)
-            elif outcome is _Outcome.REJECTED:
-                ok = False
-                self._stats.drop(DropReason.REJECTED, chunk.span_count)
-            elif not self._spool_body(body, chunk.span_count):
-                ok = False
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+        return self._export(spans, local=False)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Try to deliver what is spooled, within ``timeout_millis``; True when nothing is left."""
@@ -222,26 +182,31 @@ class SpanlinkExporter(SpanExporter):
                 self._drained.wait(remaining)
         return not spool.names()
 
-    def shutdown(self) -> None:
-        """Stop: interrupts backoff waits, stops the re-sender, closes connections.
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        """Stop: cuts requests on the wire and backoff waits, stops the re-sender, closes.
 
-        Returns promptly; a request already on the wire is bounded by its own timeout and
-        whatever it could not deliver stays in the spool for the next start.
+        Returns within ``timeout_millis`` (default 1 s). With a spool, whatever a cut request
+        carried is spooled and re-sent on the next start.
         """
         if self._stop.is_set():
             return
+        deadline = time.monotonic() + (
+            _SHUTDOWN_JOIN_SECONDS if timeout_millis is None else max(timeout_millis, 0) / 1000
+        )
         self._stop.set()
+        self._local.set()
         self._wake.set()
         self._kick.set()
+        timer = self._cutoff_timer
+        if timer is not None:
+            timer.cancel()
         with self._drained:
             self._drained.notify_all()
+        self._sender.in_flight.cancel_all()
         resender = self._resender
         if resender is not None:
-            resender.join(_SHUTDOWN_JOIN_SECONDS)
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            resender.join(max(0.0, deadline - time.monotonic()))
+        self._sender.close()
 
     # -- extras ------------------------------------------------------------------------------
     def stats(self) -> ExporterStats:
@@ -253,161 +218,149 @@ class SpanlinkExporter(SpanExporter):
         """The spool directory, or None when the spool is off."""
         return str(self._spool.directory) if self._spool is not None else None
 
+    def span_processor(self, **batch_options: Any) -> SpanlinkBatchProcessor:
+        """A batch span processor for this exporter that knows its spool.
+
+        ``batch_options`` are those of the SDK's ``BatchSpanProcessor`` (``max_queue_size``,
+        ``schedule_delay_millis``, ``max_export_batch_size``, ``export_timeout_millis``) plus
+        ``shutdown_timeout_millis``. See ``SpanlinkBatchProcessor``.
+        """
+        from spanlink.exporter._processor import SpanlinkBatchProcessor
+
+        return SpanlinkBatchProcessor(self, **batch_options)
+
+    # -- used by SpanlinkBatchProcessor ------------------------------------------------------
+    @property
+    def _has_spool(self) -> bool:
+        return self._spool is not None
+
+    def _spool_spans(self, spans: Sequence[ReadableSpan]) -> bool:
+        """Encode ``spans`` straight into the spool, no network; False if any was dropped."""
+        return self._export(spans, local=True) is SpanExportResult.SUCCESS
+
+    def _close_by(self, cutoff: float) -> None:
+        """Shutdown is coming: no export runs past ``cutoff`` (monotonic seconds).
+
+        With a spool, the network is given up at ``cutoff`` (at once if the receiver is
+        already known unreachable): requests on the wire are cut and every batch from then
+        on goes to the spool, so that what is queued is on disk before the deadline.
+        """
+        self._cutoff = cutoff
+        if self._spool is None:
+            return
+        delay = cutoff - time.monotonic()
+        if self._offline.is_set() or delay <= 0:
+            self._go_local()
+            return
+        timer = threading.Timer(delay, self._go_local)
+        timer.daemon = True
+        self._cutoff_timer = timer
+        timer.start()
+
+    def _go_local(self) -> None:
+        self._local.set()
+        self._kick.set()
+        self._sender.in_flight.cancel_current()
+
     # -- sending -----------------------------------------------------------------------------
     def _compress(self, body: bytes) -> bytes:
         if self._content_encoding == "gzip":
             return gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
         return body
 
-    def _http(self) -> httpx.Client:
-        with self._client_lock:
-            if self._client is None:
-                # Created on first use: construction stays free of network and TLS setup.
-                self._client = httpx.Client(
-                    limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-                    follow_redirects=False,
-                )
-            return self._client
+    def _keep_local(self) -> bool:
+        """Spool without trying the network: closing, or the receiver is known down."""
+        return self._spool is not None and (
+            self._local.is_set() or self._offline.is_set() or self._stop.is_set()
+        )
 
-    def _send(
-        self,
-        body: bytes,
-        span_count: int,
-        deadline: float,
-        content_type: str,
-        content_encoding: str,
-        *,
-        resend: bool = False,
-    ) -> _Outcome:
-        """POST one body with bounded retries until delivered, rejected, or out of time."""
-        headers = {**self._headers, "content-type": content_type}
-        if content_encoding != "identity":
-            headers["content-encoding"] = content_encoding
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop.is_set():
-                return _Outcome.FAILED
-            retry_after: float | None = None
-            try:
-                response = self._http().post(
-                    self.url, content=body, headers=headers, timeout=remaining
-                )
-            except httpx.TransportError as error:  # refused, reset, closed, timed out...
-                self._stats.add("failed_requests")
-                reason = f"{type(error).__name__}: {error or 'no detail'}"
-                self._log_once(
-                    f"transport:{type(error).__name__}",
-                    logging.WARNING,
-                    "spanlink exporter: cannot reach %s (%s); retrying with backoff "
-                    "(not logged again until a delivery succeeds)",
-                    self.url,
-                    reason,
-                )
-            except RuntimeError:  # the client was closed by shutdown() mid-request
-                return _Outcome.FAILED
-            else:
-                self._stats.add("requests")
-                status = response.status_code
-                if 200 <= status < 300:
-                    self._delivered(response, body, span_count, resend)
-                    return _Outcome.DELIVERED
-                self._stats.add("failed_requests")
-                message = server_message(response)
-                if status == 413:
-                    self._log_once(
-                        "413",
-                        logging.WARNING,
-                        "spanlink exporter: %s answered 413 (%s); splitting batches "
-                        "further (lower max_body_bytes to avoid this)",
-                        self.url,
-                        message,
-                    )
-                    return _Outcome.TOO_LARGE
-                if status not in RETRYABLE_STATUS:
-                    self._log_once(
-                        f"status:{status}",
-                        logging.ERROR,
-                        "spanlink exporter: %s rejected %d span(s) with HTTP %d: %s. "
-                        "They are dropped; check the endpoint URL and the API key.",
-                        self.url,
-                        span_count,
-                        status,
-                        message,
-                    )
-                    return _Outcome.REJECTED
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                self._log_once(
-                    f"status:{status}",
-                    logging.WARNING,
-                    "spanlink exporter: %s answered HTTP %d (%s); retrying with backoff "
-                    "(not logged again until a delivery succeeds)",
-                    self.url,
-                    status,
-                    message,
-                )
-            if attempt >= self._max_retries:
-                return _Outcome.FAILED
-            if retry_after is not None:
-                delay = retry_after
-            else:
-                delay = backoff_delay(attempt, self._backoff_initial, self._backoff_max, self._rng)
-            attempt += 1
-            if time.monotonic() + delay >= deadline:
-                # Waiting past the deadline cannot help this call: give up now.
-                return _Outcome.FAILED
-            self._stats.add("spans_retried", span_count)
-            if self._stop.wait(delay):
-                return _Outcome.FAILED
-
-    def _delivered(
-        self, response: httpx.Response, body: bytes, span_count: int, resend: bool
-    ) -> None:
-        rejected, message = partial_success(response)
-        rejected = min(max(rejected, 0), span_count)
-        self._stats.add("bytes_sent", len(body))
-        self._stats.add("spans_exported", span_count - rejected)
-        if resend:
-            self._stats.add("spans_resent", span_count)
-        if rejected or message:
-            self._stats.drop(DropReason.PARTIALLY_REJECTED, rejected)
-            self._log_once(
-                f"partial:{message}",
+    def _export(self, spans: Sequence[ReadableSpan], *, local: bool) -> SpanExportResult:
+        deadline = time.monotonic() + self.timeout
+        cutoff = self._cutoff
+        if cutoff is not None:
+            deadline = min(deadline, cutoff)
+        with self._encode_lock:
+            result = self._batcher.encode(spans)
+        ok = True
+        if result.truncated:
+            self._stats.add("spans_truncated", result.truncated)
+        if result.too_large:
+            ok = False
+            self._stats.drop(DropReason.TOO_LARGE, result.too_large)
+            self._log(
+                "too-large",
                 logging.WARNING,
-                "spanlink exporter: %s accepted the batch but rejected %d span(s): %s",
-                self.url,
-                rejected,
-                message or "no message",
+                "spanlink exporter: %d span(s) larger than max_body_bytes=%d even after "
+                "truncating their string attributes were dropped",
+                result.too_large,
+                self._batcher.max_body_bytes,
             )
-        with self._log_lock:
-            recovered = any(not key.startswith("partial:") for key in self._logged)
-            self._logged = {key for key in self._logged if key.startswith("partial:")}
-        if recovered:
-            _logger.info("spanlink exporter: delivering to %s again", self.url)
+        if result.failed:
+            ok = False
+            self._stats.drop(DropReason.ENCODING_ERROR, result.failed)
+            self._log(
+                "encoding",
+                logging.ERROR,
+                "spanlink exporter: %d span(s) could not be encoded and were dropped: %s",
+                result.failed,
+                result.errors[0],
+            )
+        pending: list[Chunk] = list(result.chunks)
+        while pending:
+            chunk = pending.pop(0)
+            body = self._compress(self._batcher.body(chunk))
+            if local or self._keep_local():
+                why = "closing" if local or self._local.is_set() else "receiver unreachable"
+                ok = self._spool_body(body, chunk.span_count, Sent(Outcome.FAILED, 0, why)) and ok
+                continue
+            sent = self._sender.send(
+                body,
+                chunk.span_count,
+                deadline,
+                self._content_type,
+                self._content_encoding,
+                fail_fast=self._spool is not None,
+            )
+            if sent.outcome is Outcome.DELIVERED:
+                self._offline.clear()
+                continue
+            if sent.outcome is Outcome.TOO_LARGE and chunk.span_count > 1:
+                pending[0:0] = chunk.halves()  # the receiver's cap is below ours: halve
+                continue
+            if sent.outcome is Outcome.TOO_LARGE:
+                ok = False
+                self._stats.drop(DropReason.TOO_LARGE, chunk.span_count)
+            elif sent.outcome is Outcome.REJECTED:
+                ok = False
+                self._stats.drop(DropReason.REJECTED, chunk.span_count)
+            else:
+                if not self._stop.is_set():
+                    self._offline.set()
+                ok = self._spool_body(body, chunk.span_count, sent) and ok
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     # -- spool -------------------------------------------------------------------------------
-    def _spool_body(self, body: bytes, span_count: int) -> bool:
+    def _spool_body(self, body: bytes, span_count: int, sent: Sent) -> bool:
         """Keep an undelivered body on disk; False (and counted as dropped) if that fails."""
         spool = self._spool
         if spool is None:
             reason = DropReason.SHUTDOWN if self._stop.is_set() else DropReason.UNDELIVERED
             self._stats.drop(reason, span_count)
-            self._log_once(
+            self._log(
                 "undelivered",
                 logging.ERROR,
-                "spanlink exporter: could not deliver spans to %s within the %.1f s deadline "
-                "and %d retries; they are dropped (pass spool_dir= to keep them on disk until "
-                "the receiver is back)",
-                self.url,
-                self.timeout,
-                self._max_retries,
+                "spanlink exporter: could not deliver %d span(s) to %s: %s; they are dropped "
+                "(pass spool_dir= to keep them on disk until the receiver is back)",
+                span_count,
+                self._sender.url,
+                sent.why,
             )
             return False
         try:
             evicted = spool.write(body, span_count, self._content_type, self._content_encoding)
         except OSError as error:
             self._stats.drop(DropReason.SPOOL_WRITE_FAILED, span_count)
-            self._log_once(
+            self._log(
                 "spool-write",
                 logging.ERROR,
                 "spanlink exporter: cannot write to the spool %s (%s); spans dropped",
@@ -418,11 +371,12 @@ class SpanlinkExporter(SpanExporter):
         self._stats.add("spans_spooled", span_count)
         if evicted:
             self._evicted(spool, sum(evicted))
-        self._log_once(
+        self._log(
             "spooling",
             logging.WARNING,
-            "spanlink exporter: %s unreachable; keeping batches in %s until it is back",
-            self.url,
+            "spanlink exporter: not delivered to %s (%s); keeping batches in %s to re-send them",
+            self._sender.url,
+            sent.why,
             spool.directory,
         )
         if not self._stop.is_set():
@@ -432,7 +386,7 @@ class SpanlinkExporter(SpanExporter):
 
     def _evicted(self, spool: Spool, spans: int) -> None:
         self._stats.drop(DropReason.SPOOL_EVICTED, spans)
-        self._log_once(
+        self._log(
             "spool-full",
             logging.WARNING,
             "spanlink exporter: spool %s is full (spool_max_bytes=%d); the oldest "
@@ -452,7 +406,7 @@ class SpanlinkExporter(SpanExporter):
 
     def _resend_loop(self) -> None:
         """Background: re-send spooled bodies oldest first, backing off while they fail."""
-        attempt = 0
+        attempt = 1
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -463,18 +417,17 @@ class SpanlinkExporter(SpanExporter):
             with self._drained:
                 self._drained.notify_all()
             if drained:
-                attempt = 0
+                attempt = 1
                 self._wake.wait(_SPOOL_POLL_SECONDS)
             else:
-                delay = backoff_delay(
-                    attempt, max(self._backoff_initial, 0.05), self._backoff_max, self._rng
-                )
+                sender = self._sender
+                delay = backoff_delay(attempt, max(sender.backoff_initial, 0.05), sender.backoff_max)
                 attempt += 1
                 self._kick.wait(delay)
                 self._kick.clear()
 
     def _drain_spool(self) -> bool:
-        """Re-send until the spool is empty (True) or a body could not be delivered (False).
+        """Re-send until the spool is empty (True) or a pass left files behind (False).
 
         The listing is taken again after each pass: batches spooled while a pass was running
         are picked up without waiting for the next wake-up.
@@ -487,8 +440,18 @@ class SpanlinkExporter(SpanExporter):
         return True
 
     def _drain_pass(self, spool: Spool, names: list[str]) -> bool:
+        """Re-send each file oldest first; True when none was left behind.
+
+        A file refused for good (4xx other than 408/429, or 413) is dropped, counted and
+        logged. A file that failed otherwise is kept and the next one tried: one bad batch
+        does not hold back the newer ones. The pass stops at the first connection failure
+        (the receiver is down: do not hammer it) or after two failures in a row.
+        """
+        failed: list[str] = []
+        in_a_row = 0
+        delivered = False
         for name in names:
-            if self._stop.is_set():
+            if self._stop.is_set() or self._local.is_set():
                 return False
             try:
                 batch = spool.read(name)
@@ -499,35 +462,61 @@ class SpanlinkExporter(SpanExporter):
                 continue
             if batch is None:
                 continue
-            deadline = time.monotonic() + self.timeout
-            outcome = self._send(
+            sent = self._sender.send(
                 batch.body,
                 batch.span_count,
-                deadline,
+                time.monotonic() + self.timeout,
                 batch.content_type,
                 batch.content_encoding,
                 resend=True,
+                fail_fast=True,
             )
-            if outcome is _Outcome.DELIVERED:
-                spool.remove(name)
-            elif outcome is _Outcome.FAILED:
+            if sent.outcome is Outcome.DELIVERED:
+                self._forget(spool, name)
+                self._offline.clear()
+                delivered = True
+                in_a_row = 0
+            elif sent.outcome is Outcome.FAILED:
                 lost = spool.release(name)
                 if lost:
                     self._evicted(spool, lost)
-                return False
-            else:  # rejected for good: sending it again cannot succeed
-                spool.remove(name)
+                failed.append(name)
+                in_a_row += 1
+                if sent.unreachable or in_a_row >= 2:
+                    break
+            else:  # refused for good: sending it again cannot succeed
+                in_a_row = 0
                 reason = (
-                    DropReason.TOO_LARGE if outcome is _Outcome.TOO_LARGE else DropReason.REJECTED
+                    DropReason.TOO_LARGE if sent.outcome is Outcome.TOO_LARGE else DropReason.REJECTED
                 )
-                self._stats.drop(reason, batch.span_count)
-        return True
+                self._drop_spooled(spool, name, batch.span_count, reason, sent.why)
+        if delivered:
+            # The receiver is up and accepts other batches: these failures are the batch's own.
+            for name in failed:
+                count = self._batch_failures.get(name, 0) + 1
+                self._batch_failures[name] = count
+                if count >= _MAX_BATCH_FAILURES:
+                    why = f"failed {count} times while the receiver accepted other batches"
+                    self._drop_spooled(
+                        spool, name, span_count_from_name(name), DropReason.REJECTED, why
+                    )
+        return not failed
 
-    # -- logging -----------------------------------------------------------------------------
-    def _log_once(self, key: str, level: int, message: str, *args: object) -> None:
-        """Log a kind of failure once; it is logged again only after a delivery succeeded."""
-        with self._log_lock:
-            if key in self._logged:
-                return
-            self._logged.add(key)
-        _logger.log(level, message, *args)
+    def _forget(self, spool: Spool, name: str) -> None:
+        spool.remove(name)
+        self._batch_failures.pop(name, None)
+
+    def _drop_spooled(self, spool: Spool, name: str, spans: int, reason: str, why: str) -> None:
+        self._forget(spool, name)
+        self._stats.drop(reason, spans)
+        self._log(
+            f"spool-drop:{reason}:{why}",
+            logging.ERROR,
+            "spanlink exporter: spooled batch %s (%d span(s)) dropped: %s refused it for good "
+            "(%s); sending it again cannot succeed",
+            name,
+            spans,
+            self._sender.url,
+            why,
+        )
+

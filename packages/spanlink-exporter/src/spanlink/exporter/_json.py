@@ -24,14 +24,13 @@ from opentelemetry.trace import Link, SpanKind
 
 from spanlink.exporter._protobuf import _items, _trace_state
 from spanlink.exporter._wire import utf8
+from spanlink.tracer.support import INT64_MAX, INT64_MIN
 
 __all__ = ["JsonEncoder"]
 
 _logger = logging.getLogger("spanlink.exporter")
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 _CACHE_LIMIT = 4096
 _CACHEABLE_STR_LEN = 64
 _FLAGS_LOCAL = ',"flags":256'
@@ -201,7 +200,7 @@ class JsonEncoder:
                 keys[key] = prefix
             if kind is str:
                 append(prefix + '{"stringValue":' + _string(value) + "}}")
-            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            elif kind is int and INT64_MIN <= value <= INT64_MAX:
                 append(f'{prefix}{{"intValue":"{value}"}}}}')
             else:
                 try:
@@ -217,7 +216,7 @@ def _scalar(value: str | bool | int) -> str:
         return '{"stringValue":' + _string(value) + "}"
     if type(value) is bool:
         return '{"boolValue":true}' if value else '{"boolValue":false}'
-    if _INT64_MIN <= value <= _INT64_MAX:
+    if INT64_MIN <= value <= INT64_MAX:
         return f'{{"intValue":"{value:d}"}}'
     return f'{{"stringValue":"{value:d}"}}'  # beyond int64: keep every digit
 
@@ -238,7 +237,7 @@ def _any_value(value: Any) -> dict[str, Any]:
     if kind is bool:
         return {"boolValue": value}
     if kind is int:
-        if _INT64_MIN <= value <= _INT64_MAX:
+        if INT64_MIN <= value <= INT64_MAX:
             return {"intValue": str(value)}
         return {"stringValue": str(value)}  # beyond int64: keep every digit
     if kind is float:

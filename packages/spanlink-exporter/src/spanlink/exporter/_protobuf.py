@@ -21,14 +21,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanKind
 
 from spanlink.exporter._wire import encode_varint, len_field, pack_double, pack_fixed64, utf8
+from spanlink.tracer.support import INT64_MAX, INT64_MIN
 
 __all__ = ["ProtobufEncoder"]
 
 _logger = logging.getLogger("spanlink.exporter")
 
 _pack_fixed32 = struct.Struct("<I").pack
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 _CACHE_LIMIT = 4096
 _CACHEABLE_STR_LEN = 64
 _SMALL_LEN = tuple(bytes((n,)) for n in range(16))  # an int64 AnyValue is at most 11 bytes
@@ -196,7 +195,7 @@ class ProtobufEncoder:
                 kv_len = len(encoded_key) + len(any_head) + n
                 append(tag + encode_varint(kv_len) + encoded_key + any_head)
                 append(value_bytes)
-            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            elif kind is int and INT64_MIN <= value <= INT64_MAX:
                 # Counts (tokens...) rarely repeat: encode directly, caching only the key.
                 encoded_key = keys.get(key) or self._key(key)
                 varint = encode_varint(value)
@@ -247,7 +246,7 @@ def _any_value(value: Any) -> bytes:
     if kind is bool:
         return b"\x10\x01" if value else b"\x10\x00"
     if kind is int:
-        if _INT64_MIN <= value <= _INT64_MAX:
+        if INT64_MIN <= value <= INT64_MAX:
             return b"\x18" + encode_varint(value)
         return len_field(b"\x0a", str(value).encode())  # beyond int64: keep every digit
     if kind is float:

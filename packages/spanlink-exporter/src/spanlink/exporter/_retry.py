@@ -1,25 +1,17 @@
-"""Retry policy: which failures are worth another try, how long to wait, ``Retry-After``."""
+"""Retry policy: which failures are worth another try and ``Retry-After``.
+
+The backoff itself is ``spanlink.tracer.support.backoff_delay``, shared by every package.
+"""
 
 from __future__ import annotations
 
-import random
 import time
 from email.utils import parsedate_to_datetime
 
-__all__ = ["RETRYABLE_STATUS", "backoff_delay", "parse_retry_after"]
+__all__ = ["RETRYABLE_STATUS", "parse_retry_after"]
 
 #: Statuses the OTLP/HTTP specification marks retryable (plus 408, a timeout by the server).
 RETRYABLE_STATUS = frozenset({408, 429, 502, 503, 504})
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in ``[0, min(maximum, initial * 2**attempt)]``.
-
-    Full jitter spreads the retries of many clients hit by the same outage, instead of
-    bringing them back in lockstep.
-    """
-    ceiling = min(maximum, initial * (2 ** min(attempt, 32)))
-    return rng.uniform(0.0, ceiling)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

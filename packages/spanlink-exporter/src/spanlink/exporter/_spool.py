@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Spool", "SpoolCorruptError", "SpooledBatch"]
+__all__ = ["Spool", "SpoolCorruptError", "SpooledBatch", "span_count_from_name"]
 
 _MAGIC = b"SPANLINK-SPOOL\x01\n"
 # crc32 of the body, body length, span count, content type and content encoding lengths.
@@ -131,7 +131,7 @@ class Spool:
             path.unlink(missing_ok=True)
             raise SpoolCorruptError(
                 f"spool file {str(path)!r} is corrupt ({error}); removed",
-                _span_count_from_name(name),
+                span_count_from_name(name),
             ) from None
         with self._lock:
             self._in_flight = name
@@ -155,7 +155,7 @@ class Spool:
                 self._in_flight = None
             if name in self._evicted_in_flight:
                 self._evicted_in_flight.discard(name)
-                return _span_count_from_name(name)
+                return span_count_from_name(name)
             return 0
 
     def _sizes(self) -> list[tuple[str, int]]:
@@ -181,7 +181,7 @@ class Spool:
                 # Being re-sent right now: lost only if that send fails (see release()).
                 self._evicted_in_flight.add(name)
             else:
-                evicted.append(_span_count_from_name(name))
+                evicted.append(span_count_from_name(name))
         return evicted
 
     def _remove_stale_temporaries(self) -> None:
@@ -209,7 +209,8 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _span_count_from_name(name: str) -> int:
+def span_count_from_name(name: str) -> int:
+    """Spans a spool file holds, from its name (0 when the name is not one of ours)."""
     try:
         return int(name[: -len(_SUFFIX)].rsplit("-", 1)[1])
     except (IndexError, ValueError):

@@ -29,6 +29,8 @@ class DropReason:
     SPOOL_WRITE_FAILED = "spool_write_failed"
     #: A spool file was torn or damaged (count taken from its name); it was removed.
     SPOOL_CORRUPT = "spool_corrupt"
+    #: The batch queue was full and there was no spool to spill to (or the spill fell behind).
+    QUEUE_FULL = "queue_full"
     #: The exporter was shut down before these spans could be sent, and there is no spool.
     SHUTDOWN = "shutdown"
 

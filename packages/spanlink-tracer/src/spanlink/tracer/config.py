@@ -17,10 +17,10 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from spanlink.tracer.context import attach_environment_context
-from spanlink.tracer.processor import SpanlinkProcessor, run_with_deadline
+from spanlink.tracer.processor import SpanlinkProcessor, export_processor, run_with_deadline
 from spanlink.tracer.semconv import attributes as a
 
 __all__ = ["ConfigurationError", "configure", "flush", "shutdown"]
@@ -85,7 +85,7 @@ def configure(
         environment: ``deployment.environment.name`` (``SPANLINK_ENVIRONMENT``).
         service_name: ``service.name`` (``OTEL_SERVICE_NAME``).
         exporter: a ``SpanExporter`` to use instead of ``spanlink-exporter``'s.
-        processor: a processor to forward to instead of ``BatchSpanProcessor(exporter)``.
+        processor: a processor to forward to instead of ``export_processor(exporter)``.
         headers: extra request headers (default ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``).
         enrich: run enrichment plugins in-process (see ``SpanlinkProcessor``).
         resource_attributes: more resource attributes for a provider created here.
@@ -106,7 +106,7 @@ def configure(
     if processor is None:
         if exporter is None:
             exporter = _default_exporter(endpoint, api_key, headers or {})
-        processor = BatchSpanProcessor(exporter)
+        processor = export_processor(exporter)
 
     with _lock:
         if _installed is not None:
@@ -158,10 +158,13 @@ def flush(timeout: float = 5.0) -> bool:
 
 
 def shutdown(timeout: float = 5.0) -> None:
-    """Flush (bounded) and stop the processor installed by ``configure``."""
+    """Export what is buffered and stop the processor installed by ``configure``.
+
+    Returns within ``timeout`` seconds: shutting a batch processor down exports its queue
+    (spanlink-exporter's spools what it cannot deliver in time, when it has a spool).
+    """
     global _installed
     with _lock:
         processor, _installed = _installed, None
     if processor is not None:
-        processor.force_flush(int(timeout * 1000))
-        processor.shutdown()
+        processor.shutdown(timeout_millis=timeout * 1000)

@@ -13,6 +13,7 @@ the other processors see their spans unchanged.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.plugins import call_each, load_plugins
 from spanlink.tracer.semconv import normalize
 
-__all__ = ["SpanlinkProcessor", "run_with_deadline"]
+__all__ = ["SpanlinkProcessor", "export_processor", "run_with_deadline"]
 
 logger = logging.getLogger("spanlink.tracer")
 
@@ -61,12 +62,36 @@ def run_with_deadline(fn: Callable[[], Any], timeout_s: float, what: str) -> tup
     return True, outcome[0]
 
 
+def export_processor(exporter: SpanExporter) -> SpanProcessor:
+    """The processor that batches spans for ``exporter``.
+
+    An exporter may offer its own through ``exporter.span_processor()`` (spanlink-exporter's
+    knows its spool: it spills there instead of dropping, and shuts down within a deadline);
+    any other exporter gets the SDK's ``BatchSpanProcessor``. Duck-typed: the tracer never
+    imports an exporter.
+    """
+    factory = getattr(exporter, "span_processor", None)
+    if callable(factory):
+        processor = factory()
+        if isinstance(processor, SpanProcessor):
+            return processor
+    return BatchSpanProcessor(exporter)
+
+
+def _takes_timeout(shutdown: Callable[..., Any]) -> bool:
+    try:
+        return "timeout_millis" in inspect.signature(shutdown).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class SpanlinkProcessor(SpanProcessor):
     """Stamps test/session context, runs client-side plugin hooks, forwards to a processor.
 
     Args:
-        exporter: where spans go; wrapped in a ``BatchSpanProcessor``. Give this or
-            ``processor``.
+        exporter: where spans go; batched by ``export_processor(exporter)`` (the exporter's
+            own ``span_processor()`` if it has one, else a ``BatchSpanProcessor``). Give
+            this or ``processor``.
         processor: a processor to forward to instead (e.g. your own ``BatchSpanProcessor``).
         enrich: also run the enrichment hooks (``spanlink_enrich_span``) in-process and
             write each plugin's scalar results onto the span as ``spanlink.<plugin>.<key>``
@@ -96,7 +121,7 @@ class SpanlinkProcessor(SpanProcessor):
                 "BatchSpanProcessor) or processor= (used as given)"
             )
         self._delegate: SpanProcessor = (
-            processor if processor is not None else BatchSpanProcessor(exporter)  # type: ignore[arg-type]
+            processor if processor is not None else export_processor(exporter)  # type: ignore[arg-type]
         )
         self._enrich = enrich
         self._span_attributes = dict(span_attributes or {})
@@ -149,11 +174,24 @@ class SpanlinkProcessor(SpanProcessor):
             span = processed
         self._delegate.on_end(span)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        """Stop, waiting at most ``timeout_millis`` (default ``shutdown_timeout_millis``).
+
+        The budget is handed to the wrapped processor when its ``shutdown`` takes one.
+        """
         if self._is_shutdown:
             return
         self._is_shutdown = True
-        run_with_deadline(self._delegate.shutdown, self._shutdown_timeout_s, "shutdown")
+        budget_s = self._shutdown_timeout_s if timeout_millis is None else timeout_millis / 1000
+        delegate_shutdown = self._delegate.shutdown
+        if _takes_timeout(delegate_shutdown):
+            # A little less than ours, so it can finish before we stop waiting for it.
+            inner_ms = max(0.0, budget_s * 1000 - 50)
+            run_with_deadline(
+                lambda: delegate_shutdown(timeout_millis=inner_ms), budget_s, "shutdown"
+            )
+        else:
+            run_with_deadline(delegate_shutdown, budget_s, "shutdown")
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         finished, result = run_with_deadline(
