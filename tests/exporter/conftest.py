@@ -185,8 +185,11 @@ class Receiver:
                 for key, value in {"content-type": ctype, **behavior.headers}.items():
                     self.send_header(key, value)
                 self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    self.close_connection = True  # the client gave up waiting (deadline)
 
             def _trickle(self, behavior: Behavior) -> None:
                 payload = behavior.body or b"x" * 400

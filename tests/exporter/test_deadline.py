@@ -105,7 +105,10 @@ def test_retry_after_beyond_the_deadline_spools_and_says_so(
 
 
 def test_retry_after_beyond_the_deadline_without_spool_logs_the_truth(
-    receiver: Any, spans: list[ReadableSpan], conftest_behavior: Any, caplog: pytest.LogCaptureFixture
+    receiver: Any,
+    spans: list[ReadableSpan],
+    conftest_behavior: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.default = conftest_behavior(status=429, headers={"Retry-After": "3600"})
     exporter = SpanlinkExporter(receiver.url, timeout=5.0)  # max_retries=6 by default
@@ -123,7 +126,10 @@ def test_retry_after_beyond_the_deadline_without_spool_logs_the_truth(
 
 
 def test_failure_log_counts_the_attempts_really_made(
-    receiver: Any, spans: list[ReadableSpan], conftest_behavior: Any, caplog: pytest.LogCaptureFixture
+    receiver: Any,
+    spans: list[ReadableSpan],
+    conftest_behavior: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.default = conftest_behavior(status=503)
     exporter = SpanlinkExporter(receiver.url, max_retries=2, backoff_initial=0.01, backoff_max=0.02)
@@ -156,9 +162,7 @@ def test_shutdown_cuts_a_request_on_the_wire_and_spools_it(
     assert len(_spool_files(tmp_path)) == 1
 
 
-def test_export_after_shutdown_is_spooled_with_a_spool(
-    span_factory: Any, tmp_path: Path
-) -> None:
+def test_export_after_shutdown_is_spooled_with_a_spool(span_factory: Any, tmp_path: Path) -> None:
     exporter = SpanlinkExporter("http://127.0.0.1:9", spool_dir=tmp_path)
     exporter.shutdown()
     spans = span_factory(2)
@@ -172,9 +176,7 @@ def test_force_flush_and_shutdown_are_bounded(
     receiver: Any, span_factory: Any, conftest_behavior: Any, tmp_path: Path, spool: bool
 ) -> None:
     receiver.default = conftest_behavior(status=503, stall=60)
-    exporter = SpanlinkExporter(
-        receiver.url, timeout=60, spool_dir=tmp_path if spool else None
-    )
+    exporter = SpanlinkExporter(receiver.url, timeout=60, spool_dir=tmp_path if spool else None)
     processor = exporter.span_processor(schedule_delay_millis=10)
     try:
         for span in span_factory(3):

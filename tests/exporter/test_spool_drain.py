@@ -128,7 +128,13 @@ def test_batch_failing_for_other_reasons_does_not_block_newer_ones(
     # The newer batches went through right after the oldest one failed, in the same pass...
     first, second, third = receiver.requests[:3]
     assert first.status != 200 and (second.status, third.status) == (200, 200)
-    newer = [s for r in (second, third) for rs in r.decode().resource_spans for ss in rs.scope_spans for s in ss.spans]
+    newer = [
+        s
+        for r in (second, third)
+        for rs in r.decode().resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
     assert _ids(newer) == _sdk_ids(batches[1] + batches[2])
     # ...and the failed one was kept and sent by a later pass: nothing lost, nothing twice.
     assert _ids(receiver.delivered_spans()) == _sdk_ids([s for b in batches for s in b])

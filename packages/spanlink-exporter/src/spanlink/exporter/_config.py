@@ -100,7 +100,9 @@ def resolve(
 
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
-        env_timeout = _env.read(_env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, _env.OTEL_EXPORTER_OTLP_TIMEOUT)
+        env_timeout = _env.read(
+            _env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, _env.OTEL_EXPORTER_OTLP_TIMEOUT
+        )
         if env_timeout is not None:
             try:
                 millis = float(env_timeout)
@@ -121,7 +123,9 @@ def resolve(
 
     merged: dict[str, str] = {}
     if headers is None:
-        env_headers = _env.read(_env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, _env.OTEL_EXPORTER_OTLP_HEADERS)
+        env_headers = _env.read(
+            _env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, _env.OTEL_EXPORTER_OTLP_HEADERS
+        )
         if env_headers is not None:
             merged.update(parse_env_headers(env_headers, liberal=True))
     else:

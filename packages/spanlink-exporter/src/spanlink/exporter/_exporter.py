@@ -17,11 +17,11 @@ from spanlink.exporter._batch import Batcher, Chunk
 from spanlink.exporter._config import resolve
 from spanlink.exporter._json import JsonEncoder
 from spanlink.exporter._protobuf import ProtobufEncoder
+from spanlink.exporter._resend import Resender
 from spanlink.exporter._sender import FailureLog, Outcome, Sender, Sent
-from spanlink.exporter._spool import Spool, SpoolCorruptError, span_count_from_name
+from spanlink.exporter._spool import Spool
 from spanlink.exporter._stats import DropReason, ExporterStats, StatsRecorder
 from spanlink.exporter._version import __version__
-from spanlink.tracer.support import backoff_delay
 
 if TYPE_CHECKING:
     from spanlink.exporter._processor import SpanlinkBatchProcessor
@@ -32,14 +32,12 @@ _logger = logging.getLogger("spanlink.exporter")
 
 _MiB = 1024 * 1024
 _MIN_BODY_BYTES = 1024
-_SPOOL_POLL_SECONDS = 30.0
 _SHUTDOWN_JOIN_SECONDS = 1.0
-# A spooled batch the receiver keeps failing (5xx, timeouts) while it accepts the others is
-# dropped after this many passes, so that one poisoned batch is not re-sent forever.
-_MAX_BATCH_FAILURES = 5
 # gzip level 3: on AI spans about 2x less CPU than level 6 (and 15x less than the level 9
 # of Python's GzipFile default) for bodies ~20% larger; see bench/bench_exporter_encode.py.
 _GZIP_LEVEL = 3
+
+
 class SpanlinkExporter(SpanExporter):
     """Exports spans as OTLP over HTTP (``POST {endpoint}/v1/traces``) to any OTLP receiver.
 
@@ -130,18 +128,23 @@ class SpanlinkExporter(SpanExporter):
             self._log,
             self._stop,
         )
-        # _wake: something new to send (a spooled batch, a flush); ends the idle wait.
-        # _kick: a flush or shutdown; also ends a backoff wait, which new batches must not.
-        self._wake = threading.Event()
-        self._kick = threading.Event()
-        self._drained = threading.Condition()
-        self._resender: threading.Thread | None = None
-        self._resender_lock = threading.Lock()
-        self._batch_failures: dict[str, int] = {}
-        self._spool = Spool(spool_dir, spool_max_bytes) if spool_dir is not None else None
-        if self._spool is not None and self._spool.names():
-            # Batches left by an earlier run: re-send them in the background.
-            self._start_resender()
+        self._spool: Spool | None = None
+        self._resender: Resender | None = None
+        if spool_dir is not None:
+            self._spool = Spool(spool_dir, spool_max_bytes)
+            self._resender = Resender(
+                self._spool,
+                self._sender,
+                self.timeout,
+                self._stats,
+                self._log,
+                stop=self._stop,
+                local=self._local,
+                offline=self._offline,
+            )
+            if self._spool.names():
+                # Batches left by an earlier run: re-send them in the background.
+                self._resender.start()
 
     # -- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -165,22 +168,10 @@ class SpanlinkExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Try to deliver what is spooled, within ``timeout_millis``; True when nothing is left."""
-        spool = self._spool
-        if spool is None or self._stop.is_set():
+        resender = self._resender
+        if resender is None or self._stop.is_set():
             return True
-        if not spool.names():
-            return True
-        deadline = time.monotonic() + timeout_millis / 1000.0
-        self._start_resender()
-        self._wake.set()
-        self._kick.set()
-        with self._drained:
-            while spool.names():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.is_set():
-                    break
-                self._drained.wait(remaining)
-        return not spool.names()
+        return resender.flush(time.monotonic() + timeout_millis / 1000.0)
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
         """Stop: cuts requests on the wire and backoff waits, stops the re-sender, closes.
@@ -195,17 +186,12 @@ class SpanlinkExporter(SpanExporter):
         )
         self._stop.set()
         self._local.set()
-        self._wake.set()
-        self._kick.set()
         timer = self._cutoff_timer
         if timer is not None:
             timer.cancel()
-        with self._drained:
-            self._drained.notify_all()
         self._sender.in_flight.cancel_all()
-        resender = self._resender
-        if resender is not None:
-            resender.join(max(0.0, deadline - time.monotonic()))
+        if self._resender is not None:
+            self._resender.stop(deadline)
         self._sender.close()
 
     # -- extras ------------------------------------------------------------------------------
@@ -259,7 +245,8 @@ class SpanlinkExporter(SpanExporter):
 
     def _go_local(self) -> None:
         self._local.set()
-        self._kick.set()
+        if self._resender is not None:
+            self._resender.kick()
         self._sender.in_flight.cancel_current()
 
     # -- sending -----------------------------------------------------------------------------
@@ -369,8 +356,8 @@ class SpanlinkExporter(SpanExporter):
             )
             return False
         self._stats.add("spans_spooled", span_count)
-        if evicted:
-            self._evicted(spool, sum(evicted))
+        if evicted and self._resender is not None:
+            self._resender.evicted(sum(evicted))
         self._log(
             "spooling",
             logging.WARNING,
@@ -379,144 +366,6 @@ class SpanlinkExporter(SpanExporter):
             sent.why,
             spool.directory,
         )
-        if not self._stop.is_set():
-            self._start_resender()
-            self._wake.set()
-        return True
-
-    def _evicted(self, spool: Spool, spans: int) -> None:
-        self._stats.drop(DropReason.SPOOL_EVICTED, spans)
-        self._log(
-            "spool-full",
-            logging.WARNING,
-            "spanlink exporter: spool %s is full (spool_max_bytes=%d); the oldest "
-            "batches are dropped to make room",
-            spool.directory,
-            spool.max_bytes,
-        )
-
-    def _start_resender(self) -> None:
-        with self._resender_lock:
-            if self._stop.is_set() or (self._resender is not None and self._resender.is_alive()):
-                return
-            self._resender = threading.Thread(
-                target=self._resend_loop, name="spanlink-exporter-spool", daemon=True
-            )
+        if self._resender is not None:
             self._resender.start()
-
-    def _resend_loop(self) -> None:
-        """Background: re-send spooled bodies oldest first, backing off while they fail."""
-        attempt = 1
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                drained = self._drain_spool()
-            except Exception:  # never let the thread die silently
-                _logger.exception("spanlink exporter: spool re-sender failed; retrying")
-                drained = False
-            with self._drained:
-                self._drained.notify_all()
-            if drained:
-                attempt = 1
-                self._wake.wait(_SPOOL_POLL_SECONDS)
-            else:
-                sender = self._sender
-                delay = backoff_delay(attempt, max(sender.backoff_initial, 0.05), sender.backoff_max)
-                attempt += 1
-                self._kick.wait(delay)
-                self._kick.clear()
-
-    def _drain_spool(self) -> bool:
-        """Re-send until the spool is empty (True) or a pass left files behind (False).
-
-        The listing is taken again after each pass: batches spooled while a pass was running
-        are picked up without waiting for the next wake-up.
-        """
-        spool = self._spool
-        assert spool is not None
-        while names := spool.names():
-            if not self._drain_pass(spool, names):
-                return False
         return True
-
-    def _drain_pass(self, spool: Spool, names: list[str]) -> bool:
-        """Re-send each file oldest first; True when none was left behind.
-
-        A file refused for good (4xx other than 408/429, or 413) is dropped, counted and
-        logged. A file that failed otherwise is kept and the next one tried: one bad batch
-        does not hold back the newer ones. The pass stops at the first connection failure
-        (the receiver is down: do not hammer it) or after two failures in a row.
-        """
-        failed: list[str] = []
-        in_a_row = 0
-        delivered = False
-        for name in names:
-            if self._stop.is_set() or self._local.is_set():
-                return False
-            try:
-                batch = spool.read(name)
-            except SpoolCorruptError as error:
-                self._stats.add("spool_files_corrupt")
-                self._stats.drop(DropReason.SPOOL_CORRUPT, error.span_count)
-                _logger.error("spanlink exporter: %s", error)
-                continue
-            if batch is None:
-                continue
-            sent = self._sender.send(
-                batch.body,
-                batch.span_count,
-                time.monotonic() + self.timeout,
-                batch.content_type,
-                batch.content_encoding,
-                resend=True,
-                fail_fast=True,
-            )
-            if sent.outcome is Outcome.DELIVERED:
-                self._forget(spool, name)
-                self._offline.clear()
-                delivered = True
-                in_a_row = 0
-            elif sent.outcome is Outcome.FAILED:
-                lost = spool.release(name)
-                if lost:
-                    self._evicted(spool, lost)
-                failed.append(name)
-                in_a_row += 1
-                if sent.unreachable or in_a_row >= 2:
-                    break
-            else:  # refused for good: sending it again cannot succeed
-                in_a_row = 0
-                reason = (
-                    DropReason.TOO_LARGE if sent.outcome is Outcome.TOO_LARGE else DropReason.REJECTED
-                )
-                self._drop_spooled(spool, name, batch.span_count, reason, sent.why)
-        if delivered:
-            # The receiver is up and accepts other batches: these failures are the batch's own.
-            for name in failed:
-                count = self._batch_failures.get(name, 0) + 1
-                self._batch_failures[name] = count
-                if count >= _MAX_BATCH_FAILURES:
-                    why = f"failed {count} times while the receiver accepted other batches"
-                    self._drop_spooled(
-                        spool, name, span_count_from_name(name), DropReason.REJECTED, why
-                    )
-        return not failed
-
-    def _forget(self, spool: Spool, name: str) -> None:
-        spool.remove(name)
-        self._batch_failures.pop(name, None)
-
-    def _drop_spooled(self, spool: Spool, name: str, spans: int, reason: str, why: str) -> None:
-        self._forget(spool, name)
-        self._stats.drop(reason, spans)
-        self._log(
-            f"spool-drop:{reason}:{why}",
-            logging.ERROR,
-            "spanlink exporter: spooled batch %s (%d span(s)) dropped: %s refused it for good "
-            "(%s); sending it again cannot succeed",
-            name,
-            spans,
-            self._sender.url,
-            why,
-        )
-

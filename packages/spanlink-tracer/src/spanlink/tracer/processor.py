@@ -183,7 +183,7 @@ class SpanlinkProcessor(SpanProcessor):
             return
         self._is_shutdown = True
         budget_s = self._shutdown_timeout_s if timeout_millis is None else timeout_millis / 1000
-        delegate_shutdown = self._delegate.shutdown
+        delegate_shutdown: Callable[..., Any] = self._delegate.shutdown
         if _takes_timeout(delegate_shutdown):
             # A little less than ours, so it can finish before we stop waiting for it.
             inner_ms = max(0.0, budget_s * 1000 - 50)
