@@ -17,6 +17,7 @@ PUBLIC_PACKAGES = [
     "spanlink.receiver.compare",
     "spanlink.receiver.enrichment",
     "spanlink.receiver.ingest",
+    "spanlink.receiver.redaction",
     "spanlink.receiver.storage",
     "spanlink.receiver.testruns",
     "spanlink.receiver.ui",

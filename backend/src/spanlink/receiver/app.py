@@ -25,8 +25,14 @@ from spanlink.receiver.api import ROUTERS
 from spanlink.receiver.api._http import retry_later
 from spanlink.receiver.enrichment import EnrichmentService
 from spanlink.receiver.ingest import CommitListener
+from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
-from spanlink.receiver.storage import DatabaseUnavailable, KeyResolver, create_app_engine
+from spanlink.receiver.storage import (
+    DatabaseUnavailable,
+    KeyResolver,
+    create_app_engine,
+    project_transaction,
+)
 from spanlink.receiver.testruns.service import TestRunService
 from spanlink.receiver.testruns.websocket import router as endpoint_socket_router
 
@@ -50,8 +56,14 @@ def _native_telemetry_settings() -> dict[str, Any]:
 def create_app(settings: Settings) -> FastAPI:
     """Build the receiver app for ``settings`` (``settings.database_url`` is required)."""
     engine = create_app_engine(settings)
+
+    def load_redaction(project_id: int) -> RedactionConfig:
+        with project_transaction(engine, project_id) as connection:
+            return load_config(connection, project_id)[0]
+
+    redaction = RulesCache(load_redaction, settings.redaction_cache_seconds)
     enrichment = EnrichmentService(settings, engine)
-    testruns = TestRunService(settings, engine)
+    testruns = TestRunService(settings, engine, redaction)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_resolver = KeyResolver(engine, settings.api_key_cache_seconds)
     app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
     app.state.enrichment = enrichment
+    app.state.redaction = redaction
     app.state.testruns = testruns
     listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
     app.state.commit_listeners = listeners

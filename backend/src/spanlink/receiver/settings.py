@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=30_000, gt=0)
     #: Seconds a resolved API key is cached in memory.
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    #: How long a receiver keeps a project's redaction rules before reading them again (a
+    #: ``PUT`` on this receiver applies at once; on others within this time).
+    redaction_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Enrichment (``spanlink.receiver.enrichment``).
     #: Where traces are enriched: ``inprocess`` (asyncio workers in this process), ``celery``

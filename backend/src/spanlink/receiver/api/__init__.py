@@ -1,11 +1,11 @@
 """The receiver's HTTP API: one router per resource, one way to authenticate.
 
 Routers (each module's ``router``): ``ingest`` (OTLP/HTTP), ``traces``, ``metrics``,
-``prices``, ``test_runs``, ``reported_runs`` (client-reported runs' results), ``compare``,
-``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new resource is a new module
-with its ``router``, listed in :data:`ROUTERS`. ``auth`` holds the bearer dependency
-(:data:`Project`) and :func:`project_transaction`; ``responses`` the documented response
-models; ``_http`` the helpers the routers share.
+``prices``, ``redaction``, ``test_runs``, ``reported_runs`` (client-reported runs'
+results), ``compare``, ``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new
+resource is a new module with its ``router``, listed in :data:`ROUTERS`. ``auth`` holds the
+bearer dependency (:data:`Project`) and :func:`project_transaction`; ``responses`` the
+documented response models; ``_http`` the helpers the routers share.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from spanlink.receiver.api import (
     ingest,
     metrics,
     prices,
+    redaction,
     reported_runs,
     test_runs,
     traces,
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     health.router,
     prices.router,
+    redaction.router,
     test_runs.router,
     reported_runs.router,
     compare.router,

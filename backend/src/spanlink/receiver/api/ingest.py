@@ -32,6 +32,7 @@ from spanlink.receiver.ingest import (
     prepare_batch,
     write_batch,
 )
+from spanlink.receiver.redaction import RulesCache
 from spanlink.receiver.settings import Settings
 
 __all__ = ["router"]
@@ -61,6 +62,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _ingest(
     settings: Settings,
     engine: Engine,
+    redaction: RulesCache,
     project: int,
     body: bytes,
     content_type: str | None,
@@ -69,7 +71,7 @@ def _ingest(
     request_message, encoding = decode_request(
         body, content_type, encoding_header, settings.max_decompressed_bytes
     )
-    batch = prepare_batch(project, request_message)
+    batch = prepare_batch(project, request_message, redaction.get(project))
     received = len(batch.rows) + batch.rejected
     if batch.rejected and not batch.rows:
         raise OTLPError(batch.error_message)
@@ -96,6 +98,7 @@ async def export_traces(request: Request, project: Project) -> Response:
             _ingest,
             settings,
             request.app.state.engine,
+            request.app.state.redaction,
             project,
             body,
             content_type,

@@ -7,6 +7,7 @@ model and token counts become columns of their own.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +16,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spanlink.receiver.ingest._records import iter_otlp_spans, span_record_from_otlp
+from spanlink.receiver.redaction import (
+    EMPTY_RULES,
+    CompiledRules,
+    RedactionBudget,
+    redact_attributes,
+    redact_span,
+)
 from spanlink.tracer import semconv
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.support import INT64_MAX as _INT64_MAX
 
 __all__ = ["PreparedBatch", "prepare_batch", "span_row"]
+
+logger = logging.getLogger("spanlink.receiver")
 
 #: How many rejection reasons are quoted in a partial-success message.
 _MAX_REASONS = 5
@@ -166,8 +176,18 @@ def span_row(
     )
 
 
-def prepare_batch(project_id: int, request: ExportTraceServiceRequest) -> PreparedBatch:
-    """Validate every span of a request and build the rows of the valid ones."""
+def prepare_batch(
+    project_id: int,
+    request: ExportTraceServiceRequest,
+    redaction: CompiledRules = EMPTY_RULES,
+) -> PreparedBatch:
+    """Validate every span of a request and build the rows of the valid ones.
+
+    ``redaction`` (the project's rules) is applied to each record before its row is built,
+    so nothing unredacted reaches a row; with no rules this costs one attribute test.
+    """
+    if not redaction.is_empty:
+        return _prepare_redacted(project_id, request, redaction)
     batch = PreparedBatch()
     # The spans of one ResourceSpans share its dict: encode it once. The dict is kept in the
     # cache too, so its id cannot be reused by another resource while we run.
@@ -183,4 +203,34 @@ def prepare_batch(project_id: int, request: ExportTraceServiceRequest) -> Prepar
             cached = resource_json[id(resource)] = (resource, _dumps(resource))
         batch.rows.append(span_row(project_id, record, cached[1]))
         batch.trace_ids.add(record.trace_id)
+    return batch
+
+
+def _prepare_redacted(
+    project_id: int, request: ExportTraceServiceRequest, rules: CompiledRules
+) -> PreparedBatch:
+    batch = PreparedBatch()
+    budget = RedactionBudget()  # one budget for the whole batch (see redaction)
+    # A resource is redacted and encoded once for all its spans.
+    resources: dict[int, tuple[dict[str, Any], dict[str, Any], str]] = {}
+    for index, (span, resource, scope_name, scope_version) in enumerate(iter_otlp_spans(request)):
+        reason = _invalid_reason(index, span)
+        if reason is not None:
+            batch.reject(reason)
+            continue
+        cached = resources.get(id(resource))
+        if cached is None:
+            redacted = redact_attributes(resource, rules, budget)
+            cached = resources[id(resource)] = (resource, redacted, _dumps(redacted))
+        record = span_record_from_otlp(span, cached[1], scope_name, scope_version)
+        record = redact_span(record, rules, budget, include_resource=False)
+        batch.rows.append(span_row(project_id, record, cached[2]))
+        batch.trace_ids.add(record.trace_id)
+    if budget.timed_out:
+        logger.warning(
+            "redaction rule(s) %s of project %s ran out of time; the values they were "
+            "searching were stored as [REDACTED:<rule>] (make the pattern simpler)",
+            ", ".join(sorted(budget.timed_out)),
+            project_id,
+        )
     return batch

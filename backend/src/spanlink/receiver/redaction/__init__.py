@@ -34,6 +34,7 @@ from spanlink.receiver.redaction._config import (
     parse_config,
 )
 from spanlink.receiver.redaction._detectors import BUILTIN_DETECTORS, luhn_valid
+from spanlink.receiver.redaction._store import load_config, save_config
 
 __all__ = [
     "BUDGET_S",
@@ -51,6 +52,7 @@ __all__ = [
     "RedactionRule",
     "RulesCache",
     "compile_rules",
+    "load_config",
     "luhn_valid",
     "marker",
     "parse_config",
@@ -58,4 +60,5 @@ __all__ = [
     "redact_span",
     "redact_text",
     "redact_value",
+    "save_config",
 ]

@@ -190,4 +190,5 @@ RLS_TABLES: tuple[str, ...] = (
     "trace_enrichments",
     "test_runs",
     "test_results",
+    "redaction_rules",
 )

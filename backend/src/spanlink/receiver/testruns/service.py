@@ -20,16 +20,24 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 from starlette.concurrency import run_in_threadpool
 
+from spanlink.receiver.redaction import (
+    EMPTY_RULES,
+    CompiledRules,
+    RedactionBudget,
+    RulesCache,
+    redact_value,
+)
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import database_errors, project_scope, project_transaction
 from spanlink.receiver.testruns import reported, store
+from spanlink.receiver.testruns._redact import redact_cases, redact_finished, redact_partial
 from spanlink.receiver.testruns.bus import NotificationBus, notify
 from spanlink.receiver.testruns.linking import (
     DEFAULT_STRATEGY,
@@ -132,11 +140,14 @@ class TestRunService:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, redaction: RulesCache | None = None
+    ) -> None:
         if not settings.database_url:
             raise ValueError("Settings.database_url is not set")
         self.settings = settings
         self.engine = engine
+        self.redaction = redaction
         self.receiver_id = uuid.uuid4().hex
         self.registry = EndpointRegistry()
         self.strategy = load_strategy(settings.linking_strategy or DEFAULT_STRATEGY)
@@ -346,7 +357,11 @@ class TestRunService:
         try:
             await self._in_project(
                 item.project_id,
-                partial(store.record_partial, result_id=message.invocation_id, partial=snapshot),
+                lambda db: store.record_partial(
+                    db,
+                    message.invocation_id,
+                    redact_partial(snapshot, self._rules(item.project_id)),
+                ),
             )
         except Exception as error:  # a preview only: the result still carries the output
             logger.warning("spanlink: could not store streamed output: %s", error)
@@ -368,6 +383,10 @@ class TestRunService:
         )
         return True
 
+    def _rules(self, project_id: int) -> CompiledRules:
+        """The project's redaction rules (a database read when not cached: a worker thread)."""
+        return self.redaction.get(project_id) if self.redaction is not None else EMPTY_RULES
+
     async def _store_result(
         self, item: Inflight, result_id: str, result: store.FinishedResult
     ) -> None:
@@ -375,7 +394,8 @@ class TestRunService:
         strategy = self.strategy
 
         def write(db: Connection) -> None:
-            closed = store.finish_result(db, result_id, result)
+            redacted = redact_finished(result, self._rules(item.project_id))
+            closed = store.finish_result(db, result_id, redacted)
             if closed is not None:
                 run_id, case_id = closed
                 strategy.link_result(
@@ -464,6 +484,16 @@ class TestRunService:
                 await self.describe_missing(project_id, request.environment, request.function)
             )
         strategy_name = self.strategy.name
+        rules = await run_in_threadpool(self._rules, project_id)
+        if not rules.is_empty:
+            # Redacted before anything is stored; the cases run with what is stored.
+            budget = RedactionBudget()
+            request = replace(
+                request,
+                name=redact_value(request.name, rules, budget=budget),
+                cases=redact_cases(request.cases, rules, budget),
+                metadata=redact_value(request.metadata, rules, budget=budget),
+            )
 
         def create(db: Connection) -> tuple[str, list[str]]:
             return store.create_run(
