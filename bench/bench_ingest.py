@@ -7,6 +7,11 @@ gzip protobuf) to ``spanlink-receiver serve`` running in its own process, for at
 Target: the receiver stores >= 50% of the raw COPY rate.
 
     python bench/bench_ingest.py [--duration 30] [--concurrency 4] [--database-url URL]
+                                 [--redaction]
+
+``--redaction`` sets the receiver project's redaction rules first (every builtin detector
+and one user pattern), so the figure includes redaction at ingest; the raw COPY rows are
+the same either way.
 
 Without ``--database-url`` (or ``SPANLINK_BENCH_DATABASE_URL``) the embedded Postgres is
 used. A scratch database is created and dropped on that server.
@@ -54,6 +59,13 @@ def generate_bodies(count: int, seed: int) -> list[bytes]:
                 span.span_id = rng.randbytes(8)
         bodies.append(gzip.compress(template.SerializeToString(), 6))
     return bodies
+
+
+#: What ``--redaction`` turns on.
+REDACTION_RULES = {
+    "builtin": ["email", "credit_card", "api_key", "aws_key", "jwt", "bearer_token"],
+    "rules": [{"name": "ticket", "pattern": r"TKT-\d{6}"}],
+}
 
 
 def run_receiver(  # type: ignore[no-untyped-def]
@@ -159,8 +171,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6, help="alternating raw/receiver rounds")
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--redaction", action="store_true", help="redaction on: every builtin + one pattern"
+    )
     args = parser.parse_args()
 
+    loadavg = Path("/proc/loadavg").read_text().split(" ", 3)[:3]
     print(f"generating {args.batches} batches of 512 spans...", flush=True)
     bodies = generate_bodies(args.batches, seed=1)
     print(f"  {sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB gzip per batch", flush=True)
@@ -174,6 +190,14 @@ def main() -> int:
         row_batches = prepare_raw_rows(raw_project, args.raw_batches)
 
         with receiver_process(database_url) as url:
+            if args.redaction:
+                response = httpx.put(
+                    f"{url}/api/v1/redaction",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json=REDACTION_RULES,
+                    timeout=30,
+                )
+                response.raise_for_status()
             # Warm-up (connections, caches): not counted.
             warm = generate_bodies(4, seed=7)
             run_receiver(url, key, warm, 30, 2)
@@ -218,12 +242,14 @@ def main() -> int:
 
     if not args.no_record:
         command = "python bench/bench_ingest.py " + " ".join(sys.argv[1:])
+        switch = "on" if args.redaction else "off"
         section = f"""
-## Receiver: sustained ingest (`bench/bench_ingest.py`)
+## Receiver: sustained ingest (`bench/bench_ingest.py`), redaction {switch}
 
 - Command: `{command.strip()}`
 - Machine: {machine()}; Postgres, receiver (one uvicorn process) and load generator share it.
-- Date: {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+- Date: {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}; load average before
+  the run: {loadavg}
 - Load: {args.concurrency} concurrent clients, batches of 512 spans (~1 KB attributes each),
   gzip protobuf, for {elapsed:.0f} s; {len(failures)} failed requests.
 

@@ -1,7 +1,8 @@
 """The ``spanlink-receiver`` command: one command group per resource.
 
 ``serve``/``migrate`` (``_server``), ``keys`` (``_keys``), ``traces`` (``_traces``),
-``plugins``/``worker`` (``_enrichment``), ``test-run`` (``_test_runs``); the options they
+``plugins``/``worker`` (``_enrichment``), ``test-run`` (``_test_runs``), ``redaction``
+(``_redaction``); the options they
 share are in ``_options``. Each group imports its heavy dependencies inside its handlers,
 so the command line starts quickly.
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from spanlink.receiver.cli import _enrichment, _keys, _server, _test_runs, _traces
+from spanlink.receiver.cli import _enrichment, _keys, _redaction, _server, _test_runs, _traces
 
 __all__ = ["main"]
 
-_GROUPS = (_server, _keys, _traces, _enrichment, _test_runs)
+_GROUPS = (_server, _keys, _redaction, _traces, _enrichment, _test_runs)
 
 
 def _parser() -> argparse.ArgumentParser:
