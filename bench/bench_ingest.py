@@ -35,7 +35,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _receiver_bench import machine, make_batch, percentile, receiver_process, scratch_database
 
-from spanlink.receiver.ingest._write import _COLUMNS, prepare_batch
+from spanlink.receiver.ingest import prepare_batch
+from spanlink.receiver.ingest._write import _COLUMNS
 from spanlink.receiver.storage import create_api_key, create_project
 
 

@@ -37,6 +37,9 @@ BUDGET_S = 2.0
 #: Distinct keys whose applicable rules are remembered per rule set.
 _KEY_CACHE_SIZE = 8192
 
+#: Texts up to this length have their redacted form cached per rule set.
+_TEXT_CACHE_LENGTH = 256
+
 _MARKER_SPLIT = re.compile(f"({MARKER_PATTERN})")
 
 
@@ -149,6 +152,7 @@ class CompiledRules:
     _key_rules: tuple[_KeyRule, ...] = ()
     _keys: dict[str, KeyRules] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -209,12 +213,28 @@ class CompiledRules:
     def redact_text(
         self, text: str, extra: tuple[UserPattern, ...], budget: RedactionBudget
     ) -> str:
-        """``text`` with the builtin detectors, the global patterns and ``extra`` applied."""
+        """``text`` with the builtin detectors, the global patterns and ``extra`` applied.
+
+        Short texts repeat across the spans of a batch (names, roles, models): their
+        results are remembered (bounded), except a result forced by a spent budget.
+        """
+        cacheable = not extra and len(text) <= _TEXT_CACHE_LENGTH
+        if cacheable:
+            cached = self._texts.get(text)
+            if cached is not None:
+                return cached
+        timed_out = len(budget.timed_out)
+        result = text
         if self._builtin is not None:
-            text = self._builtin.sub(text)
+            result = self._builtin.sub(result)
         for pattern in (*self._global, *extra) if extra else self._global:
-            text = _apply_user(pattern, text, budget)
-        return text
+            result = _apply_user(pattern, result, budget)
+        if cacheable and len(budget.timed_out) == timed_out:
+            with self._lock:
+                if len(self._texts) >= _KEY_CACHE_SIZE:
+                    self._texts.clear()
+                self._texts[text] = result
+        return result
 
 
 def _replace_match(match: regex.Match[str], replacement: str) -> str:
