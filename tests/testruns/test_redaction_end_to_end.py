@@ -205,3 +205,33 @@ def test_invalid_rules_are_refused_with_the_reason(client: httpx.Client) -> None
     assert "unknown builtin detector 'nope'" in response.text
     assert "not a valid regular expression" in response.text
     assert client.get("/api/v1/redaction").json()["builtin"] == []
+
+
+def test_secrets_of_a_client_reported_run_are_not_stored(
+    client: httpx.Client, database_url: str
+) -> None:
+    _rules(client)
+    sent = _secrets()
+    everything = _all_text(sent)
+    run_id = secrets.token_hex(16)
+    created = client.post(
+        "/api/v1/test-runs",
+        json={"source": "pytest", "id": run_id, "name": everything, "metadata": {"m": everything}},
+    )
+    assert created.status_code == 201, created.text
+    result = {
+        "id": secrets.token_hex(16),
+        "case_id": "tests/test_a.py::test_one",
+        "status": "failed",
+        "inputs": {"question": everything, "password": sent["password"][0]},
+        "output": {"answer": everything},
+        "error": f"AssertionError: {everything}",
+        "scores": [{"name": "judge", "label": sent["email"][0], "explanation": everything}],
+        "metadata": {"note": everything},
+    }
+    answer = client.post(f"/api/v1/test-runs/{run_id}/results", json={"results": [result]})
+    assert answer.status_code == 200, answer.text
+    assert client.post(f"/api/v1/test-runs/{run_id}/finish").status_code == 200
+    (stored,) = client.get(f"/api/v1/test-runs/{run_id}").json()["results"]
+    assert "[REDACTED:email]" in json.dumps(stored["output"])
+    _assert_nothing_stored(database_url, sent)

@@ -19,7 +19,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.redaction import RulesCache, redact_value
 from spanlink.receiver.testruns import reported, store
+from spanlink.receiver.testruns._redact import redact_reported
 from spanlink.receiver.testruns.linking import ResultLink
 from spanlink.receiver.testruns.service import TestRunService
 
@@ -118,16 +120,18 @@ async def create_reported_run(body: ReportedRunIn, request: Request, project: in
     """Create a client-reported run (201), or find it (200) when its id exists already."""
     run_id = (body.id or uuid.uuid4().hex).lower()
 
+    rules = await run_in_threadpool(request.app.state.redaction.get, project)
+
     def create(db: Connection) -> bool:
         return reported.create_reported_run(
             db,
             project,
             run_id=run_id,
-            name=body.name,
+            name=redact_value(body.name, rules),
             source=body.source,
             environment=body.environment,
             configuration_id=body.configuration_id,
-            metadata=body.metadata,
+            metadata=redact_value(body.metadata, rules),
         )
 
     try:
@@ -190,9 +194,12 @@ async def report_results(
     service: TestRunService = request.app.state.testruns
     strategy = service.strategy
 
+    redaction: RulesCache = request.app.state.redaction
+
     def write(db: Connection) -> int:
         _reported(db, project, run_id)
-        final = reported.upsert_results(db, project, run_id, results)
+        redacted = redact_reported(results, redaction.get(project))
+        final = reported.upsert_results(db, project, run_id, redacted)
         for result in final:
             strategy.link_result(
                 db, project, ResultLink(result.id, run_id, result.case_id, result.trace_id)

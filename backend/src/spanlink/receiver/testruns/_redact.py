@@ -8,9 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 from spanlink.receiver.redaction import CompiledRules, RedactionBudget, redact_text, redact_value
-from spanlink.receiver.testruns import store
+from spanlink.receiver.testruns import reported, store
 
-__all__ = ["redact_cases", "redact_finished", "redact_partial"]
+__all__ = ["redact_cases", "redact_finished", "redact_partial", "redact_reported"]
 
 
 def redact_cases(
@@ -46,3 +46,25 @@ def redact_partial(partial: store.PartialOutput, rules: CompiledRules) -> store.
     if rules.is_empty:
         return partial
     return replace(partial, output=redact_value(partial.output, rules))
+
+
+def redact_reported(
+    results: list[reported.ReportedResult], rules: CompiledRules
+) -> list[reported.ReportedResult]:
+    """Client-reported results with case ids, inputs, outputs, errors, scores (labels and
+    explanations) and metadata redacted."""
+    if rules.is_empty:
+        return results
+    budget = RedactionBudget()
+    return [
+        replace(
+            result,
+            case_id=redact_text(result.case_id, rules, budget),
+            inputs=redact_value(dict(result.inputs), rules, budget=budget),
+            output=redact_value(result.output, rules, budget=budget),
+            error=redact_text(result.error, rules, budget) if result.error else result.error,
+            scores=[redact_value(dict(score), rules, budget=budget) for score in result.scores],
+            metadata=redact_value(dict(result.metadata or {}), rules, budget=budget),
+        )
+        for result in results
+    ]
