@@ -1,7 +1,7 @@
-"""A 10,000-span trace renders fast enough and scrolls: only the rows in view are in the DOM.
+"""A 10,000-span trace renders and scrolls: only the rows in view are in the DOM.
 
-The bound on the time to first render is generous (a machine under load must not fail the
-suite); the measured figures are in bench/RESULTS.md (bench/bench_ui_render.py).
+No time is asserted here (a loaded machine must not fail the suite): the time to first
+render is measured by bench/bench_ui_render.py, with its figures in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ from receiver_helpers import post_proto
 from ui_helpers import large_trace_requests, screenshot, sign_in, wait_rendered
 
 SPANS = 10_000
-#: Upper bound on navigation -> waterfall on screen, in ms. Measured on 2 cores: see
-#: bench/RESULTS.md ("Trace viewer: time to first render"); this leaves a wide margin.
-RENDER_BOUND_MS = 15_000
 
 
 def test_ten_thousand_span_trace_renders_and_scrolls(page, receiver, api_key, client) -> None:
@@ -23,11 +20,7 @@ def test_ten_thousand_span_trace_renders_and_scrolls(page, receiver, api_key, cl
     page.goto(f"{receiver.url}/ui/#/trace/{trace_id}")
     page.reload()  # a fresh navigation, so the mark is relative to this page load
     wait_rendered(page, "trace", timeout=60_000)
-    rendered_ms = page.evaluate(
-        "performance.getEntriesByName('spanlink:trace-rendered')[0].startTime"
-    )
-    print(f"10,000-span trace: first render {rendered_ms:.0f} ms after navigation")
-    assert rendered_ms < RENDER_BOUND_MS
+    assert page.evaluate("performance.getEntriesByName('spanlink:trace-rendered').length") == 1
     assert page.text_content(".stat:nth-child(2) .stat-value") == "10,000"
     assert page.get_attribute(".wf-scroll", "aria-rowcount") == str(SPANS)
     in_dom = page.eval_on_selector_all(".wf-row", "rows => rows.length")
