@@ -27,7 +27,13 @@ from spanlink.tracer import SpanlinkProcessor
 _SLACK = 1.5  # seconds a loaded machine may add to a deadline
 
 
-def _produce(provider: TracerProvider, threads: int, per_second: float, seconds: float) -> set[int]:
+def _produce(
+    provider: TracerProvider,
+    threads: int,
+    per_second: float,
+    seconds: float,
+    payload: int = 200,
+) -> set[int]:
     """End spans at a steady rate from several threads; returns their span ids."""
     tracer = provider.get_tracer("load")
     ids: set[int] = set()
@@ -40,7 +46,8 @@ def _produce(provider: TracerProvider, threads: int, per_second: float, seconds:
         i = 0
         while time.monotonic() < until:
             with tracer.start_as_current_span(f"op {n}-{i}") as span:
-                span.set_attribute("gen_ai.input.messages", "m" * 200)
+                # Random text: it compresses no better than real prompts do.
+                span.set_attribute("gen_ai.input.messages", os.urandom(payload // 2).hex())
                 mine.append(span.get_span_context().span_id)
             i += 1
             time.sleep(interval)
@@ -201,3 +208,41 @@ def test_overflow_without_a_spool_is_counted(receiver: Any, conftest_behavior: A
         assert dropped >= len(produced) - 2 * 16
     finally:
         processor.shutdown(timeout_millis=500)
+
+
+def test_huge_backlog_spill_stays_within_the_spool_byte_bound(
+    receiver: Any, tmp_path: Path, conftest_behavior: Any
+) -> None:
+    receiver.default = conftest_behavior(status=503, stall=60)  # exports hang
+    bound = 64 * 1024
+    exporter = SpanlinkExporter(receiver.url, spool_dir=tmp_path, timeout=30, spool_max_bytes=bound)
+    processor = exporter.span_processor(
+        max_queue_size=64, max_export_batch_size=32, schedule_delay_millis=20
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    sizes: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            sizes.append(sum(p.stat().st_size for p in tmp_path.glob("*.spool")))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        produced = _produce(provider, threads=3, per_second=600, seconds=1.5, payload=2000)
+        processor.shutdown(timeout_millis=2000)
+    finally:
+        done.set()
+        watcher.join()
+    stats = exporter.stats()
+    assert max(sizes) <= bound
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.spool")) <= bound
+    # More spans than fit: the oldest spooled batches made room, and that is counted; every
+    # span is either still spooled, or counted as evicted (nothing vanishes silently).
+    evicted = stats.spans_dropped.get(DropReason.SPOOL_EVICTED, 0)
+    assert evicted > 0
+    assert stats.spans_spooled == len(produced)
+    assert stats.spans_dropped_total == evicted
