@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -35,9 +35,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+import spanlink.protocol as p
 from spanlink.endpoint import EndpointClient, Registry
 from spanlink.tracer import SpanlinkProcessor
-from spanlink.tracer import protocol as p
 from spanlink.tracer.plugins import get_plugin_manager
 
 TOKEN = "sk-test-123"
@@ -204,7 +204,7 @@ class Peer:
         function: str,
         arguments: dict[str, Any] | None = None,
         *,
-        context: p.TestContextInfo | None = None,
+        context: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         wait: float = 20.0,
     ) -> p.Result:
@@ -215,7 +215,7 @@ class Peer:
                 invocation_id=invocation_id,
                 function=function,
                 arguments=arguments or {},
-                test_context=context or p.TestContextInfo(),
+                test_context=context or {},
                 timeout_s=timeout_s,
             )
         )

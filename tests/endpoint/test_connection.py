@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+import spanlink.protocol as p
 from spanlink.endpoint import AuthenticationError, Registry, connect
 from spanlink.endpoint.client import backoff_delay
-from spanlink.tracer import protocol as p
 
 
 def _registry() -> Registry:

@@ -13,14 +13,12 @@ import pydantic
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
+import spanlink.protocol as p
 from spanlink.endpoint import Registry
 from spanlink.tracer import observe
-from spanlink.tracer import protocol as p
 from spanlink.tracer.model import format_trace_id
 
-CONTEXT = p.TestContextInfo(
-    run_id="run-1", case_id="case-7", result_id="res-42", configuration_id="cfg"
-)
+CONTEXT = {"run_id": "run-1", "case_id": "case-7", "result_id": "res-42", "configuration_id": "cfg"}
 TEST_ATTRIBUTES = {
     "spanlink.test.run_id": "run-1",
     "spanlink.test.case_id": "case-7",

@@ -19,8 +19,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanlink.tracer import protocol as p
-
 APP = """
 import sys, time
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -107,7 +105,7 @@ async def test_spans_are_at_the_otlp_endpoint_before_the_result(
     )
     try:
         await peer.wait_registered(timeout=30)
-        context = p.TestContextInfo(run_id="run-9", case_id="case-1", result_id="res-1")
+        context = {"run_id": "run-9", "case_id": "case-1", "result_id": "res-1"}
         result = await peer.invoke("answer", {"question": "sum", "steps": 19}, context=context)
         # Read at once: the BatchSpanProcessor's own schedule has not fired.
         spans = _spans(received, result.trace_id or "")

@@ -7,9 +7,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import spanlink.protocol as p
 from spanlink.endpoint import Registry
 from spanlink.endpoint.streaming import ChunkStream
-from spanlink.tracer import protocol as p
 
 
 def _drain(peer: Any) -> list[p.Message]:

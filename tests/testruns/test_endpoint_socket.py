@@ -11,10 +11,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver, start_in_thread
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.testruns import service as service_module
-from spanlink.tracer import protocol as p
 
 
 def _ws_url(receiver: RunningReceiver) -> str:
@@ -110,8 +110,8 @@ def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
         invoke = _recv(ws)
         assert isinstance(invoke, p.Invoke)
         assert invoke.invocation_id == created["results"][0]["id"]
-        assert invoke.test_context.result_id == invoke.invocation_id
-        assert invoke.test_context.run_id == created["id"]
+        assert invoke.test_context["result_id"] == invoke.invocation_id
+        assert invoke.test_context["run_id"] == created["id"]
         assert invoke.arguments == {"x": 1}
     run = run_waiter(client, created["id"])
     assert run["status"] == "completed"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from spanlink.receiver import hookspecs
 from spanlink.receiver.testruns.linking import HybridStrategy, ReceiverLinkingStrategy
 from spanlink.receiver.testruns.ratelimit import TokenBucket
 from spanlink.receiver.testruns.service import load_strategy
-from spanlink.tracer.plugins import load_plugins
+from spanlink.tracer.plugins import get_plugin_manager, load_plugins
 
 
 def test_builtin_strategies_come_from_the_spanlink_entry_point() -> None:
-    manager, infos = load_plugins()
+    manager = get_plugin_manager()
+    manager.add_hookspecs(hookspecs)  # as the receiver does
+    manager, infos = load_plugins(manager)
     [info] = [info for info in infos if info.name == "linking"]
     assert info.distribution == "spanlink-receiver"
     assert info.hooks == ["spanlink_linking_strategy"]

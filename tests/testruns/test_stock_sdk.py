@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from websockets.sync.client import connect
 
-from spanlink.tracer import protocol as p
+import spanlink.protocol as p
 
 
 def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
@@ -45,7 +45,7 @@ def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
             with tracer.start_as_current_span(
                 f"by case {index}",
                 attributes={
-                    "spanlink.test.run_id": context.run_id or "",
+                    "spanlink.test.run_id": context.get("run_id") or "",
                     "spanlink.test.case_id": "k",
                 },
             ):

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver
 from spanlink.receiver.testruns import service as service_module
-from spanlink.tracer import protocol as p
 
 
 def _open(receiver: RunningReceiver, key: str) -> ClientConnection:

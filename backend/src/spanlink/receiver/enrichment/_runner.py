@@ -22,6 +22,7 @@ from typing import Any
 
 import pluggy
 
+from spanlink.receiver import hookspecs
 from spanlink.tracer.model import SpanRecord, Trace
 from spanlink.tracer.plugins import PluginInfo, call_each, get_plugin_manager, load_plugins
 
@@ -60,7 +61,9 @@ def default_plugins() -> PluginSet:
     global _default
     with _default_lock:
         if _default is None:
-            manager, infos = load_plugins()
+            manager = get_plugin_manager()
+            manager.add_hookspecs(hookspecs)
+            manager, infos = load_plugins(manager)
             _default = PluginSet(manager, tuple(infos))
         return _default
 

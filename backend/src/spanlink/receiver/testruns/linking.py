@@ -25,7 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, text
 
-from spanlink.tracer.plugins import LinkingStrategy, hookimpl
+from spanlink.receiver.hookspecs import LinkingStrategy
+from spanlink.tracer.plugins import hookimpl
 
 __all__ = [
     "DEFAULT_STRATEGY",

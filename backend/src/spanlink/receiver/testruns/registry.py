@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from spanlink.tracer.protocol import FunctionSpec, Message, encode
+from spanlink.protocol import FunctionSpec, Message, encode
 
 __all__ = ["EndpointConnection", "EndpointRegistry", "Inflight", "SendFailed"]
 

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 from starlette.concurrency import run_in_threadpool
 
+from spanlink.protocol import Cancel, Chunk, Invoke, Result
+from spanlink.receiver import hookspecs
 from spanlink.receiver.redaction import (
     EMPTY_RULES,
     CompiledRules,
@@ -50,8 +52,7 @@ from spanlink.receiver.testruns.registry import (
     Inflight,
     SendFailed,
 )
-from spanlink.tracer.plugins import load_plugins
-from spanlink.tracer.protocol import Cancel, Chunk, Invoke, Result, TestContextInfo
+from spanlink.tracer.plugins import get_plugin_manager, load_plugins
 
 __all__ = [
     "NoEndpoint",
@@ -122,7 +123,9 @@ class _RunState:
 
 def load_strategy(name: str) -> ReceiverLinkingStrategy:
     """The linking strategy called ``name``, from the plugins of group ``spanlink``."""
-    manager, _ = load_plugins()
+    manager = get_plugin_manager()
+    manager.add_hookspecs(hookspecs)
+    manager, _ = load_plugins(manager)
     strategy = manager.hook.spanlink_linking_strategy(config={"name": name})
     if strategy is None:
         raise ValueError(
@@ -641,7 +644,7 @@ class TestRunService:
                     invocation_id=result_id,
                     function=request.function,
                     arguments=case.inputs,
-                    test_context=TestContextInfo(
+                    test_context=dict(
                         run_id=run_id,
                         case_id=case.case_id,
                         result_id=result_id,
@@ -829,7 +832,7 @@ class TestRunService:
             invocation_id=result_id,
             function=found.function,
             arguments=found.arguments,
-            test_context=TestContextInfo(
+            test_context=dict(
                 run_id=found.run_id,
                 case_id=found.case_id,
                 result_id=result_id,

@@ -24,12 +24,7 @@ from fastapi import APIRouter, HTTPException, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from spanlink.receiver.api.auth import authenticate
-from spanlink.receiver.storage import DatabaseUnavailable
-from spanlink.receiver.testruns.ratelimit import TokenBucket
-from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
-from spanlink.receiver.testruns.service import TestRunService
-from spanlink.tracer.protocol import (
+from spanlink.protocol import (
     Chunk,
     Error,
     Message,
@@ -42,6 +37,11 @@ from spanlink.tracer.protocol import (
     decode,
     encode,
 )
+from spanlink.receiver.api.auth import authenticate
+from spanlink.receiver.storage import DatabaseUnavailable
+from spanlink.receiver.testruns.ratelimit import TokenBucket
+from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
+from spanlink.receiver.testruns.service import TestRunService
 
 __all__ = ["REGISTER_TIMEOUT_S", "router"]
 

@@ -12,7 +12,7 @@ Decorate the functions a test platform may call with ``@endpoint``, then connect
 Each invocation runs inside the test context it was sent with, under a root span named
 after the function; its spans are flushed before the result is reported, so the receiver
 links every one of them to the test result. The wire protocol is
-:mod:`spanlink.tracer.protocol`.
+:mod:`spanlink.protocol` (distribution ``spanlink-protocol``).
 """
 
 from __future__ import annotations

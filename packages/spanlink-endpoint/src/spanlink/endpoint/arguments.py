@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from spanlink.endpoint.schema import is_typeddict, resolve_hints
+from spanlink.protocol import json_type
 
 __all__ = ["Binder", "InvalidArguments"]
 
@@ -39,26 +40,8 @@ class _Problem(Exception):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 def _expected(path: str, what: str, value: Any) -> _Problem:
-    return _Problem(path, f"expected {what}, got {_json_type(value)}")
+    return _Problem(path, f"expected {what}, got {json_type(value)}")
 
 
 def _parse_iso(parse: Callable[[str], Any], path: str, value: Any, what: str) -> Any:

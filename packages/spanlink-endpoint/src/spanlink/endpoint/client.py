@@ -44,8 +44,7 @@ from spanlink.endpoint.streaming import (
     DEFAULT_STREAM_FLUSH_S,
     ChunkStream,
 )
-from spanlink.tracer import ContextThreadPoolExecutor
-from spanlink.tracer.protocol import (
+from spanlink.protocol import (
     DEFAULT_MAX_BYTES,
     Cancel,
     Chunk,
@@ -63,6 +62,7 @@ from spanlink.tracer.protocol import (
     decode,
     encode,
 )
+from spanlink.tracer import ContextThreadPoolExecutor
 
 __all__ = ["ClientStats", "EndpointClient", "backoff_delay", "connect"]
 

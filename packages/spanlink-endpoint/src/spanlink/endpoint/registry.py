@@ -22,7 +22,7 @@ from spanlink.endpoint.schema import (
     resolve_hints,
     stream_item_type,
 )
-from spanlink.tracer.protocol import FunctionSpec
+from spanlink.protocol import FunctionSpec
 
 __all__ = ["Endpoint", "Registry", "default_registry", "endpoint"]
 

@@ -29,9 +29,9 @@ from spanlink.endpoint.counting import span_counter
 from spanlink.endpoint.output import bounded_output
 from spanlink.endpoint.registry import Endpoint
 from spanlink.endpoint.streaming import ChunkStream
+from spanlink.protocol import ErrorInfo, Invoke, Result, ResultStatus
 from spanlink.tracer import observe, test_context
 from spanlink.tracer.model import format_trace_id
-from spanlink.tracer.protocol import ErrorInfo, Invoke, Result, ResultStatus
 from spanlink.tracer.semconv import attributes as a
 
 __all__ = [
@@ -185,13 +185,8 @@ class Runner:
             kind="function",
             attributes={ATTR_FUNCTION: item.name, ATTR_INVOCATION_ID: message.invocation_id},
         )(root)
-        tc = message.test_context
-        with test_context(
-            run_id=tc.run_id,
-            case_id=tc.case_id,
-            result_id=tc.result_id,
-            configuration_id=tc.configuration_id,
-        ):
+        # The one place the wire's test context becomes the tracer's (same field names).
+        with test_context(**message.test_context):
             # The task copies the context now: test context and baggage go with it.
             task = asyncio.ensure_future(traced(**message.arguments))
         cancel_wait = asyncio.ensure_future(invocation._cancelled.wait())

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from spanlink.endpoint.output import to_json_value
-from spanlink.tracer.protocol import Chunk, Message
+from spanlink.protocol import Chunk, Message
 
 __all__ = [
     "DEFAULT_MAX_STREAM_BYTES",

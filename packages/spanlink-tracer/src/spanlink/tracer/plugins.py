@@ -1,4 +1,4 @@
-"""spanlink's plugin system: pluggy markers, the hook specifications, and the plugin manager.
+"""spanlink's plugin system: pluggy markers, the entry-point loader and ``call_each``.
 
 A plugin is any module or object with ``@hookimpl`` functions, declared as an entry point
 in group ``spanlink``::
@@ -8,26 +8,26 @@ in group ``spanlink``::
 
 The receiver and ``SpanlinkProcessor`` both load plugins this way; the builtin plugins get
 no special treatment. ``SPANLINK_DISABLE_PLUGINS=name,other`` turns plugins off by entry
-point name. Each hook's docstring below is the plugin author's manual.
+point name. The hooks themselves, with the plugin author's manual, are
+:mod:`spanlink.tracer.hookspecs`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 import pluggy
 
-if TYPE_CHECKING:
-    from spanlink.tracer.model import Evaluator, SpanRecord, Trace
+from spanlink.tracer import hookspecs
+from spanlink.tracer.hookspecs import PROJECT_NAME, hookspec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
-    "LinkingStrategy",
     "PluginError",
     "PluginInfo",
     "call_each",
@@ -38,110 +38,12 @@ __all__ = [
     "load_plugins",
 ]
 
-PROJECT_NAME = "spanlink"
 ENTRY_POINT_GROUP = "spanlink"
 DISABLE_ENV = "SPANLINK_DISABLE_PLUGINS"
 
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 logger = logging.getLogger("spanlink.plugins")
-
-
-@runtime_checkable
-class LinkingStrategy(Protocol):
-    """How the receiver links stored spans to test results (see ``spanlink_linking_strategy``).
-
-    ``name`` identifies the strategy in configuration and results. The receiver calls three
-    methods, each inside a database transaction already scoped to one project, each
-    returning the number of spans it linked; a strategy sets ``test_result_id`` (and the
-    run/case ids) only on spans whose ``test_result_id`` is still NULL, so every call is
-    idempotent:
-
-    - ``link_ingested(connection, project_id, trace_ids)``: after a batch is stored;
-    - ``link_result(connection, project_id, result)``: after a test result is stored
-      (``result`` carries its id, run id, case id and reported trace id);
-    - ``sweep(connection, project_id, grace_s)``: periodically, for spans left unlinked
-      longer than ``grace_s`` seconds.
-
-    ``spanlink.receiver.testruns.linking`` holds the builtin ``hybrid`` and ``trace_id``
-    strategies, a working example of all three.
-    """
-
-    name: str
-
-
-class _HookSpecs:
-    """Hook specifications of project ``spanlink``."""
-
-    @hookspec
-    def spanlink_enrich_span(
-        self, span: SpanRecord, context: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        """Compute enrichment for one finished span.
-
-        ``context`` is what the host knows beyond the span (an implementation may omit the
-        parameter): ``"project"`` (receiver only), ``"prices"`` (per-project price
-        overrides: model pattern to per-token prices), and ``"config"`` (plugin settings by
-        plugin name). It may be empty; never require a key.
-
-        Called once per span, after ``normalize``: read GenAI attribute names only
-        (``gen_ai.request.model``, ``gen_ai.usage.input_tokens``...). Return a JSON-safe
-        dict, or None when the plugin has nothing to say about this span. The result is
-        stored under the plugin's name; in-process (``SpanlinkProcessor(enrich=True)``) it
-        is also written onto the span as attributes ``spanlink.<plugin>.<key>`` for scalar
-        values. Must not mutate ``span``. Must be fast: it runs for every span.
-        """
-
-    @hookspec
-    def spanlink_enrich_trace(
-        self,
-        trace: Trace,
-        span_results: Mapping[str, Mapping[str, Any]],
-        context: Mapping[str, Any],
-    ) -> dict[str, Any] | None:
-        """Compute enrichment for a whole trace (rollups, cross-span rules).
-
-        ``context`` is as for ``spanlink_enrich_span``, plus, in the receiver,
-        ``"baselines"``: span name to ``{"p95_ms": float, "count": int}`` over the
-        project's recent history (absent when the host has no history).
-
-        ``span_results`` maps span id to ``{plugin name: that plugin's span result}`` from
-        ``spanlink_enrich_span``, so a rollup never recomputes per-span work. Return a
-        JSON-safe dict or None. Runs in the receiver when a trace has been quiet for the
-        debounce interval, and again when later spans arrive.
-        """
-
-    @hookspec
-    def spanlink_evaluators(self) -> list[Evaluator] | None:
-        """Return the evaluators this plugin provides (see ``spanlink.tracer.model.Evaluator``).
-
-        Each evaluator is found by its ``name``; a name given by two plugins resolves to
-        the one registered last, with a warning. Called once when the host loads plugins.
-        """
-
-    @hookspec(firstresult=True)
-    def spanlink_linking_strategy(self, config: Mapping[str, Any]) -> LinkingStrategy | None:
-        """Return the linking strategy the receiver should use, or None to pass.
-
-        ``config["name"]`` is the configured strategy name (default ``"hybrid"``). The first
-        non-None result wins, so return None unless ``config["name"]`` is yours.
-        """
-
-    @hookspec
-    def spanlink_span_filter(self, span: SpanRecord) -> bool | None:
-        """Client side: return False to drop a span before export, None or True to keep it.
-
-        A span is dropped when any plugin returns False.
-        """
-
-    @hookspec
-    def spanlink_redact(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Client side: return attributes to replace on a span before export, or None.
-
-        The returned mapping is merged over the span's attributes (a value of None removes
-        the key). Plugins run in registration order, each seeing the previous one's output.
-        """
 
 
 class PluginError(RuntimeError):
@@ -185,7 +87,7 @@ def disabled_plugins(environ: Mapping[str, str] | None = None) -> frozenset[str]
 def get_plugin_manager() -> pluggy.PluginManager:
     """A new plugin manager with spanlink's hook specifications and no plugins."""
     manager = pluggy.PluginManager(PROJECT_NAME)
-    manager.add_hookspecs(_HookSpecs)
+    manager.add_hookspecs(hookspecs)
     return manager
 
 
@@ -237,23 +139,51 @@ def load_plugins(
     return manager, infos
 
 
+def _is_wrapper(impl: pluggy.HookImpl) -> bool:
+    return bool(impl.hookwrapper or impl.wrapper)
+
+
 def call_each(
-    manager: pluggy.PluginManager, hook_name: str, **kwargs: Any
+    manager: pluggy.PluginManager,
+    hook_name: str,
+    on_result: Callable[[str, Any], None] | None = None,
+    /,
+    **kwargs: Any,
 ) -> tuple[dict[str, Any], dict[str, PluginError]]:
     """Call every implementation of ``hook_name`` separately, isolating failures.
 
     Returns ``(results, errors)``, both keyed by plugin name: results hold each non-None
     return value; errors hold a ``PluginError`` for each implementation that raised. One
     plugin's failure never prevents the others from running. Implementations run in
-    pluggy's call order.
+    pluggy's call order. This is the one loop that calls hook implementations.
+
+    ``on_result(plugin, value)``, when given, runs after each non-None result and before
+    the next implementation, so a hook whose implementations see each other's output
+    (``spanlink_redact``) can update its arguments in place.
+
+    Hook wrappers (``wrapper=True`` and old-style ``hookwrapper=True``) keep working: they
+    wrap each implementation's call, through pluggy's own calling machinery, and see (and
+    may change) that one implementation's result.
     """
     hook = getattr(manager.hook, hook_name)
+    impls = hook.get_hookimpls()
+    wrapped = any(_is_wrapper(impl) for impl in impls)
+    firstresult = bool(hook.spec is not None and hook.spec.opts.get("firstresult"))
     results: dict[str, Any] = {}
     errors: dict[str, PluginError] = {}
-    for impl in reversed(hook.get_hookimpls()):  # pluggy calls LIFO; keep its order
+    for impl in reversed(impls):  # pluggy calls LIFO; keep its order
+        if _is_wrapper(impl):
+            continue
         name = impl.plugin_name
         try:
-            value = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            if wrapped:
+                others = [
+                    other.plugin for other in impls if other is not impl and not _is_wrapper(other)
+                ]
+                outcome = manager.subset_hook_caller(hook_name, others)(**kwargs)
+                value = outcome if firstresult else (outcome[0] if outcome else None)
+            else:  # the common case, without the cost of a hook call per implementation
+                value = impl.function(*(kwargs[arg] for arg in impl.argnames))
         except Exception as error:
             plugin_error = PluginError(name, error)
             plugin_error.__cause__ = error
@@ -261,4 +191,6 @@ def call_each(
             continue
         if value is not None:
             results[name] = value
+            if on_result is not None:
+                on_result(name, value)
     return results, errors

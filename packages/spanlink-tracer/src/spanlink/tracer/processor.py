@@ -219,12 +219,10 @@ class SpanlinkProcessor(SpanProcessor):
         attributes = dict(record.attributes)
         changed = False
         if self._has_redact:
-            for impl in reversed(self._plugins.hook.spanlink_redact.get_hookimpls()):
-                try:
-                    replacement = impl.function(attributes)
-                except Exception as error:
-                    self._report({impl.plugin_name: error}, "spanlink_redact")
-                    continue
+
+            def merge(_plugin: str, replacement: Any) -> None:
+                # In place, so the next plugin sees this one's output.
+                nonlocal changed
                 if isinstance(replacement, Mapping) and replacement:
                     for key, value in replacement.items():
                         if value is None:
@@ -232,6 +230,9 @@ class SpanlinkProcessor(SpanProcessor):
                         else:
                             attributes[key] = value
                     changed = True
+
+            _, errors = call_each(self._plugins, "spanlink_redact", merge, attributes=attributes)
+            self._report(errors, "spanlink_redact")
         if self._has_enrich:
             # Plugins read one convention only: the GenAI names (see the hookspec).
             record.attributes = normalize(attributes)
