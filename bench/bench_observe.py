@@ -36,8 +36,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from spanlink.tracer import content
-from spanlink.tracer.observe import observe
+from spanlink.tracer import _content as content
+from spanlink.tracer import observe
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 CHUNKS = 100

@@ -13,7 +13,7 @@ import pytest
 
 import spanlink.protocol as p
 from spanlink.endpoint import AuthenticationError, Registry, connect
-from spanlink.endpoint.client import backoff_delay
+from spanlink.tracer.support import backoff_delay
 
 
 def _registry() -> Registry:

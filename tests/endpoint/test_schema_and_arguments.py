@@ -14,8 +14,8 @@ import pydantic
 import pytest
 
 from spanlink.endpoint import Endpoint, InvalidArguments, Registry
-from spanlink.endpoint.arguments import Binder
-from spanlink.endpoint.schema import output_schema, parameters_schema, type_schema
+from spanlink.endpoint._arguments import Binder
+from spanlink.endpoint._schema import output_schema, parameters_schema, type_schema
 
 
 class Tone(enum.Enum):

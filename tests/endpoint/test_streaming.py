@@ -9,7 +9,7 @@ from typing import Any
 
 import spanlink.protocol as p
 from spanlink.endpoint import Registry
-from spanlink.endpoint.streaming import ChunkStream
+from spanlink.endpoint._streaming import ChunkStream
 
 
 def _drain(peer: Any) -> list[p.Message]:

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanlink.tracer.processor import SpanlinkProcessor
+from spanlink.tracer._processor import SpanlinkProcessor
 
 CHAT = {
     "gen_ai.operation.name": "chat",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 PRELUDE = """
 import json, threading, time
@@ -124,3 +125,63 @@ def test_uses_spanlink_exporter_by_default_with_env_settings() -> None:
         SPANLINK_API_KEY="k",
     )
     assert out["type"].startswith("spanlink.exporter")
+
+
+def _exporter_distribution(tmp_path: Path, name: str) -> str:
+    """A distribution on ``tmp_path`` declaring exporter ``name`` (group spanlink_exporter)."""
+    module = f"exporter_{name}"
+    (tmp_path / f"{module}.py").write_text(
+        textwrap.dedent(
+            """
+            import json
+            from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+            class Recording(SpanExporter):
+                def __init__(self, **settings):
+                    self.settings = settings
+                def export(self, spans):
+                    return SpanExportResult.SUCCESS
+            """
+        )
+    )
+    dist_info = tmp_path / f"{module}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[spanlink_exporter]\n{name} = {module}:Recording\n"
+    )
+    return os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+
+
+def test_the_exporter_named_by_spanlink_exporter_gets_the_settings(tmp_path: Path) -> None:
+    out = run(
+        """
+        p = sl.configure(api_key="argument-key", headers={"x-team": "a"})
+        exporter = p.delegate.span_exporter
+        print(json.dumps({"type": type(exporter).__module__, "settings": exporter.settings}))
+        """,
+        PYTHONPATH=_exporter_distribution(tmp_path, "recording"),
+        SPANLINK_EXPORTER=" recording ",
+    )
+    assert out == {
+        "type": "exporter_recording",
+        "settings": {"endpoint": None, "api_key": "argument-key", "headers": {"x-team": "a"}},
+    }
+
+
+def test_several_exporters_without_a_choice_or_an_unknown_one_are_clear_errors(
+    tmp_path: Path,
+) -> None:
+    path = _exporter_distribution(tmp_path, "recording")
+    code = """
+        try:
+            sl.configure()
+        except sl.ConfigurationError as error:
+            print(json.dumps({"error": str(error)}))
+        """
+    several = run(code, PYTHONPATH=path)["error"]
+    assert "several exporters are installed" in several and "SPANLINK_EXPORTER" in several
+    assert "'recording'" in several and "'spanlink'" in several
+    unknown = run(code, PYTHONPATH=path, SPANLINK_EXPORTER="nowhere")["error"]
+    assert "SPANLINK_EXPORTER='nowhere' names no installed exporter" in unknown
+    assert "'recording', 'spanlink'" in unknown

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanlink.tracer import semconv
-from spanlink.tracer.content import (
+from spanlink.tracer import observe, semconv
+from spanlink.tracer._content import (
     CAPTURE_CONTENT_ENV,
     DEFAULT_MAX_BYTES,
     TRUNCATION_MARKER,
@@ -28,7 +28,6 @@ from spanlink.tracer.content import (
     safe_repr,
     serialize,
 )
-from spanlink.tracer.observe import observe
 
 
 @pytest.fixture(autouse=True)

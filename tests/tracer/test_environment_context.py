@@ -10,8 +10,7 @@ import textwrap
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from spanlink.tracer import test_context
-from spanlink.tracer.context import context_environment
+from spanlink.tracer import context_environment, test_context
 
 CHILD = textwrap.dedent(
     """

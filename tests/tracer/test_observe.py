@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from spanlink.tracer import semconv
-from spanlink.tracer.observe import KINDS, observe
+from spanlink.tracer import observe, semconv
+from spanlink.tracer._observe import KINDS
 
 
 def only(spans: InMemorySpanExporter) -> ReadableSpan:
@@ -970,7 +970,7 @@ def test_retrieval_query_text_is_plain_masked_text(spans: InMemorySpanExporter) 
 
 
 def test_explicit_output_wins_in_generators(spans: InMemorySpanExporter) -> None:
-    from spanlink.tracer.observation import current_observation
+    from spanlink.tracer._span_handle import current_observation
 
     @observe
     def stream() -> Iterator[str]:

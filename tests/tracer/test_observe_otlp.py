@@ -13,8 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanlink.tracer import semconv
-from spanlink.tracer.observe import observe
+from spanlink.tracer import observe, semconv
 
 otlp_http = pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
 trace_service = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")

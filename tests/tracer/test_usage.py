@@ -12,17 +12,16 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanlink.tracer import semconv
-from spanlink.tracer.content import configure_content
-from spanlink.tracer.observation import Observation, current_observation
-from spanlink.tracer.observe import observe
-from spanlink.tracer.usage import (
+from spanlink.tracer import observe, semconv
+from spanlink.tracer._content import configure_content
+from spanlink.tracer._llm_response import (
     StreamAccumulator,
     input_messages,
     output_messages,
     response_attributes,
     set_llm_usage,
 )
+from spanlink.tracer._span_handle import Observation, current_observation
 
 IN = semconv.GEN_AI_USAGE_INPUT_TOKENS
 OUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS

@@ -17,16 +17,16 @@ links every one of them to the test result. The wire protocol is
 
 from __future__ import annotations
 
-from spanlink.endpoint.arguments import InvalidArguments
-from spanlink.endpoint.client import ClientStats, EndpointClient, connect
-from spanlink.endpoint.config import websocket_url
-from spanlink.endpoint.errors import (
+from spanlink.endpoint._arguments import InvalidArguments
+from spanlink.endpoint._client import ClientStats, EndpointClient, connect
+from spanlink.endpoint._config import websocket_url
+from spanlink.endpoint._errors import (
     AuthenticationError,
     ConfigurationError,
     EndpointError,
     RegistrationError,
 )
-from spanlink.endpoint.registry import Endpoint, Registry, default_registry, endpoint
+from spanlink.endpoint._registry import Endpoint, Registry, default_registry, endpoint
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from spanlink.pytest._attributes import PHASE_ATTRIBUTE
-from spanlink.tracer.context import current_test_context
+from spanlink.tracer import current_test_context
 from spanlink.tracer.model import SpanRecord
 
 __all__ = ["MAX_SPANS_PER_TEST", "SpanCollector", "TestSpans", "current_phase", "phase"]

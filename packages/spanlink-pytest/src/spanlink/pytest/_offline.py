@@ -43,7 +43,7 @@ def _installed() -> SpanCollector | None:
 @contextmanager
 def offline_state(item: pytest.Item) -> Iterator[TestState]:
     """A local test state for the duration of the fixture."""
-    from spanlink.tracer.context import test_context
+    from spanlink.tracer import test_context
 
     state = TestState(
         result_id=uuid.uuid4().hex, run_id=None, case_id=item.nodeid, inputs=inputs_of(item)

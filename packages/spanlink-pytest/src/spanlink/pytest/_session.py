@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from spanlink.pytest._client import TestRunClient
     from spanlink.pytest._local import LocalReceiver
     from spanlink.pytest._reporter import Reporter
-    from spanlink.tracer.processor import SpanlinkProcessor
+    from spanlink.tracer import SpanlinkProcessor
 
 __all__ = ["WORKER_KEY", "SpanlinkSession"]
 
@@ -140,7 +140,7 @@ class SpanlinkSession:
 
         from spanlink.exporter import SpanlinkExporter
         from spanlink.pytest._version import __version__
-        from spanlink.tracer.processor import SpanlinkProcessor
+        from spanlink.tracer import SpanlinkProcessor
 
         provider = trace.get_tracer_provider()
         if not isinstance(provider, TracerProvider):
@@ -236,7 +236,7 @@ class SpanlinkSession:
     @contextmanager
     def _carrier(self) -> Iterator[None]:
         """``TRACEPARENT``/``BAGGAGE`` of the current span, for subprocesses of the test."""
-        from spanlink.tracer.context import context_environment
+        from spanlink.tracer import context_environment
 
         saved = {name: os.environ.get(name) for name in _ENV_CARRIER}
         os.environ.update(context_environment())
@@ -253,7 +253,7 @@ class SpanlinkSession:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
-        from spanlink.tracer.context import test_context
+        from spanlink.tracer import test_context
 
         state = TestState(
             result_id=uuid.uuid4().hex,
@@ -382,7 +382,7 @@ class SpanlinkSession:
     def _flush_spans(self, deadline: float) -> None:
         if self._processor is None:
             return
-        from spanlink.tracer.processor import run_with_deadline
+        from spanlink.tracer._processor import run_with_deadline
 
         remaining = max(0.0, deadline - time.monotonic())
         run_with_deadline(

@@ -15,15 +15,15 @@ point name. The hooks themselves, with the plugin author's manual, are
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
 import pluggy
 
-from spanlink.tracer import hookspecs
+from spanlink.tracer import _env, hookspecs
 from spanlink.tracer.hookspecs import PROJECT_NAME, hookspec
+from spanlink.tracer.support import env_value
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "spanlink"
-DISABLE_ENV = "SPANLINK_DISABLE_PLUGINS"
+DISABLE_ENV = _env.SPANLINK_DISABLE_PLUGINS
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
@@ -80,7 +80,7 @@ class PluginInfo:
 
 def disabled_plugins(environ: Mapping[str, str] | None = None) -> frozenset[str]:
     """Plugin names listed in ``SPANLINK_DISABLE_PLUGINS`` (comma-separated)."""
-    raw = (environ if environ is not None else os.environ).get(DISABLE_ENV, "")
+    raw = env_value(DISABLE_ENV, environ) or ""
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 

@@ -1,14 +1,17 @@
 """Small helpers that spanlink's own distributions share (exporter, endpoint, receiver, plugins).
 
-Written once here so that every package retries, warns and bounds numbers the same way.
+Written once here so that every package retries, warns, reads its environment variables
+and bounds numbers the same way.
 They are stable enough to use, but they are not the tracing API: that is ``spanlink.tracer``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
+from collections.abc import Mapping
 
 __all__ = [
     "INT64_MAX",
@@ -16,6 +19,8 @@ __all__ = [
     "WarnOnce",
     "backoff_delay",
     "clamp_int64",
+    "env_setting",
+    "env_value",
     "saturating_add",
 ]
 
@@ -46,6 +51,23 @@ def backoff_delay(
     exponent = min(max(attempt - 1, 0), 62)
     ceiling = min(max_s, initial_s * (2**exponent))
     return (rng or random).uniform(0.0, ceiling)
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Environment variable ``name`` without surrounding blanks; None when unset or blank.
+
+    The one rule for blank values in every spanlink package: ``NAME=`` and ``NAME="  "``
+    mean the same as an unset ``NAME``. ``environ`` defaults to ``os.environ``.
+    """
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def env_setting(argument: str | None, name: str) -> str | None:
+    """``argument`` when given (arguments always win), else :func:`env_value` of ``name``."""
+    return argument if argument else env_value(name)
 
 
 class WarnOnce:

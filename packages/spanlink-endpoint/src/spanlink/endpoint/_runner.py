@@ -24,11 +24,11 @@ from typing import Any, Final
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from spanlink.endpoint.arguments import InvalidArguments
-from spanlink.endpoint.counting import span_counter
-from spanlink.endpoint.output import bounded_output
-from spanlink.endpoint.registry import Endpoint
-from spanlink.endpoint.streaming import ChunkStream
+from spanlink.endpoint._arguments import InvalidArguments
+from spanlink.endpoint._counting import span_counter
+from spanlink.endpoint._output import bounded_output
+from spanlink.endpoint._registry import Endpoint
+from spanlink.endpoint._streaming import ChunkStream
 from spanlink.protocol import ErrorInfo, Invoke, Result, ResultStatus
 from spanlink.tracer import observe, test_context
 from spanlink.tracer.model import format_trace_id

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from spanlink.endpoint.output import to_json_value
+from spanlink.endpoint._output import to_json_value
 from spanlink.protocol import Chunk, Message
 
 __all__ = [

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from spanlink.endpoint.arguments import Binder
-from spanlink.endpoint.schema import (
+from spanlink.endpoint._arguments import Binder
+from spanlink.endpoint._schema import (
     output_schema,
     parameters_schema,
     resolve_hints,

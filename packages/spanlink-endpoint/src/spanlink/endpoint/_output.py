@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from spanlink.tracer.content import safe_repr
+from spanlink.tracer._content import safe_repr
 
 __all__ = ["TRUNCATION_MARKER", "bounded_output", "to_json_value"]
 

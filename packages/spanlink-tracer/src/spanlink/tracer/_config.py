@@ -9,21 +9,26 @@ processor installed the first time, so spans are never exported twice.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from spanlink.tracer.context import attach_environment_context
-from spanlink.tracer.processor import SpanlinkProcessor, export_processor, run_with_deadline
+from spanlink.tracer import _env
+from spanlink.tracer._context import attach_environment_context
+from spanlink.tracer._processor import SpanlinkProcessor, export_processor, run_with_deadline
 from spanlink.tracer.semconv import attributes as a
 
-__all__ = ["ConfigurationError", "configure", "flush", "shutdown"]
+__all__ = ["EXPORTER_ENTRY_POINT_GROUP", "ConfigurationError", "configure", "flush", "shutdown"]
+
+#: The entry point group of exporter factories: ``name = "module:factory"``, called with
+#: keyword arguments ``endpoint``, ``api_key`` and ``headers`` (each may be None).
+EXPORTER_ENTRY_POINT_GROUP: Final = "spanlink_exporter"
 
 logger = logging.getLogger("spanlink.tracer")
 
@@ -35,30 +40,35 @@ class ConfigurationError(ValueError):
     """``configure()`` was given settings it cannot work with; the message says which."""
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
 def _default_exporter(
     endpoint: str | None, api_key: str | None, headers: Mapping[str, str]
 ) -> SpanExporter:
-    try:
-        from spanlink.exporter import SpanlinkExporter  # optional distribution
-    except ModuleNotFoundError as error:
-        if error.name not in {"spanlink.exporter", "spanlink"}:
-            raise  # installed but broken: show the real cause
+    """The exporter of the installed distribution that declares one (entry point group
+    ``spanlink_exporter``), as the OpenTelemetry SDK finds ``opentelemetry_traces_exporter``."""
+    found = {entry.name: entry for entry in metadata.entry_points(group=EXPORTER_ENTRY_POINT_GROUP)}
+    chosen = _env.env_value(_env.SPANLINK_EXPORTER)
+    if chosen is not None:
+        if chosen not in found:
+            raise ConfigurationError(
+                f"{_env.SPANLINK_EXPORTER}={chosen!r} names no installed exporter (installed: "
+                f"{sorted(found) or 'none'}); set it to one of those, or install the "
+                "distribution that provides it"
+            )
+        entry = found[chosen]
+    elif not found:
         raise ConfigurationError(
             "no exporter: install spanlink-exporter (pip install spanlink-exporter) "
             "or pass exporter= to configure()"
-        ) from None
-    exporter: SpanExporter = SpanlinkExporter(
-        endpoint=endpoint, api_key=api_key, headers=dict(headers) or None
-    )
-    return exporter
+        )
+    elif len(found) > 1:
+        raise ConfigurationError(
+            f"several exporters are installed ({sorted(found)}): choose one with "
+            f"{_env.SPANLINK_EXPORTER}=<name>, or pass exporter= to configure()"
+        )
+    else:
+        [entry] = found.values()
+    factory: Callable[..., SpanExporter] = entry.load()
+    return factory(endpoint=endpoint, api_key=api_key, headers=dict(headers) or None)
 
 
 def configure(
@@ -84,14 +94,16 @@ def configure(
         project: project name recorded on the resource (``SPANLINK_PROJECT``).
         environment: ``deployment.environment.name`` (``SPANLINK_ENVIRONMENT``).
         service_name: ``service.name`` (``OTEL_SERVICE_NAME``).
-        exporter: a ``SpanExporter`` to use instead of ``spanlink-exporter``'s.
+        exporter: a ``SpanExporter`` to use instead of the installed one (the entry point
+            of group ``spanlink_exporter``; ``SPANLINK_EXPORTER`` names it when several
+            distributions declare one; ``spanlink-exporter``'s is ``spanlink``).
         processor: a processor to forward to instead of ``export_processor(exporter)``.
         headers: extra request headers (default ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``).
         enrich: run enrichment plugins in-process (see ``SpanlinkProcessor``).
         resource_attributes: more resource attributes for a provider created here.
 
     A ``TRACEPARENT``/``BAGGAGE`` inherited from a parent process (see
-    ``spanlink.tracer.context.context_environment``) becomes the current context, so this
+    ``spanlink.tracer.context_environment``) becomes the current context, so this
     process's spans join the parent's trace and test.
 
     Returns the installed ``SpanlinkProcessor``. Raises ``ConfigurationError`` when no
@@ -100,9 +112,9 @@ def configure(
     global _installed
     # The endpoint and key are resolved by the exporter itself (arguments, then the OTLP
     # variables, then SPANLINK_ENDPOINT / SPANLINK_API_KEY), so there is one order only.
-    project = project or _env("SPANLINK_PROJECT")
-    environment = environment or _env("SPANLINK_ENVIRONMENT")
-    service_name = service_name or _env("OTEL_SERVICE_NAME")
+    project = _env.env_setting(project, _env.SPANLINK_PROJECT)
+    environment = _env.env_setting(environment, _env.SPANLINK_ENVIRONMENT)
+    service_name = _env.env_setting(service_name, _env.OTEL_SERVICE_NAME)
     if processor is None:
         if exporter is None:
             exporter = _default_exporter(endpoint, api_key, headers or {})

@@ -18,12 +18,13 @@ import datetime
 import enum
 import json
 import math
-import os
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Final
+
+from spanlink.tracer import _env
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: Environment variable that turns content capture off when ``false``/``0``/``no``/``off``.
-CAPTURE_CONTENT_ENV: Final = "SPANLINK_CAPTURE_CONTENT"
+CAPTURE_CONTENT_ENV: Final = _env.SPANLINK_CAPTURE_CONTENT
 #: Default limit of one captured value, in UTF-8 bytes of its JSON text.
 DEFAULT_MAX_BYTES: Final = 8192
 #: Appended to a JSON text cut at the size limit (the text is then no longer valid JSON).
@@ -106,31 +107,7 @@ def content_config() -> ContentConfig:
     return _config
 
 
-def _env_reader(name: str) -> Callable[[], str | None]:
-    """A fast call-time reader of one environment variable.
-
-    ``os.environ.get`` of a missing variable raises and catches a KeyError inside; this
-    runs on every traced call, so read CPython's backing dict of ``os.environ`` directly
-    where it has one (it is what ``os.environ`` itself reads and writes).
-    """
-    environ = os.environ
-    data = getattr(environ, "_data", None)
-    encodekey = getattr(environ, "encodekey", None)
-    decodevalue = getattr(environ, "decodevalue", None)
-    if not isinstance(data, dict) or encodekey is None or decodevalue is None:
-        return lambda: os.environ.get(name)
-    key = encodekey(name)
-
-    def read() -> str | None:
-        if os.environ is not environ:  # replaced wholesale: stop taking the shortcut
-            return os.environ.get(name)
-        raw = data.get(key)
-        return None if raw is None else str(decodevalue(raw))
-
-    return read
-
-
-_read_capture_env = _env_reader(CAPTURE_CONTENT_ENV)
+_read_capture_env = _env.fast_reader(CAPTURE_CONTENT_ENV)
 
 
 def capture_enabled() -> bool:
@@ -139,7 +116,7 @@ def capture_enabled() -> bool:
     if enabled is not None:
         return enabled
     value = _read_capture_env()
-    return value is None or value.strip().lower() not in _FALSE_WORDS
+    return value is None or value.lower() not in _FALSE_WORDS
 
 
 def apply_masks(value: Any, mask: Mask | None) -> Any:

@@ -9,8 +9,9 @@ from typing import Any, Final
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from spanlink.tracer import content, semconv
-from spanlink.tracer.usage import (
+from spanlink.tracer import _content as content
+from spanlink.tracer import semconv
+from spanlink.tracer._llm_response import (
     apply_usage,
     input_messages,
     output_messages,

@@ -8,11 +8,11 @@ URL is used as given.
 
 from __future__ import annotations
 
-import os
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-from spanlink.endpoint.errors import ConfigurationError
+from spanlink.endpoint import _env
+from spanlink.endpoint._errors import ConfigurationError
 
 __all__ = [
     "API_KEY_ENV",
@@ -24,9 +24,9 @@ __all__ = [
     "websocket_url",
 ]
 
-ENDPOINT_ENV: Final = "SPANLINK_ENDPOINT"
-API_KEY_ENV: Final = "SPANLINK_API_KEY"
-ENVIRONMENT_ENV: Final = "SPANLINK_ENVIRONMENT"
+ENDPOINT_ENV: Final = _env.SPANLINK_ENDPOINT
+API_KEY_ENV: Final = _env.SPANLINK_API_KEY
+ENVIRONMENT_ENV: Final = _env.SPANLINK_ENVIRONMENT
 #: The receiver's WebSocket route for endpoint clients.
 WEBSOCKET_PATH: Final = "/ws/endpoints"
 
@@ -38,7 +38,7 @@ def websocket_url(url: str | None = None) -> str:
 
     Raises :class:`ConfigurationError` when neither is set or the URL is not usable.
     """
-    raw = url or os.environ.get(ENDPOINT_ENV, "").strip()
+    raw = _env.env_setting(url, ENDPOINT_ENV)
     if not raw:
         raise ConfigurationError(
             "no receiver URL: pass url= to connect() or set SPANLINK_ENDPOINT "
@@ -62,9 +62,9 @@ def websocket_url(url: str | None = None) -> str:
 
 def resolve_api_key(api_key: str | None = None) -> str | None:
     """``api_key`` or ``SPANLINK_API_KEY`` (None when neither is set)."""
-    return api_key or os.environ.get(API_KEY_ENV) or None
+    return _env.env_setting(api_key, API_KEY_ENV)
 
 
 def resolve_environment(environment: str | None = None) -> str | None:
     """``environment`` or ``SPANLINK_ENVIRONMENT`` (None when neither is set)."""
-    return environment or os.environ.get(ENVIRONMENT_ENV) or None
+    return _env.env_setting(environment, ENVIRONMENT_ENV)

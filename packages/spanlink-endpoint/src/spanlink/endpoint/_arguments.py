@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from spanlink.endpoint.schema import is_typeddict, resolve_hints
+from spanlink.endpoint._schema import is_typeddict, resolve_hints
 from spanlink.protocol import json_type
 
 __all__ = ["Binder", "InvalidArguments"]

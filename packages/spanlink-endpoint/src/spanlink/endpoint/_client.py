@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import platform
-import random
 import socket
 import threading
 import time
@@ -34,11 +33,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from spanlink.endpoint.config import resolve_api_key, resolve_environment, websocket_url
-from spanlink.endpoint.errors import AuthenticationError, ConfigurationError, RegistrationError
-from spanlink.endpoint.registry import Registry, default_registry
-from spanlink.endpoint.runner import Invocation, Runner
-from spanlink.endpoint.streaming import (
+from spanlink.endpoint._config import resolve_api_key, resolve_environment, websocket_url
+from spanlink.endpoint._errors import AuthenticationError, ConfigurationError, RegistrationError
+from spanlink.endpoint._registry import Registry, default_registry
+from spanlink.endpoint._runner import Invocation, Runner
+from spanlink.endpoint._streaming import (
     DEFAULT_MAX_STREAM_BYTES,
     DEFAULT_MAX_STREAM_CHUNKS,
     DEFAULT_STREAM_FLUSH_S,
@@ -63,6 +62,7 @@ from spanlink.protocol import (
     encode,
 )
 from spanlink.tracer import ContextThreadPoolExecutor
+from spanlink.tracer.support import backoff_delay
 
 __all__ = ["ClientStats", "EndpointClient", "backoff_delay", "connect"]
 
@@ -81,16 +81,6 @@ def _sdk_version() -> str:
         return version(SDK_NAME)
     except Exception:
         return "0.0.0"
-
-
-def backoff_delay(
-    attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None
-) -> float:
-    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): exponential backoff with
-    full jitter, uniform in ``[0, min(max_s, initial_s * 2 ** (attempt - 1))]``, so that many
-    clients cut off at once do not come back at once."""
-    ceiling = min(max_s, initial_s * 2 ** min(max(attempt - 1, 0), 62))
-    return (rng or random).uniform(0, ceiling)
 
 
 @dataclass
@@ -112,7 +102,7 @@ class EndpointClient:
     """Serves the functions of ``registry`` to the receiver at ``url``; see the module docs.
 
     Args:
-        url: the WebSocket URL (see :func:`spanlink.endpoint.config.websocket_url`).
+        url: the WebSocket URL (see :func:`spanlink.endpoint._config.websocket_url`).
         api_key: sent as ``Authorization: Bearer <key>`` on the handshake.
         environment: announced in ``register`` (e.g. ``staging``).
         registry: the functions to serve (default: those decorated with ``@endpoint``).

@@ -24,7 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from spanlink.tracer.context import span_attributes_from_context
+from spanlink.tracer._context import span_attributes_from_context
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.plugins import call_each, load_plugins
 from spanlink.tracer.semconv import normalize
