@@ -224,9 +224,15 @@ def test_huge_backlog_spill_stays_within_the_spool_byte_bound(
     sizes: list[int] = []
     done = threading.Event()
 
+    def size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:  # evicted between the listing and the stat
+            return 0
+
     def watch() -> None:
         while not done.is_set():
-            sizes.append(sum(p.stat().st_size for p in tmp_path.glob("*.spool")))
+            sizes.append(sum(size(p) for p in tmp_path.glob("*.spool")))
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch)

@@ -79,7 +79,10 @@ def test_run_goes_on_when_the_endpoint_receiver_restarts_mid_invocation(
         endpoint_app(holder.url, project.api_key)
         headers = {"Authorization": f"Bearer {project.api_key}"}
         with httpx.Client(base_url=runner.url, headers=headers) as http:
-            cases = [{"id": f"c{n}", "inputs": {"seconds": 1.0}} for n in range(3)]
+            # The first case outlasts the restart however slow the machine is; the others are quick.
+            cases = [{"id": "c0", "inputs": {"seconds": 30.0}}] + [
+                {"id": f"c{n}", "inputs": {"seconds": 0.2}} for n in (1, 2)
+            ]
             created = http.post(
                 "/api/v1/test-runs", json={"function": "slow", "cases": cases, "concurrency": 1}
             ).json()
