@@ -17,6 +17,7 @@ PUBLIC_PACKAGES = [
     "spanlink.receiver.compare",
     "spanlink.receiver.enrichment",
     "spanlink.receiver.ingest",
+    "spanlink.receiver.linking",
     "spanlink.receiver.redaction",
     "spanlink.receiver.storage",
     "spanlink.receiver.testruns",
@@ -73,6 +74,9 @@ def test_documented_names_import_without_warnings(module: str, names: list[str])
         ("spanlink.receiver.migrate", "upgrade", "spanlink.receiver.storage"),
         ("spanlink.receiver.db", "project_scope", "spanlink.receiver.storage"),
         ("spanlink.receiver.convert", "span_record_from_otlp", "spanlink.receiver.ingest"),
+        ("spanlink.receiver.testruns.linking", "HybridStrategy", "spanlink.receiver.linking"),
+        ("spanlink.receiver.testruns.linking", "ResultLink", "spanlink.receiver.linking"),
+        ("spanlink.receiver.testruns.service", "load_strategy", "spanlink.receiver.linking"),
     ],
 )
 def test_moved_names_still_import_from_their_old_module_with_a_warning(

@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver, start_in_thread
 from spanlink.receiver.settings import Settings
-from spanlink.receiver.testruns import service as service_module
+from spanlink.receiver.testruns import _runs
 
 
 def _ws_url(receiver: RunningReceiver) -> str:
@@ -100,7 +100,7 @@ def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service_module, "ENDPOINT_WAIT_S", 0.3)
+    monkeypatch.setattr(_runs, "ENDPOINT_WAIT_S", 0.3)
     with _open(receiver, project.api_key) as ws:
         _register(ws, "f")
         cases = [{"id": "a", "inputs": {"x": 1}}, {"id": "b", "inputs": {"x": 2}}]
@@ -151,7 +151,7 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service_module, "RESULT_MARGIN_S", 0.2)
+    monkeypatch.setattr(_runs, "RESULT_MARGIN_S", 0.2)
     with _open(receiver, project.api_key) as ws:
         _register(ws, "f")
         created = client.post(

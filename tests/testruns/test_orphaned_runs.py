@@ -13,7 +13,7 @@ import pytest
 
 from spanlink.receiver.server import start_in_thread
 from spanlink.receiver.settings import Settings
-from spanlink.receiver.testruns import store
+from spanlink.receiver.testruns import _housekeeping
 from spanlink.receiver.testruns.store import ORPHANED_CASE_ERROR
 
 
@@ -105,7 +105,7 @@ def test_a_run_of_a_killed_receiver_finishes_once_its_heartbeat_is_stale(
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(store, "EXECUTOR_FRESH_S", 3)  # read by the in-process survivor
+    monkeypatch.setattr(_housekeeping, "EXECUTOR_FRESH_S", 3)  # read by the in-process survivor
     headers = {"Authorization": f"Bearer {project.api_key}"}
     survivor_settings = Settings(database_url=database_url, linking_sweep_interval_s=0.3)
     with start_in_thread(survivor_settings) as survivor:

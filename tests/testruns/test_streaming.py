@@ -12,7 +12,7 @@ from websockets.sync.client import ClientConnection, connect
 
 import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver
-from spanlink.receiver.testruns import service as service_module
+from spanlink.receiver.testruns import _streaming
 
 
 def _open(receiver: RunningReceiver, key: str) -> ClientConnection:
@@ -150,8 +150,8 @@ def test_receiver_keeps_streamed_chunks_within_its_caps(
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service_module, "MAX_STREAM_CHUNKS", 3)
-    monkeypatch.setattr(service_module, "MAX_STREAM_BYTES", 40)
+    monkeypatch.setattr(_streaming, "MAX_STREAM_CHUNKS", 3)
+    monkeypatch.setattr(_streaming, "MAX_STREAM_BYTES", 40)
     with _open(receiver, project.api_key) as ws:
         _register(ws, "f")
         run_id, invoke = _start_case(client, ws)

@@ -19,10 +19,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.linking import ResultLink
 from spanlink.receiver.redaction import RulesCache, redact_value
 from spanlink.receiver.testruns import reported, store
 from spanlink.receiver.testruns._redact import redact_reported
-from spanlink.receiver.testruns.linking import ResultLink
 from spanlink.receiver.testruns.service import TestRunService
 
 __all__ = [

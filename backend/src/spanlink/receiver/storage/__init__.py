@@ -22,6 +22,7 @@ from spanlink.receiver.storage._engine import (
     database_errors,
     project_scope,
     project_transaction,
+    run_in_project,
     sqlalchemy_url,
 )
 from spanlink.receiver.storage._migrate import (
@@ -57,6 +58,7 @@ __all__ = [
     "metrics",
     "project_scope",
     "project_transaction",
+    "run_in_project",
     "sqlalchemy_url",
     "upgrade",
 ]

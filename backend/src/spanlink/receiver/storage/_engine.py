@@ -8,14 +8,15 @@ row-level-security policies apply to every query it runs: a query that forgot it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage._tables import APP_ROLE
@@ -27,8 +28,11 @@ __all__ = [
     "database_errors",
     "project_scope",
     "project_transaction",
+    "run_in_project",
     "sqlalchemy_url",
 ]
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -122,6 +126,17 @@ def project_transaction(engine: Engine, project_id: int) -> Iterator[Connection]
     with database_errors(), engine.begin() as connection:
         project_scope(connection, project_id)
         yield connection
+
+
+async def run_in_project(engine: Engine, project_id: int, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in a :func:`project_transaction`, in a worker thread (the event loop
+    never waits on the database)."""
+
+    def run() -> T:
+        with project_transaction(engine, project_id) as connection:
+            return work(connection)
+
+    return await run_in_threadpool(run)
 
 
 def _is_unavailable(error: BaseException) -> bool:

@@ -1,7 +1,7 @@
 """Connected endpoints: one ``EndpointConnection`` per WebSocket, kept per project/environment.
 
 This receiver's own connections live in memory (``EndpointRegistry``); every receiver also
-writes its connections to the ``endpoint_connections`` table (see ``service``) so that a
+writes its connections to the ``endpoint_connections`` table (see ``_connections``) so that a
 test run started through another receiver can find and reach them.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from spanlink.protocol import FunctionSpec, Message, encode
+from spanlink.protocol import FunctionSpec, Invoke, Message, encode
 
-__all__ = ["EndpointConnection", "EndpointRegistry", "Inflight", "SendFailed"]
+__all__ = ["EndpointConnection", "EndpointRegistry", "Inflight", "SendFailed", "send_invoke"]
 
 logger = logging.getLogger("spanlink.receiver.testruns")
 
@@ -123,3 +123,15 @@ class EndpointRegistry:
         candidates.sort(key=lambda c: len(c.inflight))
         fewest = [c for c in candidates if len(c.inflight) == len(candidates[0].inflight)]
         return fewest[turn % len(fewest)]
+
+
+async def send_invoke(connection: EndpointConnection, invoke: Invoke, item: Inflight) -> bool:
+    """Send an invoke; False (nothing in flight) when the connection is gone."""
+    connection.inflight[invoke.invocation_id] = item
+    try:
+        await connection.send(invoke)
+    except SendFailed as error:
+        connection.inflight.pop(invoke.invocation_id, None)
+        logger.info("spanlink: %s; trying another connection", error)
+        return False
+    return True

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from spanlink.receiver.testruns.store import _json, _no_nul
+from spanlink.receiver.testruns._json import json_text, no_nul
 
 __all__ = [
     "ID_CONFLICT_STATES",
@@ -108,9 +108,9 @@ def create_reported_run(
         {
             "p": project_id,
             "id": run_id,
-            "name": _no_nul(name),
-            "cfg": _no_nul(configuration_id),
-            "meta": _json(run_metadata),
+            "name": no_nul(name),
+            "cfg": no_nul(configuration_id),
+            "meta": json_text(run_metadata),
         },
     ).first()
     if created is not None:
@@ -176,14 +176,14 @@ def upsert_results(
                 "p": project_id,
                 "id": result.id,
                 "run": run_id,
-                "case": _no_nul(result.case_id),
+                "case": no_nul(result.case_id),
                 "status": result.status,
-                "input": _json(dict(result.inputs)),
-                "output": _json(result.output),
-                "error": _no_nul(result.error),
+                "input": json_text(dict(result.inputs)),
+                "output": json_text(result.output),
+                "error": no_nul(result.error),
                 "trace_id": result.trace_id,
                 "duration_ms": result.duration_ms,
-                "meta": _json(meta),
+                "meta": json_text(meta),
                 "started": result.started_at,
                 "finished": result.finished_at,
             },

@@ -1,13 +1,11 @@
-"""The linking plugin as installed (entry point), strategy choice, and the rate limiter."""
+"""The linking plugin as installed (entry point), and the strategy choice."""
 
 from __future__ import annotations
 
 import pytest
 
 from spanlink.receiver import hookspecs
-from spanlink.receiver.testruns.linking import HybridStrategy, ReceiverLinkingStrategy
-from spanlink.receiver.testruns.ratelimit import TokenBucket
-from spanlink.receiver.testruns.service import load_strategy
+from spanlink.receiver.linking import HybridStrategy, ReceiverLinkingStrategy, load_strategy
 from spanlink.tracer.plugins import get_plugin_manager, load_plugins
 
 
@@ -34,15 +32,3 @@ def test_disabled_linking_plugin_is_reported(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SPANLINK_DISABLE_PLUGINS", "linking")
     with pytest.raises(ValueError, match="SPANLINK_LINKING_STRATEGY"):
         load_strategy("hybrid")
-
-
-def test_token_bucket_allows_bursts_then_the_rate() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=10, burst=3, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-    now[0] += 0.1  # one token back
-    assert bucket.take() and not bucket.take()
-    now[0] += 100  # never more than the burst saved up
-    assert sum(bucket.take() for _ in range(10)) == 3
-    with pytest.raises(ValueError):
-        TokenBucket(rate=0, burst=1)
