@@ -6,10 +6,16 @@ must be ``register`` (within ``REGISTER_TIMEOUT_S``). Then the receiver sends ``
 ``cancel``, the client answers with ``result`` (after optional ``chunk`` messages of a
 generator); either side may ``ping``. Each message is
 checked against the size limit and the protocol; a bad one gets an ``error`` reply and the
-connection stays open. The receiver pings every heartbeat interval and closes a connection
-silent for three of them. A connection sending faster than its rate limit gets
-``overloaded`` errors and its extra messages are dropped (results are always accepted: a
-dropped result would only turn into a timeout).
+connection stays open. Messages longer than ``OFFLOAD_CHARS`` are decoded on a worker thread
+(at most ``DECODE_THREADS`` per app), so that a large ``register`` or ``result`` never holds
+the event loop that serves health checks, ingest and every other connection. The receiver
+pings every heartbeat interval and closes a connection silent for three of them.
+
+A connection sending faster than its rate limit gets ``overloaded`` errors and its extra
+messages are dropped. What is dropped is decided on the decoded message, never on its text:
+only a ``result`` (or an ``error``) answering an invocation in flight on this connection is
+accepted over the limit (dropping it would only turn into a timeout), and only once per
+invocation; the first ``register`` of a connection is always read.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from spanlink.receiver.testruns.ratelimit import TokenBucket
 from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
 from spanlink.receiver.testruns.service import TestRunService
 
-__all__ = ["REGISTER_TIMEOUT_S", "router"]
+__all__ = ["DECODE_THREADS", "OFFLOAD_CHARS", "REGISTER_TIMEOUT_S", "router"]
 
 logger = logging.getLogger("spanlink.receiver.testruns")
 
@@ -58,6 +64,19 @@ _GOING_AWAY = 1001
 _MESSAGE_TOO_BIG = 1009
 #: Messages above this many times the limit close the connection instead of an ``error``.
 _HARD_LIMIT_FACTOR = 4
+#: Messages longer than this (characters or bytes) are decoded on a worker thread.
+OFFLOAD_CHARS = 64 * 1024
+#: Worker threads decoding large messages at once, per app (others wait their turn).
+DECODE_THREADS = 2
+
+
+def _decode_slots(websocket: WebSocket) -> asyncio.Semaphore:
+    """The app's semaphore bounding the threads that decode large messages."""
+    state = websocket.app.state
+    slots: asyncio.Semaphore | None = getattr(state, "endpoint_decode_slots", None)
+    if slots is None:
+        slots = state.endpoint_decode_slots = asyncio.Semaphore(DECODE_THREADS)
+    return slots
 
 
 async def _deny(websocket: WebSocket, status: int, message: str) -> None:
@@ -128,12 +147,39 @@ class _Session:
             return None
         return data
 
-    async def decode(self, data: str | bytes) -> Message | None:
-        try:
+    async def decode(self, data: str | bytes) -> Message:
+        """The validated message; raises ``ProtocolError``. Large ones off the event loop."""
+        if len(data) <= OFFLOAD_CHARS:
             return decode(data, self.max_bytes)
+        async with _decode_slots(self.websocket):
+            return await asyncio.to_thread(decode, data, self.max_bytes)
+
+    def answers_inflight(self, message: Message) -> bool:
+        """True for the answer to an invocation in flight on this connection."""
+        return (
+            isinstance(message, (Result, Error))
+            and self.connection is not None
+            and message.invocation_id is not None
+            and message.invocation_id in self.connection.inflight
+        )
+
+    async def admit(self, data: str | bytes) -> Message | None:
+        """The decoded message to handle, or None: it was invalid (answered with an
+        ``error``) or over the rate limit (dropped, answered with ``overloaded``)."""
+        try:
+            message = await self.decode(data)
         except ProtocolError as error:
-            await self.send(Error.from_exception(error))
+            if self.bucket.take():
+                await self.send(Error.from_exception(error))
+            else:
+                await self.overloaded()
             return None
+        if isinstance(message, Register) and self.connection is None:
+            return message  # the handshake itself is not counted
+        if self.bucket.take() or self.answers_inflight(message):
+            return message
+        await self.overloaded()
+        return None
 
     async def register(self) -> bool:
         deadline = time.monotonic() + REGISTER_TIMEOUT_S
@@ -148,7 +194,7 @@ class _Session:
                 continue
             if data is None:
                 return False
-            message = await self.decode(data)
+            message = await self.admit(data)
             if message is None:
                 continue
             if isinstance(message, Ping):
@@ -192,12 +238,8 @@ class _Session:
             )
         )
 
-    async def overloaded(self, data: str | bytes) -> bool:
-        """True when the message is over the rate limit and must be dropped."""
-        if self.bucket.take():
-            return False
-        if isinstance(data, str) and '"result"' in data:
-            return False  # never drop an answer
+    async def overloaded(self) -> None:
+        """Tell the client a message was dropped (at most once a second)."""
         now = time.monotonic()
         if now - self._last_overload_reply >= 1.0:  # the reply is rate limited too
             self._last_overload_reply = now
@@ -208,7 +250,6 @@ class _Session:
                     "dropped: send less often",
                 )
             )
-        return True
 
     async def handle(self, message: Message) -> None:
         assert self.connection is not None
@@ -281,9 +322,7 @@ class _Session:
                 data = await self.receive()
                 if data is None:
                     return
-                if await self.overloaded(data):
-                    continue
-                message = await self.decode(data)
+                message = await self.admit(data)
                 if message is not None:
                     await self.handle(message)
         finally:

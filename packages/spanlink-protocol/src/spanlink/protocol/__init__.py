@@ -29,6 +29,7 @@ from spanlink.protocol._errors import ERROR_CODES, ErrorCode, ProtocolError
 from spanlink.protocol._frames import DEFAULT_MAX_BYTES, MESSAGE_TYPES, decode, encode
 from spanlink.protocol._json import is_json_integer, json_type
 from spanlink.protocol._messages import (
+    MAX_FUNCTIONS,
     RESULT_STATUSES,
     TEST_CONTEXT_FIELDS,
     Cancel,
@@ -50,6 +51,7 @@ from spanlink.protocol._version import PROTOCOL_VERSION, SUPPORTED_VERSIONS, __v
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "ERROR_CODES",
+    "MAX_FUNCTIONS",
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
     "RESULT_STATUSES",

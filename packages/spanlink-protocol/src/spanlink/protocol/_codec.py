@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from spanlink.protocol._errors import ProtocolError
+from spanlink.protocol._errors import ProtocolError, shown
 from spanlink.protocol._json import is_json_integer, json_type
 
 __all__ = ["Wire", "from_wire", "known_keys", "to_wire", "wire"]
@@ -46,6 +46,8 @@ class Wire:
     """A string of exactly this many lowercase hex digits."""
     unique: str | None = None
     """Array items: this attribute must not repeat."""
+    max_items: int | None = None
+    """Arrays: at most this many items (checked before any item is decoded)."""
     unknown: str | None = None
     """Literal fields: an unknown value (from a newer peer) decodes as this one."""
     keys: tuple[str, ...] | None = None
@@ -170,7 +172,7 @@ def _integer(where: str, name: str, value: Any) -> int:
     if not is_json_integer(value):
         raise _fail(where, name, f"must be a non-negative integer, got {json_type(value)}")
     if value < 0:
-        raise _fail(where, name, f"must be a non-negative integer, got {value!r}")
+        raise _fail(where, name, f"must be a non-negative integer, got {shown(value)}")
     return int(value)
 
 
@@ -181,6 +183,9 @@ def _typed(where: str, name: str, value: Any, python_type: type, what: str) -> A
 
 
 def _array(where: str, field: _Field, value: list[Any]) -> tuple[Any, ...]:
+    limit = field.rules.max_items
+    if limit is not None and len(value) > limit:
+        raise _fail(where, field.name, f"has {len(value)} items, more than the limit of {limit}")
     if field.item is str:
         if not all(isinstance(item, str) for item in value):
             raise _fail(where, field.name, "must be an array of strings")
@@ -190,10 +195,13 @@ def _array(where: str, field: _Field, value: list[Any]) -> tuple[Any, ...]:
         for index, item in enumerate(value)
     )
     if field.rules.unique is not None:
+        # One pass with a Counter: linear in the number of items, whatever their names.
         counts = Counter(getattr(item, field.rules.unique) for item in items)
-        repeated = sorted(key for key, count in counts.items() if count > 1)
+        repeated = [key for key, count in counts.items() if count > 1]
         if repeated:
-            raise _fail(where, field.name, f"has duplicate {field.rules.unique}s: {repeated}")
+            raise _fail(
+                where, field.name, f"has duplicate {field.rules.unique}s: {shown(repeated)}"
+            )
     return items
 
 
@@ -220,7 +228,7 @@ def _read(where: str, field: _Field, data: Mapping[str, Any], values: dict[str, 
         if value not in field.item:
             if rules.unknown is None:
                 raise _fail(
-                    where, field.name, f"must be one of {sorted(field.item)}, got {value!r}"
+                    where, field.name, f"must be one of {sorted(field.item)}, got {shown(value)}"
                 )
             value = rules.unknown
     elif kind == "number":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from spanlink.protocol._errors import ProtocolError
+from spanlink.protocol._errors import SHOWN_CHARS, ProtocolError, shown
 from spanlink.protocol._json import is_json_integer, json_type
 from spanlink.protocol._messages import MESSAGE_CLASSES, Message
 from spanlink.protocol._version import SUPPORTED_VERSIONS
@@ -69,9 +69,9 @@ def decode(text: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     cls = MESSAGE_CLASSES.get(kind)
     if cls is None:
         raise ProtocolError(
-            f"unknown message type {kind!r}; known types: {sorted(MESSAGE_CLASSES)}",
+            f"unknown message type {shown(kind)}; known types: {sorted(MESSAGE_CLASSES)}",
             "unknown_type",
-            message_type=kind,
+            message_type=kind[:SHOWN_CHARS],
             invocation_id=known_id,
         )
     version = data.get("v")

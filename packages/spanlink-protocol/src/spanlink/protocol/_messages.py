@@ -15,6 +15,7 @@ from spanlink.protocol._errors import ErrorCode, ProtocolError
 from spanlink.protocol._version import PROTOCOL_VERSION
 
 __all__ = [
+    "MAX_FUNCTIONS",
     "MESSAGE_CLASSES",
     "RESULT_STATUSES",
     "TEST_CONTEXT_FIELDS",
@@ -40,6 +41,10 @@ RESULT_STATUSES: Final[frozenset[str]] = frozenset(get_args(ResultStatus))
 #: The keys of ``Invoke.test_context``: the fields of ``spanlink.tracer.TestContext``, which
 #: the endpoint client builds from them (``test_context(**invoke.test_context)``).
 TEST_CONTEXT_FIELDS: Final[tuple[str, ...]] = ("run_id", "case_id", "result_id", "configuration_id")
+
+#: The most functions one ``register`` (and so one ``registered``) may list. A process with
+#: more endpoint functions registers them over several connections.
+MAX_FUNCTIONS: Final = 1000
 
 _W = TypeVar("_W", bound="_Part")
 
@@ -112,7 +117,10 @@ class Register(_Part):
         "metadata",
     )
 
-    functions: tuple[FunctionSpec, ...] = field(metadata=wire(unique="name"))
+    functions: tuple[FunctionSpec, ...] = field(
+        metadata=wire(unique="name", max_items=MAX_FUNCTIONS)
+    )
+    """At most :data:`MAX_FUNCTIONS`, names unique."""
     sdk_version: str
     environment: str | None = None
     """e.g. ``production``, ``staging``; the receiver keeps one registry per environment."""
@@ -130,7 +138,7 @@ class Registered(_Part):
 
     type: ClassVar[Literal["registered"]] = "registered"
 
-    functions: tuple[str, ...] = ()
+    functions: tuple[str, ...] = field(default=(), metadata=wire(max_items=MAX_FUNCTIONS))
     """The function names now invocable."""
     connection_id: str | None = None
     heartbeat_interval_s: float | None = field(default=None, metadata=wire(positive=True))
