@@ -17,12 +17,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
-from spanlink.receiver.api._http import retry_later
+from spanlink.receiver.api._http import retry_later, validation_failed
 from spanlink.receiver.enrichment import EnrichmentService
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         logger.warning("database unavailable: %s", error)
         return retry_later(settings, "database unavailable; retry later")
 
+    app.add_exception_handler(RequestValidationError, validation_failed)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(endpoint_socket_router)  # WS /ws/endpoints

@@ -2,7 +2,7 @@
 
 Routers (each module's ``router``): ``ingest`` (OTLP/HTTP), ``traces``, ``metrics``,
 ``prices``, ``redaction``, ``test_runs``, ``reported_runs`` (client-reported runs'
-results), ``compare``, ``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new
+results), ``scores``, ``compare``, ``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new
 resource is a new module with its ``router``, listed in :data:`ROUTERS`. ``auth`` holds the
 bearer dependency (:data:`Project`) and :func:`project_transaction`; ``responses`` the
 documented response models; ``_http`` the helpers the routers share.
@@ -21,6 +21,7 @@ from spanlink.receiver.api import (
     prices,
     redaction,
     reported_runs,
+    scores,
     test_runs,
     traces,
     ui,
@@ -39,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     redaction.router,
     test_runs.router,
     reported_runs.router,
+    scores.router,
     compare.router,
     endpoints.router,
     ui.router,  # /ui/ (static page) and / -> /ui/

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from spanlink.receiver.settings import Settings
 from spanlink.tracer.support import INT64_MAX
 
-__all__ = ["check_no_nul", "page", "retry_later", "unix_ns"]
+__all__ = ["check_no_nul", "json_safe", "page", "retry_later", "unix_ns", "validation_failed"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -55,3 +58,21 @@ def page(items: Sequence[Any], total: int, limit: int, offset: int) -> JSONRespo
             "next_offset": next_offset,
         }
     )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as strings (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    return value
+
+
+async def validation_failed(_request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 answer, also when the refused input holds NaN or Infinity (the default
+    handler would fail to encode it and answer 500)."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, status_code=422)

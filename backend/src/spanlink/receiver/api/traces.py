@@ -28,6 +28,7 @@ _TEXT_FILTERS = (
     "test_result_id",
     "name",
     "q",
+    "score_name",
 )
 
 
@@ -50,10 +51,25 @@ def traces_list(
     end_time: Annotated[datetime | None, Query(description="traces starting at/before")] = None,
     min_duration_ms: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     max_duration_ms: Annotated[float | None, Query(ge=0, le=1e12)] = None,
+    score_name: Annotated[
+        str | None, Query(max_length=200, description="has a score of this name")
+    ] = None,
+    score_min: Annotated[
+        float | None, Query(allow_inf_nan=False, description="... with value >= this")
+    ] = None,
+    score_max: Annotated[
+        float | None, Query(allow_inf_nan=False, description="... with value <= this")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Traces of the key's project, newest first, with the total matching the filters."""
+    """Traces of the key's project, newest first, with the total matching the filters.
+
+    ``score_name`` (with ``score_min``/``score_max``) keeps traces that have such a score, or
+    whose test result has one.
+    """
+    if score_name is None and (score_min is not None or score_max is not None):
+        raise HTTPException(422, "score_min and score_max need score_name")
     filters = TraceFilters(
         environment=environment,
         service=service,
@@ -68,6 +84,9 @@ def traces_list(
         end_ns=unix_ns(end_time),
         min_duration_ns=None if min_duration_ms is None else int(min_duration_ms * 1e6),
         max_duration_ns=None if max_duration_ms is None else int(max_duration_ms * 1e6),
+        score_name=score_name,
+        score_min=score_min,
+        score_max=score_max,
     )
     check_no_nul(**{key: getattr(filters, key) for key in _TEXT_FILTERS})
     engine: Engine = request.app.state.engine

@@ -68,7 +68,12 @@ _RESULTS = text(
         FROM spans WHERE project_id = :p AND test_run_id = :run AND test_result_id IS NOT NULL
         GROUP BY test_result_id, trace_id
     )
-    SELECT r.id, r.case_id, r.status, r.duration_ms, r.metadata->'scores' AS scores,
+    SELECT r.id, r.case_id, r.status, r.duration_ms,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('name', s.name, 'value', s.value,
+                                                         'passed', s.passed, 'error', s.error)
+                                      ORDER BY s.seq)
+                     FROM scores s WHERE s.project_id = :p AND s.result_id = r.id),
+                    r.metadata->'scores') AS scores,
            coalesce(jsonb_agg(jsonb_build_object(
                'trace_id', l.trace_id, 'tokens', l.tokens,
                'cost', e.data->'trace'->'cost',

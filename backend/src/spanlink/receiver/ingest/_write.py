@@ -2,7 +2,8 @@
 
 A batch is copied (``COPY``) into a per-connection temporary staging table, then merged
 into ``spans`` with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (a re-sent span adds
-nothing) and rolled up into ``traces`` in the same statement.
+nothing) and rolled up into ``traces`` in the same statement. Spans' evaluation events
+become scores in the same transaction (``_scores``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from spanlink.receiver.ingest._scores import store_event_scores
 from spanlink.receiver.storage import project_transaction
 from spanlink.receiver.storage._tables import SPAN_COPY_COLUMNS
 
@@ -123,6 +125,7 @@ def write_batch(
                     copy.write_row(row)
             cursor.execute(_MERGE)
             counts = cursor.fetchone()
+        store_event_scores(connection, project_id, rows)  # same transaction as the spans
     inserted = int(counts[0]) if counts else 0
     return IngestResult(
         received=received if received is not None else len(rows),

@@ -1,5 +1,6 @@
 """Storage: the Postgres schema (SQLAlchemy Core tables, alembic migrations), engines and the
-tenant scope of a transaction, projects and API keys, and the read queries of the trace API.
+tenant scope of a transaction, projects and API keys, the read queries of the trace API, and
+scores (bounded on every write path).
 
 The receiver's engine acts as the row-level-security role and every transaction that touches
 project data is bound to one project (:func:`project_transaction`).
@@ -31,6 +32,18 @@ from spanlink.receiver.storage._migrate import (
     is_current,
     upgrade,
 )
+from spanlink.receiver.storage._scores import (
+    RESULT_SCORE_FIELDS,
+    SCORE_SOURCES,
+    ScoreFilters,
+    ScoreRow,
+    bounded,
+    insert_scores,
+    list_scores,
+    replace_result_scores,
+    result_score,
+    scores_by_result,
+)
 from spanlink.receiver.storage._trace_queries import (
     TraceFilters,
     get_trace_json,
@@ -40,9 +53,14 @@ from spanlink.receiver.storage._trace_queries import (
 
 __all__ = [
     "KEY_PREFIX",
+    "RESULT_SCORE_FIELDS",
+    "SCORE_SOURCES",
     "DatabaseUnavailable",
     "KeyResolver",
+    "ScoreFilters",
+    "ScoreRow",
     "TraceFilters",
+    "bounded",
     "create_api_key",
     "create_app_engine",
     "create_owner_engine",
@@ -53,12 +71,17 @@ __all__ = [
     "get_trace_json",
     "hash_key",
     "head_revision",
+    "insert_scores",
     "is_current",
+    "list_scores",
     "list_traces",
     "metrics",
     "project_scope",
     "project_transaction",
     "run_in_project",
+    "replace_result_scores",
+    "result_score",
+    "scores_by_result",
     "sqlalchemy_url",
     "upgrade",
 ]

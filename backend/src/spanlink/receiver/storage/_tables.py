@@ -25,6 +25,7 @@ __all__ = [
     "api_keys",
     "metadata",
     "projects",
+    "scores",
     "spans",
     "test_results",
     "test_runs",
@@ -183,6 +184,29 @@ test_results = Table(
     Column("finished_at", DateTime(timezone=True)),
 )
 
+scores = Table(
+    "scores",
+    metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("trace_id", Text),
+    Column("span_id", Text),
+    Column("result_id", Text),
+    Column("run_id", Text),
+    Column("name", Text, nullable=False),
+    Column("value", Float),
+    Column("label", Text),
+    Column("passed", Boolean),
+    Column("explanation", Text),
+    Column("evaluator", Text),
+    Column("evaluator_version", Text),
+    Column("error", Text),
+    Column("source", Text, nullable=False),
+    Column("metadata", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True)),
+    Column("seq", BigInteger),
+)
+
 #: Tables guarded by row-level security on ``project_id``.
 RLS_TABLES: tuple[str, ...] = (
     "spans",
@@ -191,4 +215,5 @@ RLS_TABLES: tuple[str, ...] = (
     "test_runs",
     "test_results",
     "redaction_rules",
+    "scores",
 )

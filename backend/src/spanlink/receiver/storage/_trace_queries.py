@@ -25,7 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
-from spanlink.receiver.storage._tables import spans, trace_enrichments, traces
+from spanlink.receiver.storage._tables import (
+    scores,
+    spans,
+    test_results,
+    trace_enrichments,
+    traces,
+)
 
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
@@ -52,6 +58,30 @@ class TraceFilters:
     end_ns: int | None = None
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
+    #: The trace (or the result it is the trace of) has a score of this name, with a value
+    #: within ``score_min``..``score_max`` when given.
+    score_name: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+
+
+def _score_condition(project_id: int, f: TraceFilters) -> ColumnElement[bool]:
+    sc = scores.c
+    cond: list[ColumnElement[bool]] = [sc.project_id == project_id, sc.name == f.score_name]
+    if f.score_min is not None:
+        cond.append(sc.value >= f.score_min)
+    if f.score_max is not None:
+        cond.append(sc.value <= f.score_max)
+    by_trace = select(sc.trace_id).where(*cond, sc.trace_id.is_not(None))
+    r = test_results.c
+    by_result = (
+        select(r.trace_id)
+        .select_from(
+            scores.join(test_results, and_(r.project_id == sc.project_id, r.id == sc.result_id))
+        )
+        .where(*cond, r.trace_id.is_not(None))
+    )
+    return traces.c.trace_id.in_(by_trace.union(by_result))
 
 
 def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
@@ -73,6 +103,8 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
         where.append(t.duration_ns >= f.min_duration_ns)
     if f.max_duration_ns is not None:
         where.append(t.duration_ns <= f.max_duration_ns)
+    if f.score_name is not None:
+        where.append(_score_condition(project_id, f))
 
     # Span-level conditions: the trace has a span matching all of them.
     s = spans.c

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from spanlink.receiver.storage import scores_by_result
+
 from spanlink.receiver.testruns._records import CLOSED_STATUSES, OPEN_STATUSES
 
 __all__ = ["get_run", "list_runs"]
@@ -183,7 +185,8 @@ def _result_doc(row: Any) -> dict[str, Any]:
             for t in traces
         ),
         "traces": traces,
-        # Client-reported runs keep scores with the result (until scores have a table).
+        # Filled from the scores table by get_run (results stored before it had one kept
+        # their scores in the metadata).
         "scores": list(meta.get("scores") or []),
         "skip_reason": meta.get("reason"),
     }
@@ -200,6 +203,11 @@ def get_run(connection: Connection, project_id: int, run_id: str) -> dict[str, A
     results = [
         _result_doc(r) for r in connection.execute(text(_RESULTS), {"p": project_id, "run": run_id})
     ]
+    stored = scores_by_result(connection, project_id, run_id)
+    for result in results:
+        scores = stored.get(result["id"])
+        if scores:
+            result["scores"] = scores
     counts: dict[str, int] = {}
     for result in results:
         counts[result["status"]] = counts.get(result["status"], 0) + 1

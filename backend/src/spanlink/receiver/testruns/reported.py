@@ -6,8 +6,8 @@ creates it (idempotently, so every xdist worker may), each result's before its t
 Results are upserted by id: reported ``running`` at the start and final at the end; a final
 result is never turned back into a running one. Every report refreshes the run's
 ``reporter_seen``; a run whose reporter has been silent for ``REPORTER_STALE_S`` is finished
-by the sweep, its open cases marked ``error``. Scores are kept in the result's metadata
-until scores have a table of their own.
+by the sweep, its open cases marked ``error``. A result's scores are stored in the ``scores``
+table (source ``client``), replaced by each report of the result that carries it.
 
 Every function takes a connection in a transaction scoped to the project.
 """
@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from spanlink.receiver.storage import RESULT_SCORE_FIELDS, ScoreRow, replace_result_scores
 from spanlink.receiver.testruns._json import json_text, no_nul
 
 __all__ = [
@@ -169,7 +170,7 @@ def upsert_results(
     )
     written: list[ReportedResult] = []
     for result in results:
-        meta = {**dict(result.metadata or {}), "scores": [dict(s) for s in result.scores]}
+        meta = dict(result.metadata or {})
         row = connection.execute(
             _UPSERT,
             {
@@ -195,9 +196,26 @@ def upsert_results(
             if owner != run_id:
                 raise IdTaken(f"result id {result.id} belongs to another test run")
             continue  # a late "running" for a result that is final already
+        replace_result_scores(
+            connection,
+            project_id,
+            result.id,
+            "client",
+            [_score_row(score, result.id, run_id) for score in result.scores],
+        )
         if result.status != "running":
             written.append(result)
     return written
+
+
+#: What a reported score may carry (``source`` is always ``client``).
+_SCORE_KEYS = tuple(key for key in RESULT_SCORE_FIELDS if key != "source")
+
+
+def _score_row(score: Mapping[str, Any], result_id: str, run_id: str) -> ScoreRow:
+    fields: dict[str, Any] = {k: score[k] for k in _SCORE_KEYS if score.get(k) is not None}
+    fields.setdefault("name", "score")
+    return ScoreRow(**fields, source="client", result_id=result_id, run_id=run_id)
 
 
 def _close(connection: Connection, where: str, error: str, params: Mapping[str, Any]) -> int:
