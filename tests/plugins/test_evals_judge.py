@@ -4,101 +4,16 @@ answers well, answers garbage, fails, refuses, is slow, or is down."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Reply
 
 from spanlink.plugins.evals import LlmJudge, ParamError, parse_judgement
 from spanlink.tracer.evaluation import evaluate_case
 from spanlink.tracer.model import Case, EvaluatorConfig, Score
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    content: str | None = '{"score": 0.8, "explanation": "clear and correct"}'
-    body: str | None = None  # raw body instead of a chat completion
-    headers: dict[str, str] = field(default_factory=dict)
-    hold: bool = False  # wait until the test releases it
-
-
-class FakeOpenAI:
-    """A chat-completions server replaying ``replies`` (the last one repeats)."""
-
-    def __init__(self) -> None:
-        self.replies: list[Reply] = [Reply()]
-        self.requests: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                with fake.lock:
-                    fake.requests.append(
-                        {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-                    )
-                    reply = fake.replies[min(len(fake.requests), len(fake.replies)) - 1]
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-                try:
-                    if reply.hold:
-                        fake.release.wait(20)
-                    if reply.body is not None:
-                        payload = reply.body.encode()
-                    else:
-                        payload = json.dumps(
-                            {
-                                "id": "cmpl-1",
-                                "object": "chat.completion",
-                                "choices": [
-                                    {
-                                        "index": 0,
-                                        "message": {"role": "assistant", "content": reply.content},
-                                    }
-                                ],
-                                "usage": {
-                                    "prompt_tokens": 120,
-                                    "completion_tokens": 30,
-                                    "total_tokens": 150,
-                                },
-                            }
-                        ).encode()
-                    self.send_response(reply.status)
-                    for key, value in reply.headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 @pytest.fixture

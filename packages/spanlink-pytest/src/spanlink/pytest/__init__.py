@@ -6,13 +6,11 @@ the test's own spans; ``@pytest.mark.spanlink(evaluators=[...])`` scores its out
 Importing this package is light: the tracing machinery loads only when the plugin is on.
 """
 
-from spanlink.pytest._attributes import PHASE_ATTRIBUTE
 from spanlink.pytest._errors import EvaluationFailed, SpanlinkPytestError
 from spanlink.pytest._fixture import SpanlinkFixture
 from spanlink.pytest._version import __version__
 
 __all__ = [
-    "PHASE_ATTRIBUTE",
     "EvaluationFailed",
     "SpanlinkFixture",
     "SpanlinkPytestError",

@@ -14,16 +14,14 @@ from dataclasses import dataclass, field
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from spanlink.pytest._attributes import PHASE_ATTRIBUTE
 from spanlink.tracer import current_test_context
 from spanlink.tracer.model import SpanRecord
+from spanlink.tracer.semconv import SPANLINK_TEST_PHASE, SPANLINK_TEST_RESULT_ID
 
 __all__ = ["MAX_SPANS_PER_TEST", "SpanCollector", "TestSpans", "current_phase", "phase"]
 
 #: The most spans kept in-process for one test; later ones are counted, not kept.
 MAX_SPANS_PER_TEST = 10_000
-
-RESULT_ID = "spanlink.test.result_id"
 
 phase: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "spanlink_pytest_phase", default=None
@@ -76,15 +74,15 @@ class SpanCollector(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         current = phase.get()
         attributes = span.attributes or {}
-        if current is not None and PHASE_ATTRIBUTE not in attributes:
-            span.set_attribute(PHASE_ATTRIBUTE, current)
-        if RESULT_ID not in attributes:
+        if current is not None and SPANLINK_TEST_PHASE not in attributes:
+            span.set_attribute(SPANLINK_TEST_PHASE, current)
+        if SPANLINK_TEST_RESULT_ID not in attributes:
             test = current_test_context()
             if test is not None and test.result_id is not None:
-                span.set_attribute(RESULT_ID, test.result_id)
+                span.set_attribute(SPANLINK_TEST_RESULT_ID, test.result_id)
 
     def on_end(self, span: ReadableSpan) -> None:
-        result_id = (span.attributes or {}).get(RESULT_ID)
+        result_id = (span.attributes or {}).get(SPANLINK_TEST_RESULT_ID)
         if not isinstance(result_id, str):
             return
         kept = self._open.get(result_id)

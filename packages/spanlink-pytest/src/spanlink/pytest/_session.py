@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from spanlink.pytest import _attributes as attrs
 from spanlink.pytest._collector import SpanCollector, phase
 from spanlink.pytest._options import Settings
 from spanlink.pytest._outcome import (
@@ -31,6 +30,7 @@ from spanlink.pytest._outcome import (
 )
 from spanlink.pytest._state import NO_OUTPUT, STATE, TestState
 from spanlink.pytest._summary import SessionSummary
+from spanlink.tracer import semconv
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -270,7 +270,7 @@ class SpanlinkSession:
                     return (yield)
                 with self._tracer.start_as_current_span(
                     f"test {item.name}",
-                    attributes={attrs.TEST_NODE_ID: item.nodeid},
+                    attributes={semconv.SPANLINK_TEST_NODE_ID: item.nodeid},
                     record_exception=False,
                     set_status_on_exception=False,
                 ) as root:
@@ -300,7 +300,7 @@ class SpanlinkSession:
                 event["spanlink.evaluation.passed"] = score.passed
             root.add_event(_EVALUATION_EVENT, event)
         status = status_of(state.reports)
-        root.set_attribute(attrs.TEST_OUTCOME, status)
+        root.set_attribute(semconv.SPANLINK_TEST_OUTCOME, status)
         if status in ("failed", "error"):
             root.set_status(Status(StatusCode.ERROR, f"test {status}"))
 
@@ -318,7 +318,7 @@ class SpanlinkSession:
             with (
                 self._tracer.start_as_current_span(
                     name,
-                    attributes={attrs.PHASE_ATTRIBUTE: name},
+                    attributes={semconv.SPANLINK_TEST_PHASE: name},
                     record_exception=False,
                     set_status_on_exception=False,
                 ),

@@ -97,6 +97,9 @@ __all__ = [
     "SPANLINK_SOURCE_CONVENTION",
     "SPANLINK_TEST_CASE_ID",
     "SPANLINK_TEST_CONFIGURATION_ID",
+    "SPANLINK_TEST_NODE_ID",
+    "SPANLINK_TEST_OUTCOME",
+    "SPANLINK_TEST_PHASE",
     "SPANLINK_TEST_RESULT_ID",
     "SPANLINK_TEST_RUN_ID",
     "TEST_CONTEXT_ATTRIBUTES",
@@ -190,6 +193,12 @@ SPANLINK_TEST_RUN_ID: Final = "spanlink.test.run_id"
 SPANLINK_TEST_CASE_ID: Final = "spanlink.test.case_id"
 SPANLINK_TEST_RESULT_ID: Final = "spanlink.test.result_id"
 SPANLINK_TEST_CONFIGURATION_ID: Final = "spanlink.test.configuration_id"
+SPANLINK_TEST_PHASE: Final = "spanlink.test.phase"
+"""The test phase a span was started in (pytest: ``setup``, ``call`` or ``teardown``)."""
+SPANLINK_TEST_NODE_ID: Final = "spanlink.test.node_id"
+"""The pytest node id, on a test's root span."""
+SPANLINK_TEST_OUTCOME: Final = "spanlink.test.outcome"
+"""A test's outcome (``passed``, ``failed``, ...), on its root span."""
 SPANLINK_KIND: Final = "spanlink.kind"
 SPANLINK_INPUT: Final = "spanlink.input"
 SPANLINK_OUTPUT: Final = "spanlink.output"
