@@ -406,9 +406,9 @@ class _Observer:
             if kept is not None and not getattr(span, EXPLICIT_OUTPUT, False):
                 output: Any
                 dropped = count - len(kept)
-                if kept and set(map(type, kept)) == {str}:
-                    output = "".join(kept) + ("…" if dropped else "")
-                else:
+                try:  # text chunks are joined into one output
+                    output = "".join(kept) + ("…" if dropped else "") if kept else kept
+                except TypeError:
                     output = kept
                     if dropped:
                         output.append(f"… {dropped} more chunks")

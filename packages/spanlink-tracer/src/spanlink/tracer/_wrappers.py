@@ -9,9 +9,11 @@ so each wrapper is only the control flow its shape needs.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import inspect
+import sys
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Final
 
@@ -28,45 +30,59 @@ _MAX_KEPT_CHUNKS: Final = 1024
 
 
 class _Chunks:
-    """What a stream yielded: counted, fed to the usage accumulator, and kept for the output.
+    """What a stream yielded: counted, kept for the output and fed to the usage accumulator.
 
-    Kept chunks are bounded by count, and by size checked every 32 chunks (this runs once
-    per chunk, so the common path is one comparison).
+    This runs once per chunk, so the wrappers inline the common path: count, hand the chunk
+    to ``keep`` and compare the count with ``limit``. ``keep`` is a C-level append (to the
+    kept list, or to a deque that keeps nothing once keeping stopped) unless an accumulator
+    needs the chunks too; :meth:`check` runs every 32 chunks to bound what is kept by count
+    and by size, and hands back the next limit and ``keep``.
     """
 
-    __slots__ = ("accumulator", "budget", "count", "keep", "keeping", "kept", "limit", "used")
+    __slots__ = ("accumulator", "budget", "keep", "kept", "limit", "used")
 
     def __init__(self, obs: _Observer, capture: bool) -> None:
-        self.keep = self.keeping = capture and obs.capture_output
-        self.kept: list[Any] = []
-        self.limit = 32 if self.keep else 0
+        self.kept: list[Any] | None = [] if capture and obs.capture_output else None
+        self.limit = 32 if self.kept is not None else sys.maxsize
         self.budget = content.content_config().max_bytes
         self.used = 0
-        self.count = 0
         self.accumulator = StreamAccumulator() if obs.accumulate else None
+        self.keep = self._keeper(self.kept.append if self.kept is not None else _DISCARD.append)
 
-    def add(self, item: Any) -> None:
-        self.count += 1
-        if self.count < self.limit:
-            self.kept.append(item)
-        elif self.keeping:  # every 32 chunks: check the size kept so far
-            kept = self.kept
-            kept.append(item)
-            used = self.used
-            for chunk in kept[len(kept) - 32 :]:
-                used += len(chunk) if type(chunk) is str else 32
-            self.used = used
-            if used >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS:
-                self.keeping = False
-            else:
-                self.limit += 32
-        if self.accumulator is not None:
-            self.accumulator.feed(item)
+    def _keeper(self, append: Callable[[Any], None]) -> Callable[[Any], None]:
+        if self.accumulator is None:
+            return append
+        feed = self.accumulator.feed
 
-    def finish(self, obs: _Observer, span: trace.Span, capture: bool) -> None:
-        obs.finish_stream(
-            span, self.count, self.kept if self.keep else None, self.accumulator, capture
-        )
+        def keep_and_feed(item: Any) -> None:
+            append(item)
+            feed(item)
+
+        return keep_and_feed
+
+    def check(self, count: int) -> tuple[int, Callable[[Any], None]]:
+        """Every 32 chunks: add up the size kept so far; the next count to check at and the
+        ``keep`` to use (one that keeps nothing past the budget)."""
+        kept = self.kept
+        if kept is None:
+            return sys.maxsize, self.keep
+        recent = kept[-32:]
+        try:  # text chunks (the common case): measured in one C-level pass
+            used = self.used + len("".join(recent))
+        except TypeError:
+            used = self.used + sum(len(c) if type(c) is str else 32 for c in recent)
+        self.used = used
+        if used >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS:
+            self.keep = self._keeper(_DISCARD.append)
+            return sys.maxsize, self.keep
+        return count + 32, self.keep
+
+    def finish(self, obs: _Observer, span: trace.Span, capture: bool, count: int) -> None:
+        obs.finish_stream(span, count, self.kept, self.accumulator, capture)
+
+
+#: Where chunks go once keeping stopped: a C-level append that keeps nothing.
+_DISCARD: Final = collections.deque[Any](maxlen=0)
 
 
 def _wrap_function(func: Callable[..., Any], obs: _Observer) -> Callable[..., Any]:
@@ -119,7 +135,7 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             _warn_once("start", "spanlink: could not start a span; calling untraced", exc_info=True)
             return (yield from func(*args, **kwargs))
         chunks = _Chunks(obs, capture)
-        add = chunks.add
+        keep, limit, count = chunks.keep, chunks.limit, 0
         try:
             gen = run(func, *args, **kwargs)
             send = gen.send
@@ -130,7 +146,10 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
                     item = run(step, value)
                 except StopIteration as stop:
                     return stop.value
-                add(item)
+                count += 1
+                keep(item)
+                if count >= limit:
+                    limit, keep = chunks.check(count)
                 try:
                     value = yield item
                     step = send
@@ -144,7 +163,7 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             _record_error(span, exc)
             raise
         finally:
-            chunks.finish(obs, span, capture)
+            chunks.finish(obs, span, capture, count)
             _end(span)
 
     return wrapper
@@ -166,7 +185,7 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 yield item
             return
         chunks = _Chunks(obs, capture)
-        add = chunks.add
+        keep, limit, count = chunks.keep, chunks.limit, 0
         try:
             token = attach(span_context)
             try:
@@ -185,7 +204,10 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                     return
                 finally:
                     detach(token)
-                add(item)
+                count += 1
+                keep(item)
+                if count >= limit:
+                    limit, keep = chunks.check(count)
                 try:
                     value = yield item
                     step = asend
@@ -203,7 +225,7 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
             _record_error(span, exc)
             raise
         finally:
-            chunks.finish(obs, span, capture)
+            chunks.finish(obs, span, capture, count)
             _end(span)
 
     return wrapper
