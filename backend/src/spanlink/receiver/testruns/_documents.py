@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spanlink.receiver.storage import scores_by_result
-
 from spanlink.receiver.testruns._records import CLOSED_STATUSES, OPEN_STATUSES
 
 __all__ = ["get_run", "list_runs"]
