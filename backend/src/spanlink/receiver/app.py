@@ -29,6 +29,7 @@ from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import (
+    DatabaseRejected,
     DatabaseUnavailable,
     KeyResolver,
     create_app_engine,
@@ -103,6 +104,13 @@ def create_app(settings: Settings) -> FastAPI:
         return retry_later(settings, "database unavailable; retry later")
 
     app.add_exception_handler(RequestValidationError, validation_failed)
+
+    @app.exception_handler(DatabaseRejected)
+    async def _database_refused(_request: Request, error: DatabaseRejected) -> JSONResponse:
+        # The request's own data cannot be stored: a 4xx, never "retry later".
+        message = f"the database refused the request's data: {error}"
+        return JSONResponse({"code": error.status, "message": message}, status_code=error.status)
+
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(endpoint_socket_router)  # WS /ws/endpoints

@@ -1,7 +1,10 @@
 """Validate decoded spans and turn the valid ones into ``spans`` rows (``SPAN_COPY_COLUMNS``).
 
 Attributes are normalized to the GenAI conventions here; the environment, service, test ids,
-model and token counts become columns of their own.
+model and token counts become columns of their own. Text columns that are indexed are
+bounded (``storage.bound_indexed``) and token counts clamped to ``[0, INT64_MAX]``, so no
+value can make the database refuse a batch; the full value stays in the attributes (a cut
+span name under :data:`FULL_NAME_ATTRIBUTE`) or the resource.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ from spanlink.receiver.redaction import (
     redact_attributes,
     redact_span,
 )
+from spanlink.receiver.storage import bigint_or_none, bound_indexed
 from spanlink.tracer import semconv
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.support import INT64_MAX as _INT64_MAX
 
-__all__ = ["PreparedBatch", "prepare_batch", "span_row"]
+__all__ = ["FULL_NAME_ATTRIBUTE", "PreparedBatch", "prepare_batch", "span_row"]
+
+#: Attribute holding a span's full name when it was too long for the ``name`` column.
+FULL_NAME_ATTRIBUTE = "spanlink.span.name"
 
 logger = logging.getLogger("spanlink.receiver")
 
@@ -114,10 +121,8 @@ def _text(value: Any) -> str | None:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if -_INT64_MAX <= value <= _INT64_MAX else None
+def _indexed(value: Any) -> str | None:
+    return bound_indexed(_text(value))
 
 
 def span_row(
@@ -137,26 +142,30 @@ def span_row(
     model = attributes.get(semconv.GEN_AI_RESPONSE_MODEL) or attributes.get(
         semconv.GEN_AI_REQUEST_MODEL
     )
+    name = _text(record.name) or ""
+    bounded_name = bound_indexed(name)
+    if bounded_name is not name:
+        attributes = {**attributes, FULL_NAME_ATTRIBUTE: name}
     return (
         project_id,
         record.trace_id,
         record.span_id,
         record.parent_span_id,
-        _text(record.name),
+        bounded_name,
         record.kind,
         record.start_time_unix_nano,
         record.end_time_unix_nano,
         record.duration_ns,
         record.status_code,
         _text(record.status_message),
-        _text(environment),
-        _text(resource.get(semconv.SERVICE_NAME)),
-        _text(attributes.get(semconv.SPANLINK_TEST_RUN_ID)),
-        _text(attributes.get(semconv.SPANLINK_TEST_CASE_ID)),
-        _text(attributes.get(semconv.SPANLINK_TEST_RESULT_ID)),
-        _text(model),
-        _int_or_none(attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)),
-        _int_or_none(attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        _indexed(environment),
+        _indexed(resource.get(semconv.SERVICE_NAME)),
+        _indexed(attributes.get(semconv.SPANLINK_TEST_RUN_ID)),
+        _indexed(attributes.get(semconv.SPANLINK_TEST_CASE_ID)),
+        _indexed(attributes.get(semconv.SPANLINK_TEST_RESULT_ID)),
+        _indexed(model),
+        bigint_or_none(attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)),
+        bigint_or_none(attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)),
         _dumps(attributes),
         _dumps(
             [

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from spanlink.receiver.ingest._scores import store_event_scores
 from spanlink.receiver.storage import project_transaction
 from spanlink.receiver.storage._tables import SPAN_COPY_COLUMNS
+from spanlink.tracer.support import INT64_MAX
 
 __all__ = ["CommitListener", "IngestResult", "write_batch"]
 
@@ -43,7 +44,12 @@ CREATE TEMP TABLE IF NOT EXISTS spanlink_staging (
 ) ON COMMIT DELETE ROWS
 """
 
-# One statement: insert the new spans, roll the inserted ones up into their traces.
+_INT64_MAX = INT64_MAX
+_INT32_MAX = 2**31 - 1
+
+# One statement: insert the new spans, roll the inserted ones up into their traces. Sums
+# saturate at the column's maximum (a bigint overflow would refuse the trace's every
+# later batch); count(*) in a batch is bounded by the spans-per-request cap.
 _MERGE = f"""
 WITH inserted AS (
     INSERT INTO spans ({_COLUMNS})
@@ -67,8 +73,8 @@ WITH inserted AS (
            (array_agg(test_case_id) FILTER (WHERE test_case_id IS NOT NULL))[1] AS test_case_id,
            (array_agg(test_result_id)
                FILTER (WHERE test_result_id IS NOT NULL))[1] AS test_result_id,
-           coalesce(sum(input_tokens), 0) AS input_tokens,
-           coalesce(sum(output_tokens), 0) AS output_tokens
+           least(coalesce(sum(input_tokens), 0), {_INT64_MAX})::bigint AS input_tokens,
+           least(coalesce(sum(output_tokens), 0), {_INT64_MAX})::bigint AS output_tokens
     FROM inserted
     GROUP BY project_id, trace_id
 ), upserted AS (
@@ -88,15 +94,15 @@ WITH inserted AS (
             WHEN excluded.start_ns < t.start_ns THEN excluded.root_name
             ELSE t.root_name END,
         has_root = t.has_root OR excluded.has_root,
-        span_count = t.span_count + excluded.span_count,
-        error_count = t.error_count + excluded.error_count,
+        span_count = least(t.span_count::bigint + excluded.span_count, {_INT32_MAX}),
+        error_count = least(t.error_count::bigint + excluded.error_count, {_INT32_MAX}),
         environment = coalesce(t.environment, excluded.environment),
         service_name = coalesce(t.service_name, excluded.service_name),
         test_run_id = coalesce(t.test_run_id, excluded.test_run_id),
         test_case_id = coalesce(t.test_case_id, excluded.test_case_id),
         test_result_id = coalesce(t.test_result_id, excluded.test_result_id),
-        input_tokens = t.input_tokens + excluded.input_tokens,
-        output_tokens = t.output_tokens + excluded.output_tokens,
+        input_tokens = least(t.input_tokens::numeric + excluded.input_tokens, {_INT64_MAX}),
+        output_tokens = least(t.output_tokens::numeric + excluded.output_tokens, {_INT64_MAX}),
         updated_at = now()
     RETURNING 1
 )

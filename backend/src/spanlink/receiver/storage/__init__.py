@@ -16,7 +16,9 @@ from spanlink.receiver.storage._api_keys import (
     generate_key,
     hash_key,
 )
+from spanlink.receiver.storage._bounds import MAX_INDEXED_BYTES, bigint_or_none, bound_indexed
 from spanlink.receiver.storage._engine import (
+    DatabaseRejected,
     DatabaseUnavailable,
     create_app_engine,
     create_owner_engine,
@@ -53,13 +55,17 @@ from spanlink.receiver.storage._trace_queries import (
 
 __all__ = [
     "KEY_PREFIX",
+    "MAX_INDEXED_BYTES",
     "RESULT_SCORE_FIELDS",
     "SCORE_SOURCES",
+    "DatabaseRejected",
     "DatabaseUnavailable",
     "KeyResolver",
     "ScoreFilters",
     "ScoreRow",
     "TraceFilters",
+    "bigint_or_none",
+    "bound_indexed",
     "bounded",
     "create_api_key",
     "create_app_engine",

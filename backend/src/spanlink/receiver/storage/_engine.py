@@ -22,6 +22,7 @@ from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage._tables import APP_ROLE
 
 __all__ = [
+    "DatabaseRejected",
     "DatabaseUnavailable",
     "create_app_engine",
     "create_owner_engine",
@@ -37,6 +38,16 @@ T = TypeVar("T")
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached or dropped the connection; retry later."""
+
+
+class DatabaseRejected(Exception):
+    """The database refused this request's data (a value out of range, a value too long
+    for an index, a constraint): sending it again cannot succeed. ``status`` is the HTTP
+    status to answer (400, or 409 for a constraint)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -139,26 +150,68 @@ async def run_in_project(engine: Engine, project_id: int, work: Callable[[Connec
     return await run_in_threadpool(run)
 
 
+# SQLSTATE classes and codes that say the database (or the way to it) is in trouble, not
+# this request: connection exceptions, insufficient resources, operator intervention
+# (admin/crash shutdown, cannot connect now, statement timeout), system errors, and the
+# transaction conflicts a retry resolves (serialization failure, deadlock, lock timeout).
+_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58"})
+_UNAVAILABLE_CODES = frozenset({"40001", "40P01", "55P03"})
+# Classes that say this request's data can never be stored as it is: data exceptions
+# (out of range, invalid text), integrity violations, program limits (index row too big).
+_REJECTED_CLASSES = {"22": 400, "23": 409, "54": 400}
+
+
+def _sqlstate(error: BaseException) -> tuple[psycopg.Error | None, str | None]:
+    orig = error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error
+    if isinstance(orig, psycopg.Error):
+        return orig, orig.sqlstate
+    return None, None
+
+
 def _is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot serve anyone right now (answer 503).
+
+    An error the database raised about this request's data or statement is not an outage:
+    retrying it would fail the same way forever.
+    """
     if isinstance(error, sqlalchemy.exc.TimeoutError):  # pool exhausted past its deadline
         return True
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        orig = error.orig
-        if isinstance(orig, psycopg.errors.QueryCanceled):  # statement_timeout
-            return True
-        if isinstance(orig, psycopg.OperationalError):
-            return True
-    return isinstance(error, psycopg.OperationalError)
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    orig, sqlstate = _sqlstate(error)
+    if orig is None:
+        return False
+    if sqlstate is None:
+        # No SQLSTATE: the client library failed (connection refused or lost, the
+        # client-side deadline cut it); a server-side error always carries one.
+        return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError))
+    return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_CODES
+
+
+def _rejection_status(error: BaseException) -> int | None:
+    """The HTTP status for an error caused by this request's data, or None."""
+    _, sqlstate = _sqlstate(error)
+    return _REJECTED_CLASSES.get(sqlstate[:2]) if sqlstate else None
 
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn "cannot reach / lost the database" errors into :class:`DatabaseUnavailable`."""
+    """Classify database errors: "cannot reach / lost the database" becomes
+    :class:`DatabaseUnavailable` (retry later), "the database refuses this data" becomes
+    :class:`DatabaseRejected` (retrying cannot help); anything else (a bug) propagates.
+    """
     try:
         yield
     except (sqlalchemy.exc.SQLAlchemyError, psycopg.Error) as error:
         if _is_unavailable(error):
-            raise DatabaseUnavailable(str(error).splitlines()[0]) from error
+            raise DatabaseUnavailable(_first_line(error)) from error
+        status = _rejection_status(error)
+        if status is not None:
+            raise DatabaseRejected(_first_line(error), status) from error
         raise
+
+
+def _first_line(error: BaseException) -> str:
+    orig, _ = _sqlstate(error)
+    text = str(orig if orig is not None else error)
+    return text.splitlines()[0] if text else type(error).__name__

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
+from spanlink.receiver.storage._bounds import bound_indexed
 from spanlink.receiver.storage._tables import (
     scores,
     spans,
@@ -32,6 +33,7 @@ from spanlink.receiver.storage._tables import (
     trace_enrichments,
     traces,
 )
+from spanlink.tracer.support import clamp_int64
 
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
@@ -88,9 +90,9 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     t = traces.c
     where: list[ColumnElement[bool]] = [t.project_id == project_id]
     if f.environment is not None:
-        where.append(t.environment == f.environment)
+        where.append(t.environment == bound_indexed(f.environment))
     if f.service is not None:
-        where.append(t.service_name == f.service)
+        where.append(t.service_name == bound_indexed(f.service))
     if f.status == "error":
         where.append(t.error_count > 0)
     elif f.status == "ok":
@@ -110,13 +112,13 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     s = spans.c
     span_where: list[ColumnElement[bool]] = []
     if f.test_run_id is not None:
-        span_where.append(s.test_run_id == f.test_run_id)
+        span_where.append(s.test_run_id == bound_indexed(f.test_run_id))
     if f.test_case_id is not None:
-        span_where.append(s.test_case_id == f.test_case_id)
+        span_where.append(s.test_case_id == bound_indexed(f.test_case_id))
     if f.test_result_id is not None:
-        span_where.append(s.test_result_id == f.test_result_id)
+        span_where.append(s.test_result_id == bound_indexed(f.test_result_id))
     if f.name is not None:
-        span_where.append(s.name == f.name)
+        span_where.append(s.name == bound_indexed(f.name))
     if f.q is not None:
         span_where.append(
             s.search.op("@@")(func.websearch_to_tsquery(literal_column("'english'"), f.q))
@@ -187,7 +189,7 @@ def list_traces(
             "test_result_id": row["test_result_id"],
             "input_tokens": row["input_tokens"],
             "output_tokens": row["output_tokens"],
-            "total_tokens": row["input_tokens"] + row["output_tokens"],
+            "total_tokens": clamp_int64(row["input_tokens"] + row["output_tokens"]),
             "cost_usd": row["cost_usd"],
         }
         for row in page
@@ -398,8 +400,8 @@ def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int)
                 "model": r.model,
                 "span_count": r.span_count,
                 "error_count": r.error_count,
-                "input_tokens": int(r.input_tokens),
-                "output_tokens": int(r.output_tokens),
+                "input_tokens": clamp_int64(int(r.input_tokens)),
+                "output_tokens": clamp_int64(int(r.output_tokens)),
                 "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95), "p99": _round(r.p99)},
                 "cost_usd": costs.pop(r.model, None),
             }

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from spanlink.receiver.storage import bound_indexed
 from spanlink.receiver.testruns._json import json_text, no_nul
 
 __all__ = [
@@ -138,7 +139,7 @@ def create_run(
                 "p": project_id,
                 "id": result_id,
                 "run": run_id,
-                "case": case.case_id,
+                "case": bound_indexed(case.case_id),
                 "input": json_text(case.inputs),
                 "meta": json_text(
                     {"expected_output": case.expected_output, "has_expected": case.has_expected}

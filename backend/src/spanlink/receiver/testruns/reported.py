@@ -21,7 +21,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from spanlink.receiver.storage import RESULT_SCORE_FIELDS, ScoreRow, replace_result_scores
+from spanlink.receiver.storage import (
+    RESULT_SCORE_FIELDS,
+    ScoreRow,
+    bound_indexed,
+    replace_result_scores,
+)
 from spanlink.receiver.testruns._json import json_text, no_nul
 
 __all__ = [
@@ -177,7 +182,7 @@ def upsert_results(
                 "p": project_id,
                 "id": result.id,
                 "run": run_id,
-                "case": no_nul(result.case_id),
+                "case": bound_indexed(no_nul(result.case_id)),
                 "status": result.status,
                 "input": json_text(dict(result.inputs)),
                 "output": json_text(result.output),
