@@ -219,3 +219,120 @@ def test_token_counts_of_every_type_and_range_are_validated(
     )
     assert row == (stored, stored)
     assert _tokens(database_url, project.id) == [(stored or 0, stored or 0, 1)]
+
+
+# -- work amplification ---------------------------------------------------------------
+
+
+def _ld(tag: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (tag byte, varint length, payload)."""
+    length, size = bytearray(), len(payload)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes([tag]) + bytes(length) + payload
+
+
+def _one_scope(spans: bytes) -> bytes:
+    # ExportTraceServiceRequest.resource_spans(1) > ResourceSpans.scope_spans(2) > spans
+    return _ld(0x0A, _ld(0x12, spans))
+
+
+def _tiny_spans(count: int) -> bytes:
+    one = make_span(trace_id(), span_id(), name="").SerializeToString()
+    return _one_scope(_ld(0x12, one) * count)
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _refused_within(client: httpx.Client, gzipped: bytes, reason: str, max_mib: int) -> None:
+    """The body is refused with 413 naming ``reason``; this process's peak grew < max_mib."""
+    before = _peak_mib()
+    response = post_proto(client, gzipped, encoding="gzip", precompressed=True)
+    assert response.status_code == 413, response.text
+    assert reason in response.json()["message"]
+    grown = _peak_mib() - before
+    assert grown < max_mib, f"peak memory grew by {grown:.0f} MiB"
+
+
+def _stored(database_url: str, project_id: int) -> int:
+    return _rows(database_url, "SELECT count(*) FROM spans WHERE project_id = %s", project_id)[0][0]
+
+
+@pytest.fixture
+def capped(database_url: str):
+    from spanlink.receiver.server import start_in_thread
+    from spanlink.receiver.settings import Settings
+
+    running = start_in_thread(Settings(database_url=database_url, max_spans_per_request=10))
+    yield running
+    running.stop()
+
+
+def _client_for(running, api_key: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=running.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
+    )
+
+
+def test_spans_per_request_are_capped_with_413_naming_the_limit(
+    capped, api_key: str, database_url: str, project
+) -> None:
+    tid = trace_id()
+    with _client_for(capped, api_key) as client:
+        at_limit = make_request([make_span(tid, span_id()) for _ in range(10)])
+        assert post_proto(client, at_limit).status_code == 200
+        # Over the limit, also when spread over several resources and scopes.
+        over = make_request([make_span(tid, span_id()) for _ in range(6)])
+        over.resource_spans.extend(make_request([make_span(tid, span_id())] * 5).resource_spans)
+        for encoding in (None, "gzip"):
+            response = post_proto(client, over, encoding=encoding)
+            assert response.status_code == 413, response.text
+            assert "10 spans" in response.json()["message"]
+        as_json = client.post("/v1/traces", json=_as_json(over))
+        assert as_json.status_code == 413, as_json.text
+        assert "10 spans" in as_json.json()["message"]
+    assert _stored(database_url, project.id) == 10
+
+
+def _as_json(request) -> dict:
+    from receiver_helpers import to_json
+
+    return to_json(request)
+
+
+def test_a_small_gzip_of_a_million_tiny_spans_is_refused_without_the_memory(
+    client: httpx.Client, database_url: str, project
+) -> None:
+    import gzip
+
+    body = gzip.compress(_tiny_spans(1_200_000), 9)
+    assert len(body) < 400_000  # ~190 KB on the wire, ~58 MB inflated
+    _refused_within(client, body, "spans", 200)
+    assert _stored(database_url, project.id) == 0
+
+
+@pytest.mark.parametrize("where", ["span", "resource", "event", "array", "kvlist"])
+def test_a_dense_body_of_empty_values_is_refused_without_the_memory(
+    client: httpx.Client, database_url: str, project, where: str
+) -> None:
+    import gzip
+
+    empties = 10_000_000  # 20 MB of two-byte empty messages: ~0.6-1 GB decoded whole
+    span = make_span(trace_id(), span_id()).SerializeToString()
+    if where == "span":  # Span.attributes(9): empty KeyValues
+        body = _one_scope(_ld(0x12, span + b"\x4a\x00" * empties))
+    elif where == "resource":  # ResourceSpans.resource(1) > Resource.attributes(1)
+        body = _ld(0x0A, _ld(0x0A, b"\x0a\x00" * empties) + _ld(0x12, _ld(0x12, span)))
+    elif where == "event":  # Span.events(11) > Event.attributes(3)
+        body = _one_scope(_ld(0x12, span + _ld(0x5A, b"\x1a\x00" * empties)))
+    else:  # one attribute whose value is an array (5) / kvlist (6) of empty values
+        inner = _ld(0x2A if where == "array" else 0x32, b"\x0a\x00" * empties)
+        body = _one_scope(_ld(0x12, span + _ld(0x4A, b"\x0a\x01k" + _ld(0x12, inner))))
+    _refused_within(client, gzip.compress(body, 6), "values", 300)
+    assert _stored(database_url, project.id) == 0

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     #: Largest accepted body after decompression, in bytes (guards against gzip bombs).
     max_decompressed_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    #: Most spans in one ingest request (more: 413 naming the limit). Memory per request
+    #: grows with the spans it holds; OpenTelemetry SDKs send 512 per batch.
+    max_spans_per_request: int = Field(default=20_000, gt=0)
+    #: Most nested values (attributes, events, links, array and map elements) in one span,
+    #: resource or scope of an ingest request (more: 413).
+    max_values_per_span: int = Field(default=100_000, gt=0)
     #: Ingest requests written at the same time; more wait up to ``ingest_queue_timeout``.
     max_concurrent_ingest: int = Field(default=8, gt=0)
     #: Seconds an ingest request waits for a free slot before answering 503.

@@ -69,8 +69,14 @@ def _ingest(
     encoding_header: str | None,
 ) -> tuple[Encoding, PreparedBatch, IngestResult]:
     request_message, encoding = decode_request(
-        body, content_type, encoding_header, settings.max_decompressed_bytes
+        body,
+        content_type,
+        encoding_header,
+        settings.max_decompressed_bytes,
+        max_spans=settings.max_spans_per_request,
+        max_values=settings.max_values_per_span,
     )
+    del body  # the decompressed form is all that is needed from here on
     batch = prepare_batch(project, request_message, redaction.get(project))
     received = len(batch.rows) + batch.rejected
     if batch.rejected and not batch.rows:

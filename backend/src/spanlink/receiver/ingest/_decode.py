@@ -22,7 +22,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from spanlink.receiver.ingest._errors import (
+    BodyTooLarge,
+    MalformedBody,
+    OTLPError,
+    UnsupportedMediaType,
+)
+from spanlink.receiver.ingest._wire import WireRequest, split_request, too_many_spans
+
 __all__ = [
+    "DEFAULT_MAX_SPANS",
+    "DEFAULT_MAX_VALUES",
     "BodyTooLarge",
     "Encoding",
     "MalformedBody",
@@ -35,30 +45,6 @@ __all__ = [
 ]
 
 _CHUNK = 64 * 1024
-
-
-class OTLPError(ValueError):
-    """A request body that cannot be accepted; ``status`` is the HTTP status to answer."""
-
-    status = 400
-
-
-class MalformedBody(OTLPError):
-    """The body is not a decodable OTLP trace export (400)."""
-
-    status = 400
-
-
-class BodyTooLarge(OTLPError):
-    """The body (as sent or decompressed) exceeds the configured limit (413)."""
-
-    status = 413
-
-
-class UnsupportedMediaType(OTLPError):
-    """Content type or content encoding not supported (415)."""
-
-    status = 415
 
 
 class Encoding(enum.Enum):
@@ -175,40 +161,62 @@ def _rewrite_json_ids(document: Any) -> None:
                     _fix_ids(link, _SPAN_ID_FIELDS)
 
 
-def _parse_json(data: bytes) -> ExportTraceServiceRequest:
+def _json_span_count(document: Any) -> int:
+    return sum(
+        len(_items(scope_spans, "spans"))
+        for resource_spans in _items(document, "resourceSpans", "resource_spans")
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans")
+    )
+
+
+def _parse_json(data: bytes, max_spans: int) -> bytes:
+    """OTLP JSON -> the protobuf wire form of the same request."""
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as error:
         raise MalformedBody(f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise MalformedBody("body must be a JSON object with a resourceSpans list")
+    if _json_span_count(document) > max_spans:  # before any protobuf message is built
+        raise too_many_spans(max_spans)
     _rewrite_json_ids(document)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-        # A round trip through the wire format rejects what JSON allows but protobuf does
-        # not (lone surrogates in strings).
-        checked: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(
-            request.SerializeToString()
-        )
-        return checked
+        del document
+        # The wire form rejects what JSON allows but protobuf does not (lone surrogates in
+        # strings) when it is decoded again, span by span.
+        wire: bytes = request.SerializeToString()
+        return wire
     except (json_format.ParseError, DecodeError, ValueError, TypeError, RecursionError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise MalformedBody(f"body is not an OTLP JSON trace export: {message}") from None
 
 
+#: Defaults of :func:`decode_request`'s limits (the receiver passes its settings).
+DEFAULT_MAX_SPANS = 20_000
+DEFAULT_MAX_VALUES = 100_000
+
+
 def decode_request(
-    body: bytes, content_type: str | None, content_encoding: str | None, max_decompressed: int
-) -> tuple[ExportTraceServiceRequest, Encoding]:
-    """Decode a ``/v1/traces`` body; raises :class:`OTLPError` subclasses with the reason."""
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_decompressed: int,
+    max_spans: int = DEFAULT_MAX_SPANS,
+    max_values: int = DEFAULT_MAX_VALUES,
+) -> tuple[WireRequest, Encoding]:
+    """Decode a ``/v1/traces`` body; raises :class:`OTLPError` subclasses with the reason.
+
+    The result is framed, not decoded: spans are decoded one at a time as rows are built
+    (``_wire``). More than ``max_spans`` spans, or more than ``max_values`` nested values in
+    one span, resource or scope, is :class:`BodyTooLarge` (413).
+    """
     encoding = parse_content_type(content_type)
     data = decompress(body, content_encoding, max_decompressed)
     if encoding is Encoding.JSON:
-        return _parse_json(data), encoding
-    try:
-        return ExportTraceServiceRequest.FromString(data), encoding
-    except (DecodeError, ValueError, RecursionError) as error:
-        raise MalformedBody(f"body is not an OTLP protobuf trace export: {error}") from None
+        data = _parse_json(data, max_spans)
+    return split_request(data, max_spans, max_values), encoding
 
 
 def encode_response(encoding: Encoding, rejected_spans: int = 0, error_message: str = "") -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spanlink.receiver.ingest._records import iter_otlp_spans, span_record_from_otlp
+from spanlink.receiver.ingest._wire import WireRequest, iter_wire_spans
 from spanlink.receiver.redaction import (
     EMPTY_RULES,
     CompiledRules,
@@ -185,9 +187,17 @@ def span_row(
     )
 
 
+def _spans(
+    request: ExportTraceServiceRequest | WireRequest,
+) -> Iterator[tuple[Span, dict[str, Any], str, str]]:
+    if isinstance(request, WireRequest):
+        return iter_wire_spans(request)  # decoded one by one
+    return iter_otlp_spans(request)
+
+
 def prepare_batch(
     project_id: int,
-    request: ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest | WireRequest,
     redaction: CompiledRules = EMPTY_RULES,
 ) -> PreparedBatch:
     """Validate every span of a request and build the rows of the valid ones.
@@ -201,7 +211,7 @@ def prepare_batch(
     # The spans of one ResourceSpans share its dict: encode it once. The dict is kept in the
     # cache too, so its id cannot be reused by another resource while we run.
     resource_json: dict[int, tuple[dict[str, Any], str]] = {}
-    for index, (span, resource, scope_name, scope_version) in enumerate(iter_otlp_spans(request)):
+    for index, (span, resource, scope_name, scope_version) in enumerate(_spans(request)):
         reason = _invalid_reason(index, span)
         if reason is not None:
             batch.reject(reason)
@@ -216,13 +226,13 @@ def prepare_batch(
 
 
 def _prepare_redacted(
-    project_id: int, request: ExportTraceServiceRequest, rules: CompiledRules
+    project_id: int, request: ExportTraceServiceRequest | WireRequest, rules: CompiledRules
 ) -> PreparedBatch:
     batch = PreparedBatch()
     budget = RedactionBudget()  # one budget for the whole batch (see redaction)
     # A resource is redacted and encoded once for all its spans.
     resources: dict[int, tuple[dict[str, Any], dict[str, Any], str]] = {}
-    for index, (span, resource, scope_name, scope_version) in enumerate(iter_otlp_spans(request)):
+    for index, (span, resource, scope_name, scope_version) in enumerate(_spans(request)):
         reason = _invalid_reason(index, span)
         if reason is not None:
             batch.reject(reason)
