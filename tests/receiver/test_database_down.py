@@ -1,8 +1,9 @@
 """Database outage: 503 with Retry-After, nothing half-written, recovery on its own.
 
 The receiver reaches Postgres through a TCP proxy on loopback that the test can cut: all
-connections at once (outage), or a connection at the moment it sends ``COMMIT`` (the
-database dies mid-batch).
+connections at once (outage), a connection at the moment it sends ``COMMIT`` (the
+database dies mid-batch), or freeze: connections stay open and accept bytes, and nothing
+is forwarded (packets dropped on the way; the database never answers).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ class CuttableProxy:
         self.port = self.listener.getsockname()[1]
         self.down = False
         self.cut_on: bytes | None = None
+        self.freeze_on: bytes | None = None
         self.cuts = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
@@ -53,6 +57,7 @@ class CuttableProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # a silent database must look silent, not closed
             with self._lock:
                 self._sockets |= {client, upstream}
             threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
@@ -67,6 +72,10 @@ class CuttableProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if to_server and self.freeze_on is not None and self.freeze_on in data:
+                    self.freeze_on = None
+                    self.freeze()  # mid-statement, on a connection in use
+                self._flowing.wait()  # frozen: hold the bytes, answer nothing
                 if to_server:
                     copied = copied or b"COPY" in data
                     if copied and self.cut_on is not None and self.cut_on in data:
@@ -99,8 +108,21 @@ class CuttableProxy:
     def bring_up(self) -> None:
         self.down = False
 
+    def freeze(self) -> None:
+        """Keep every connection open and accepting, and forward nothing."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """The path works again; connections open during the freeze are dead (as after a
+        network partition, their held bytes are never delivered)."""
+        with self._lock:
+            frozen = list(self._sockets)
+        self._close(*frozen)
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
+        self.thaw()
         self.take_down()
         self.listener.close()
 
@@ -115,7 +137,13 @@ def proxied(database_url: str) -> Iterator[tuple[CuttableProxy, RunningReceiver]
     password = f":{info['password']}" if info.get("password") else ""
     user = info.get("user") or "postgres"
     url = f"postgresql://{user}{password}@127.0.0.1:{proxy.port}/{info['dbname']}"
-    settings = Settings(database_url=url, connect_timeout=2, pool_timeout=2, retry_after_seconds=3)
+    settings = Settings(
+        database_url=url,
+        connect_timeout=2,
+        pool_timeout=2,
+        retry_after_seconds=3,
+        database_deadline_s=2,
+    )
     running = start_in_thread(settings)
     yield proxy, running
     running.stop()
@@ -185,3 +213,55 @@ def test_readyz_asks_for_migrations_on_an_unmigrated_database(server_url: str) -
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def test_a_frozen_database_answers_503_within_the_deadline_and_nothing_is_lost(
+    proxied: tuple[CuttableProxy, RunningReceiver], api_key: str, database_url: str, project
+) -> None:
+    proxy, running = proxied
+    other_key = receiver_fixtures.create_api_key(database_url, project.name)
+    # Without a client-side deadline these requests wait for the whole freeze; the
+    # client's own timeout (far above the receiver's 2 s deadline) turns that into a failure.
+    with httpx.Client(
+        base_url=running.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=25
+    ) as client:
+        assert post_proto(client, _batch(trace_id())).status_code == 200  # key now cached
+
+        # The database freezes while a batch is being written (its COPY is held), then
+        # more batches arrive while it stays frozen.
+        frozen_batch = trace_id()
+        proxy.freeze_on = b"COPY"
+        in_flight = post_proto(client, _batch(frozen_batch))
+        assert in_flight.status_code == 503, in_flight.text
+        assert in_flight.headers["retry-after"] == "3"
+        assert "database" in in_flight.json()["message"]
+        results: list[httpx.Response] = []
+
+        def send() -> None:
+            results.append(post_proto(client, _batch(frozen_batch)))
+
+        senders = [threading.Thread(target=send) for _ in range(3)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        for response in results:
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "3"
+        # A key not seen before is looked up in the frozen database: 503 too, not a hang.
+        unknown = client.post(
+            "/v1/traces",
+            content=_batch(trace_id()),
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Authorization": f"Bearer {other_key}",
+            },
+        )
+        assert unknown.status_code == 503, unknown.text
+        assert count_rows(database_url, project.id) == 50  # nothing of the frozen batches
+
+        proxy.thaw()
+        response = post_proto(client, _batch(frozen_batch))
+        assert response.status_code == 200, response.text
+        assert count_rows(database_url, project.id) == 100
+        assert count_rows(database_url, project.id, "traces") == 2

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     connect_timeout: int = Field(default=3, gt=0)
     #: Server-side deadline for one statement, in milliseconds.
     statement_timeout_ms: int = Field(default=30_000, gt=0)
+    #: Client-side deadline, in seconds, for the database work of one API request (ingest:
+    #: the whole write; the API-key lookup) and of any one transaction: a database that
+    #: stops answering yields 503 + ``Retry-After`` by then. Also TCP ``tcp_user_timeout``.
+    database_deadline_s: float = Field(default=10.0, gt=0)
     #: Seconds a resolved API key is cached in memory.
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     #: How long a receiver keeps a project's redaction rules before reading them again (a

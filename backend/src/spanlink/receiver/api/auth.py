@@ -15,7 +15,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from spanlink.receiver.storage import KeyResolver, database_errors, project_transaction
+from spanlink.receiver.storage import (
+    KeyResolver,
+    database_deadline,
+    database_errors,
+    project_transaction,
+)
 
 __all__ = [
     "MISSING_KEY",
@@ -55,8 +60,10 @@ async def authenticate(connection: HTTPConnection, missing: str = MISSING_KEY) -
         raise HTTPException(401, missing, headers={"WWW-Authenticate": "Bearer"})
     resolver: KeyResolver = connection.app.state.key_resolver
 
+    deadline = connection.app.state.settings.database_deadline_s
+
     def resolve() -> int | None:
-        with database_errors():
+        with database_deadline(deadline), database_errors():
             return resolver.resolve(key)
 
     found = await run_in_threadpool(resolve)

@@ -34,6 +34,7 @@ from spanlink.receiver.ingest import (
 )
 from spanlink.receiver.redaction import RulesCache
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import database_deadline
 
 __all__ = ["router"]
 
@@ -77,11 +78,15 @@ def _ingest(
         max_values=settings.max_values_per_span,
     )
     del body  # the decompressed form is all that is needed from here on
-    batch = prepare_batch(project, request_message, redaction.get(project))
+    with database_deadline(settings.database_deadline_s):
+        rules = redaction.get(project)
+    batch = prepare_batch(project, request_message, rules)
     received = len(batch.rows) + batch.rejected
     if batch.rejected and not batch.rows:
         raise OTLPError(batch.error_message)
-    result = write_batch(engine, project, batch.rows, received=received)
+    # One client-side deadline for the whole write: a frozen database answers 503 by then.
+    with database_deadline(settings.database_deadline_s):
+        result = write_batch(engine, project, batch.rows, received=received)
     return encoding, batch, result
 
 

@@ -17,6 +17,7 @@ from spanlink.receiver.storage._api_keys import (
     hash_key,
 )
 from spanlink.receiver.storage._bounds import MAX_INDEXED_BYTES, bigint_or_none, bound_indexed
+from spanlink.receiver.storage._deadline import database_deadline
 from spanlink.receiver.storage._engine import (
     DatabaseRejected,
     DatabaseUnavailable,
@@ -72,6 +73,7 @@ __all__ = [
     "create_owner_engine",
     "create_project",
     "current_revision",
+    "database_deadline",
     "database_errors",
     "generate_key",
     "get_trace_json",

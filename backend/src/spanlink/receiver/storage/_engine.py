@@ -8,6 +8,7 @@ row-level-security policies apply to every query it runs: a query that forgot it
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -19,7 +20,15 @@ from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage._deadline import (
+    DeadlineConnection,
+    database_deadline,
+    deadline_expired,
+)
 from spanlink.receiver.storage._tables import APP_ROLE
+
+# Engine -> the client-side deadline of each of its project transactions, in seconds.
+_TRANSACTION_DEADLINES: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 __all__ = [
     "DatabaseRejected",
@@ -61,6 +70,14 @@ def sqlalchemy_url(database_url: str) -> str:
 def _connect_args(settings: Settings) -> dict[str, Any]:
     return {
         "connect_timeout": settings.connect_timeout,
+        # A peer that vanishes (packets dropped) is noticed by TCP: keepalive probes on
+        # idle connections, and unacknowledged data given up after tcp_user_timeout. A peer
+        # that acknowledges but never answers is the client-side deadline's job (_deadline).
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int(settings.database_deadline_s * 1000),
         # Custom plans always: psycopg prepares repeated statements, and a generic plan
         # cannot see how selective a search term or test id is.
         "options": (
@@ -71,10 +88,27 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _with_deadlines(engine: Engine, settings: Settings) -> Engine:
+    """Connections of ``engine`` honour :func:`database_deadline`; every transaction of
+    :func:`project_transaction` gets ``statement_timeout + database_deadline_s`` unless the
+    request set a shorter deadline (the ingest path sets ``database_deadline_s``)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(
+        _dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+    ) -> DeadlineConnection:
+        return DeadlineConnection.connect(*cargs, **cparams)
+
+    # A backstop for work outside requests: never cut a statement the server still allows.
+    backstop = settings.statement_timeout_ms / 1000 + settings.database_deadline_s
+    _TRANSACTION_DEADLINES[engine] = backstop
+    return engine
+
+
 def create_owner_engine(database_url: str, settings: Settings | None = None) -> Engine:
     """An engine acting as the login role itself: migrations and administration."""
     settings = settings or Settings(database_url=database_url)
-    return create_engine(
+    engine = create_engine(
         sqlalchemy_url(database_url),
         connect_args=_connect_args(settings),
         pool_pre_ping=True,
@@ -82,6 +116,7 @@ def create_owner_engine(database_url: str, settings: Settings | None = None) -> 
         max_overflow=2,
         pool_timeout=settings.pool_timeout,
     )
+    return _with_deadlines(engine, settings)
 
 
 def create_app_engine(settings: Settings) -> Engine:
@@ -97,6 +132,7 @@ def create_app_engine(settings: Settings) -> Engine:
         pool_timeout=settings.pool_timeout,
         pool_recycle=1800,
     )
+    _with_deadlines(engine, settings)
 
     @event.listens_for(engine, "connect")
     def _act_as_app_role(dbapi_connection: psycopg.Connection[Any], _record: Any) -> None:
@@ -134,7 +170,8 @@ def project_transaction(engine: Engine, project_id: int) -> Iterator[Connection]
     """A transaction bound to one project, with "database down" errors as
     :class:`DatabaseUnavailable`: the one way the receiver reads or writes project data.
     """
-    with database_errors(), engine.begin() as connection:
+    deadline = _TRANSACTION_DEADLINES.get(engine)
+    with database_deadline(deadline), database_errors(), engine.begin() as connection:
         project_scope(connection, project_id)
         yield connection
 
@@ -203,6 +240,11 @@ def database_errors() -> Iterator[None]:
     try:
         yield
     except (sqlalchemy.exc.SQLAlchemyError, psycopg.Error) as error:
+        expired = deadline_expired()
+        if expired is not None and _is_unavailable(error):
+            raise DatabaseUnavailable(
+                f"no answer from the database within {expired:g} s (client-side deadline)"
+            ) from error
         if _is_unavailable(error):
             raise DatabaseUnavailable(_first_line(error)) from error
         status = _rejection_status(error)
