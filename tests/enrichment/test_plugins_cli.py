@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send
+from plugin_helpers import install_module_plugin
 
 COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
 
@@ -37,13 +38,7 @@ def spanlink_enrich_trace(trace, span_results):
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a plugin module and the dist-info that declares its entry point."""
     root = tmp_path_factory.mktemp("throwaway")
-    (root / "spanlink_throwaway.py").write_text(PLUGIN)
-    info = root / "spanlink_throwaway-0.3.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: spanlink-throwaway\nVersion: 0.3.0\n"
-    )
-    (info / "entry_points.txt").write_text("[spanlink]\nthrowaway = spanlink_throwaway\n")
+    install_module_plugin(root, "spanlink_throwaway", PLUGIN, "throwaway", version="0.3.0")
     return root
 
 

@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
 from spanlink.receiver.api._http import retry_later, validation_failed
-from spanlink.receiver.enrichment import EnrichmentService
+from spanlink.receiver.enrichment import EnrichmentService, default_plugins
 from spanlink.receiver.ingest import CommitListener
-from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
+from spanlink.receiver.redaction import IngestRedaction, RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import (
     DatabaseRejected,
@@ -94,6 +94,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
     app.state.enrichment = enrichment
     app.state.redaction = redaction
+    # The plugins' spanlink_redact_ingest, after the project's rules (entry points are loaded
+    # when the first batch arrives; ``use_plugins`` replaces them).
+    app.state.ingest_redaction = IngestRedaction(
+        lambda: default_plugins().manager, settings.enrichment_plugin_config
+    )
     app.state.testruns = testruns
     listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
     app.state.commit_listeners = listeners

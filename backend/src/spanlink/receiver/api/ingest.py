@@ -32,7 +32,7 @@ from spanlink.receiver.ingest import (
     prepare_batch,
     write_batch,
 )
-from spanlink.receiver.redaction import RulesCache
+from spanlink.receiver.redaction import IngestRedaction, RulesCache
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import database_deadline
 
@@ -64,6 +64,7 @@ def _ingest(
     settings: Settings,
     engine: Engine,
     redaction: RulesCache,
+    plugins: IngestRedaction,
     project: int,
     body: bytes,
     content_type: str | None,
@@ -80,7 +81,7 @@ def _ingest(
     del body  # the decompressed form is all that is needed from here on
     with database_deadline(settings.database_deadline_s):
         rules = redaction.get(project)
-    batch = prepare_batch(project, request_message, rules)
+    batch = prepare_batch(project, request_message, rules, plugins.for_project(project))
     received = len(batch.rows) + batch.rejected
     if batch.rejected and not batch.rows:
         raise OTLPError(batch.error_message)
@@ -110,6 +111,7 @@ async def export_traces(request: Request, project: Project) -> Response:
             settings,
             request.app.state.engine,
             request.app.state.redaction,
+            request.app.state.ingest_redaction,
             project,
             body,
             content_type,

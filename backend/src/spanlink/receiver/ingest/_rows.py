@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from spanlink.receiver.redaction import (
     EMPTY_RULES,
     CompiledRules,
     RedactionBudget,
+    RedactionPluginError,
     redact_attributes,
     redact_span,
 )
@@ -127,14 +128,25 @@ def _indexed(value: Any) -> str | None:
     return bound_indexed(_text(value))
 
 
+#: ``spanlink_redact_ingest`` bound to a project: attributes in, attributes to store out.
+RedactIngest = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 def span_row(
-    project_id: int, record: SpanRecord, resource_json: str | None = None
+    project_id: int,
+    record: SpanRecord,
+    resource_json: str | None = None,
+    redact_ingest: RedactIngest | None = None,
 ) -> tuple[Any, ...]:
     """One span as a row in ``SPAN_COPY_COLUMNS`` order; attributes are normalized here.
 
     ``resource_json`` is ``record.resource`` already encoded (shared by a batch's spans).
+    ``redact_ingest`` (the plugins' hook) gets the normalized attributes; the row is built
+    from what it returns. It raises ``RedactionPluginError`` when a plugin failed.
     """
     attributes = semconv.normalize(record.attributes)
+    if redact_ingest is not None:
+        attributes = redact_ingest(attributes)
     resource = record.resource
     environment = (
         resource.get(semconv.DEPLOYMENT_ENVIRONMENT_NAME)
@@ -199,14 +211,17 @@ def prepare_batch(
     project_id: int,
     request: ExportTraceServiceRequest | WireRequest,
     redaction: CompiledRules = EMPTY_RULES,
+    redact_ingest: RedactIngest | None = None,
 ) -> PreparedBatch:
     """Validate every span of a request and build the rows of the valid ones.
 
     ``redaction`` (the project's rules) is applied to each record before its row is built,
-    so nothing unredacted reaches a row; with no rules this costs one attribute test.
+    then ``redact_ingest`` (the plugins' ``spanlink_redact_ingest``, see ``span_row``), so
+    nothing unredacted reaches a row; with neither this costs one attribute test. A span a
+    redaction plugin fails on is rejected, never stored unredacted.
     """
     if not redaction.is_empty:
-        return _prepare_redacted(project_id, request, redaction)
+        return _prepare_redacted(project_id, request, redaction, redact_ingest)
     batch = PreparedBatch()
     # The spans of one ResourceSpans share its dict: encode it once. The dict is kept in the
     # cache too, so its id cannot be reused by another resource while we run.
@@ -220,13 +235,32 @@ def prepare_batch(
         cached = resource_json.get(id(resource))
         if cached is None:
             cached = resource_json[id(resource)] = (resource, _dumps(resource))
-        batch.rows.append(span_row(project_id, record, cached[1]))
-        batch.trace_ids.add(record.trace_id)
+        _add_row(batch, index, project_id, record, cached[1], redact_ingest)
     return batch
 
 
+def _add_row(
+    batch: PreparedBatch,
+    index: int,
+    project_id: int,
+    record: SpanRecord,
+    resource_json: str,
+    redact_ingest: RedactIngest | None,
+) -> None:
+    try:
+        row = span_row(project_id, record, resource_json, redact_ingest)
+    except RedactionPluginError as error:
+        batch.reject(f"span #{index}: {error}; not stored unredacted")
+        return
+    batch.rows.append(row)
+    batch.trace_ids.add(record.trace_id)
+
+
 def _prepare_redacted(
-    project_id: int, request: ExportTraceServiceRequest | WireRequest, rules: CompiledRules
+    project_id: int,
+    request: ExportTraceServiceRequest | WireRequest,
+    rules: CompiledRules,
+    redact_ingest: RedactIngest | None,
 ) -> PreparedBatch:
     batch = PreparedBatch()
     budget = RedactionBudget()  # one budget for the whole batch (see redaction)
@@ -243,8 +277,7 @@ def _prepare_redacted(
             cached = resources[id(resource)] = (resource, redacted, _dumps(redacted))
         record = span_record_from_otlp(span, cached[1], scope_name, scope_version)
         record = redact_span(record, rules, budget, include_resource=False)
-        batch.rows.append(span_row(project_id, record, cached[2]))
-        batch.trace_ids.add(record.trace_id)
+        _add_row(batch, index, project_id, record, cached[2], redact_ingest)
     if budget.timed_out:
         logger.warning(
             "redaction rule(s) %s of project %s ran out of time; the values they were "

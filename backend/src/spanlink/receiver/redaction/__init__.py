@@ -2,7 +2,8 @@
 
 A project's rules (``PUT /api/v1/redaction``) are validated by :func:`parse_config`,
 compiled once by :func:`compile_rules` (cached per project by :class:`RulesCache`) and
-applied by :func:`redact_span` at ingest, and by :func:`redact_value` to any JSON value the
+applied by :func:`redact_span` at ingest (then the plugins' ``spanlink_redact_ingest``
+hook, :class:`IngestRedaction`), and by :func:`redact_value` to any JSON value the
 receiver stores (test case inputs, outputs, expected values, dataset cases, scores'
 explanations and labels). A match becomes ``[REDACTED:<rule>]``, which holds nothing of
 what it replaced; applying rules twice changes nothing more.
@@ -34,6 +35,7 @@ from spanlink.receiver.redaction._config import (
     parse_config,
 )
 from spanlink.receiver.redaction._detectors import BUILTIN_DETECTORS, luhn_valid
+from spanlink.receiver.redaction._hook import IngestRedaction, RedactionPluginError
 from spanlink.receiver.redaction._store import load_config, save_config
 
 __all__ = [
@@ -46,9 +48,11 @@ __all__ = [
     "MAX_RULES",
     "PATTERN_TIMEOUT_S",
     "CompiledRules",
+    "IngestRedaction",
     "RedactionBudget",
     "RedactionConfig",
     "RedactionConfigError",
+    "RedactionPluginError",
     "RedactionRule",
     "RulesCache",
     "compile_rules",
