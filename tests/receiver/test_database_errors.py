@@ -16,6 +16,8 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy.exc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from receiver_helpers import count_rows, make_request, make_span, post_proto, span_id, trace_id
 from sqlalchemy import Engine, text
 
 from spanlink.receiver.settings import Settings
@@ -162,3 +164,47 @@ def test_a_reported_result_with_an_over_long_case_id_is_stored_bounded(
     assert again.status_code == 200, again.text
     detail = client.get(f"/api/v1/test-runs/{run_id}")
     assert detail.status_code == 200, detail.text
+
+
+# -- a batch the database refuses part of ------------------------------------------------
+
+
+@pytest.fixture
+def poison_check(database_url: str) -> Iterator[None]:
+    """A real constraint that refuses spans named ``poison`` (a value no bound catches)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "ALTER TABLE spans ADD CONSTRAINT test_poison CHECK (name <> 'poison') NOT VALID"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute("ALTER TABLE spans DROP CONSTRAINT test_poison")
+
+
+def test_spans_the_database_refuses_are_left_out_and_named_the_rest_stored(
+    client: httpx.Client, database_url: str, project, poison_check: None
+) -> None:
+    tid = trace_id()
+    bad = [span_id(), span_id()]
+    spans = [make_span(tid, span_id(), name=f"ok{i}") for i in range(9)]
+    spans.insert(2, make_span(tid, bad[0], name="poison"))
+    spans.insert(7, make_span(tid, bad[1], name="poison"))
+    response = post_proto(client, make_request(spans))
+    assert response.status_code == 200, response.text
+    answer = ExportTraceServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_spans == 2
+    for sid in bad:
+        assert sid.hex() in answer.partial_success.error_message
+    assert count_rows(database_url, project.id) == 9
+    with psycopg.connect(database_url) as connection:
+        (span_count,) = connection.execute(
+            "SELECT span_count FROM traces WHERE project_id = %s", (project.id,)
+        ).fetchone()
+    assert span_count == 9
+    # Only refused spans: 400 naming them, not 503 (retrying can never succeed).
+    only_bad = post_proto(client, make_request([make_span(trace_id(), span_id(), name="poison")]))
+    assert only_bad.status_code == 400, only_bad.text
+    assert "refused" in only_bad.json()["message"]
+    assert count_rows(database_url, project.id) == 9

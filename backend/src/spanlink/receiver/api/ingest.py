@@ -88,6 +88,10 @@ def _ingest(
     # One client-side deadline for the whole write: a frozen database answers 503 by then.
     with database_deadline(settings.database_deadline_s):
         result = write_batch(engine, project, batch.rows, received=received)
+    for span_id in result.refused:
+        batch.reject(f"span {span_id}: the database refused one of its values")
+    if result.refused and len(result.refused) == len(batch.rows):
+        raise OTLPError(batch.error_message)
     return encoding, batch, result
 
 

@@ -8,6 +8,7 @@ become scores in the same transaction (``_scores``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from spanlink.receiver.ingest._scores import store_event_scores
-from spanlink.receiver.storage import project_transaction
+from spanlink.receiver.storage import DatabaseRejected, database_errors, project_transaction
 from spanlink.receiver.storage._tables import SPAN_COPY_COLUMNS
 from spanlink.tracer.support import INT64_MAX
 
 __all__ = ["CommitListener", "IngestResult", "write_batch"]
+
+logger = logging.getLogger("spanlink.receiver")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class IngestResult:
     received: int
     inserted: int
     trace_ids: frozenset[str]
+    #: Span ids the database refused (left out; the rest of the batch is stored).
+    refused: tuple[str, ...] = ()
 
 
 _COLUMNS = ", ".join(SPAN_COPY_COLUMNS)
@@ -116,25 +121,79 @@ CommitListener = Callable[[int, frozenset[str]], None]
 def write_batch(
     engine: Engine, project_id: int, rows: Iterable[tuple[Any, ...]], received: int | None = None
 ) -> IngestResult:
-    """Store rows in one transaction (all or nothing); raises ``DatabaseUnavailable``."""
+    """Store rows in one transaction (all or nothing); raises ``DatabaseUnavailable``.
+
+    Should the database refuse the batch for a value it cannot take (no such value is
+    known: columns are bounded before this), the batch is written again with the refused
+    spans left out and named in ``IngestResult.refused``, instead of losing the others.
+    """
     rows = list(rows)
-    trace_ids = frozenset(row[1] for row in rows)
     if not rows:
         return IngestResult(received=received or 0, inserted=0, trace_ids=frozenset())
+    refused: list[str] = []
+    try:
+        inserted = _write(engine, project_id, rows, None)
+    except DatabaseRejected:
+        inserted = _write(engine, project_id, rows, refused)
+    left_out = set(refused)
+    kept = [row for row in rows if row[2] not in left_out] if left_out else rows
+    return IngestResult(
+        received=received if received is not None else len(rows),
+        inserted=inserted,
+        trace_ids=frozenset(row[1] for row in kept),
+        refused=tuple(refused),
+    )
+
+
+def _write(
+    engine: Engine, project_id: int, rows: list[tuple[Any, ...]], refused: list[str] | None
+) -> int:
+    """Stage and merge ``rows`` in one transaction; with ``refused``, part by part (below)."""
     with project_transaction(engine, project_id) as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor:
             cursor.execute(_STAGING_DDL)
-            with cursor.copy(f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_MERGE)
-            counts = cursor.fetchone()
-        store_event_scores(connection, project_id, rows)  # same transaction as the spans
-    inserted = int(counts[0]) if counts else 0
-    return IngestResult(
-        received=received if received is not None else len(rows),
-        inserted=inserted,
-        trace_ids=trace_ids,
-    )
+            if refused is None:
+                inserted = _merge(connection, cursor, project_id, rows)
+            else:
+                inserted = _merge_parts(connection, cursor, project_id, rows, refused)
+    return inserted
+
+
+def _merge(connection: Any, cursor: Any, project_id: int, rows: list[tuple[Any, ...]]) -> int:
+    with cursor.copy(f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(_MERGE)
+    counts = cursor.fetchone()
+    store_event_scores(connection, project_id, rows)  # same transaction as the spans
+    return int(counts[0]) if counts else 0
+
+
+def _merge_parts(
+    connection: Any,
+    cursor: Any,
+    project_id: int,
+    rows: list[tuple[Any, ...]],
+    refused: list[str],
+) -> int:
+    """Merge ``rows`` under a savepoint; refused, split in halves until the spans the
+    database refuses are alone (k refused spans cost O(k log n) statements)."""
+    cursor.execute("SAVEPOINT spanlink_part")
+    try:
+        with database_errors():
+            inserted = _merge(connection, cursor, project_id, rows)
+            cursor.execute("TRUNCATE spanlink_staging")  # the next part stages afresh
+    except DatabaseRejected as error:
+        cursor.execute("ROLLBACK TO SAVEPOINT spanlink_part")
+        if len(rows) == 1:
+            refused.append(rows[0][2])
+            logger.warning("span %s refused by the database: %s", rows[0][2], error)
+            return 0
+        half = len(rows) // 2
+        return _merge_parts(connection, cursor, project_id, rows[:half], refused) + (
+            _merge_parts(connection, cursor, project_id, rows[half:], refused)
+        )
+    cursor.execute("RELEASE SAVEPOINT spanlink_part")
+    return inserted
