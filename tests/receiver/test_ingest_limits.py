@@ -336,3 +336,28 @@ def test_a_dense_body_of_empty_values_is_refused_without_the_memory(
         body = _one_scope(_ld(0x12, span + _ld(0x4A, b"\x0a\x01k" + _ld(0x12, inner))))
     _refused_within(client, gzip.compress(body, 6), "values", 300)
     assert _stored(database_url, project.id) == 0
+
+
+@pytest.mark.parametrize("objects", [1_200_000, 10_000_000])
+def test_a_json_body_of_millions_of_empty_objects_is_refused_without_the_memory(
+    client: httpx.Client, database_url: str, project, objects: int
+) -> None:
+    import gzip
+
+    empties = b"{}," * (objects - 1) + b"{}"  # built without a list: no memory peak here
+    body = b'{"resourceSpans":[{"scopeSpans":[{"spans":[' + empties + b"]}]}]}"
+    del empties
+    assert len(body) < 64 * 1024 * 1024  # within the decompressed limit
+    gzipped = gzip.compress(body, 6)
+    del body
+    before = _peak_mib()
+    response = client.post(
+        "/v1/traces",
+        content=gzipped,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 413, response.text
+    assert "spans" in response.json()["message"] or "objects" in response.json()["message"]
+    grown = _peak_mib() - before
+    assert grown < 300, f"peak memory grew by {grown:.0f} MiB"
+    assert _stored(database_url, project.id) == 0

@@ -169,11 +169,41 @@ def _json_span_count(document: Any) -> int:
     )
 
 
+#: JSON objects allowed per span of the span cap, on average over a request (a span with
+#: 20 attributes is ~45 objects; 512 such spans are far below the budget).
+_JSON_OBJECTS_PER_SPAN = 50
+
+
+def _load_json(data: bytes, max_objects: int) -> Any:
+    """``json.loads`` with at most ``max_objects`` objects decoded (memory grows per object:
+    64 MB of ``{},`` would be 21 million dicts). Counting ``{`` bounds the objects from
+    above at C speed; only a body over the budget by that count is parsed with a hook that
+    counts exactly and stops at the budget."""
+    if data.count(b"{") <= max_objects:
+        return json.loads(data)
+    seen = 0
+
+    def counted(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal seen
+        seen += 1
+        if seen > max_objects:
+            raise BodyTooLarge(
+                f"JSON body holds more than {max_objects} objects (the limit: "
+                f"{_JSON_OBJECTS_PER_SPAN} per span of the spans-per-request limit); "
+                "send smaller batches"
+            )
+        return dict(pairs)
+
+    return json.loads(data, object_pairs_hook=counted)
+
+
 def _parse_json(data: bytes, max_spans: int) -> bytes:
     """OTLP JSON -> the protobuf wire form of the same request."""
     try:
-        document = json.loads(data)
+        document = _load_json(data, max_spans * _JSON_OBJECTS_PER_SPAN)
     except (ValueError, RecursionError) as error:
+        if isinstance(error, BodyTooLarge):
+            raise
         raise MalformedBody(f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise MalformedBody("body must be a JSON object with a resourceSpans list")
