@@ -167,7 +167,7 @@ def test_invalid_query_parameters_are_422(client: httpx.Client, params: dict) ->
 
 def test_nul_in_a_filter_is_400(client: httpx.Client) -> None:
     response = client.get("/api/v1/traces", params={"name": "a\x00b"})
-    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
 
 
 def test_unknown_trace_is_404(client: httpx.Client) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "ErrorBody",
+    "FieldError",
     "Health",
     "LatencyMs",
     "Metrics",
@@ -156,7 +158,24 @@ class Metrics(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness / readiness answer."""
+    """Liveness / readiness answer (when not ready, also the error's ``code`` and ``message``)."""
 
     status: str
-    detail: str | None = None
+    code: int | None = None
+    message: str | None = None
+
+
+class FieldError(BaseModel):
+    """One field a request failed validation on (the value sent is never repeated)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the HTTP status and what to do; 422 answers add ``errors``."""
+
+    code: int
+    message: str
+    errors: list[FieldError] | None = None

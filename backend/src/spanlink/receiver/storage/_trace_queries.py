@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnClause,
     ColumnElement,
     Connection,
+    Text,
     TextClause,
     and_,
     any_,
+    cast,
     func,
+    literal,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -50,6 +55,9 @@ class TraceFilters:
     test_run_id: str | None = None
     test_case_id: str | None = None
     test_result_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
     status: str | None = None  # "error" | "ok"
     name: str | None = None
     q: str | None = None
@@ -84,6 +92,45 @@ def _score_condition(project_id: int, f: TraceFilters) -> ColumnElement[bool]:
     return traces.c.trace_id.in_(by_trace.union(by_result))
 
 
+#: The span attributes each identity filter matches: the OpenTelemetry names first, then
+#: those of instrumentations that keep their own (OpenLLMetry's association properties,
+#: Langfuse's). A trace matches when any of its spans carries the value under any of them.
+IDENTITY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "session_id": (
+        "session.id",
+        "traceloop.association.properties.session_id",
+        "langfuse.session.id",
+    ),
+    "user_id": (
+        "user.id",
+        "enduser.id",
+        "traceloop.association.properties.user_id",
+        "langfuse.user.id",
+    ),
+    "conversation_id": ("gen_ai.conversation.id",),
+}
+
+
+def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
+    """Some span attribute under ``keys`` equals ``value`` (or, for digits, that integer).
+
+    Containment (``@>``) is what the GIN index on ``attributes`` answers.
+    """
+    wanted: list[ColumnElement[Any]] = [cast(literal(value), Text)]
+    if value.isascii() and value.isdigit() and len(value) < 19:
+        # An instrumentation that records the id as a number (``user.id = 42``).
+        wanted.append(cast(literal(int(value)), BigInteger))
+    return or_(
+        *(
+            spans.c.attributes.op("@>", is_comparison=True)(
+                func.jsonb_build_object(cast(literal(key), Text), candidate)
+            )
+            for key in keys
+            for candidate in wanted
+        )
+    )
+
+
 def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     t = traces.c
     where: list[ColumnElement[bool]] = [t.project_id == project_id]
@@ -115,6 +162,10 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
         span_where.append(s.test_case_id == f.test_case_id)
     if f.test_result_id is not None:
         span_where.append(s.test_result_id == f.test_result_id)
+    for name, keys in IDENTITY_ATTRIBUTES.items():
+        value = getattr(f, name)
+        if value is not None:
+            span_where.append(_attribute_is(keys, value))
     if f.name is not None:
         span_where.append(s.name == f.name)
     if f.q is not None:

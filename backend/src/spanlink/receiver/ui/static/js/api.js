@@ -68,11 +68,9 @@ export async function get(path, params, { key = getKey(), signal } = {}) {
   if (!response.ok) {
     let detail = "";
     try {
+      // Every error of the receiver is {"code", "message"} (422s add "errors").
       const body = await response.json();
-      detail = typeof body.detail === "string" ? body.detail : body.message || "";
-      if (!detail && Array.isArray(body.detail)) {
-        detail = body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-      }
+      detail = typeof body.message === "string" ? body.message : "";
     } catch {
       /* not JSON */
     }
