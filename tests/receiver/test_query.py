@@ -204,7 +204,8 @@ def test_trace_detail_has_test_links_and_enrichment(
             (
                 project.id,
                 tid.hex(),
-                '{"trace": {"cost": {"total_cost": 0.25, "cost_by_model": {"gpt-4o": 0.25}}}}',
+                '{"trace": {"cost": {"total_cost": 0.25, "complete": true,'
+                ' "cost_by_model": {"gpt-4o": 0.25}}}}',
                 '{"cost": "1.0"}',
             ),
         )

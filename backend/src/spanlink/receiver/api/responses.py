@@ -117,6 +117,8 @@ class TraceDetail(BaseModel):
     error_count: int
     root_span_ids: list[str]
     test_links: list[TestLink]
+    #: USD when every model call of the trace was priced; null when unknown or no model call.
+    cost_usd: float | None
     enrichment: TraceEnrichment | None
     spans: list[SpanOut]
 

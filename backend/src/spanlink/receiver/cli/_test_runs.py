@@ -55,7 +55,7 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
 
 
 def _money(value: Any) -> str:
-    return "-" if value is None else f"${value:.6f}"
+    return "unknown" if value is None else f"${value:.6f}"
 
 
 def format_summary(run: dict[str, Any]) -> Any:

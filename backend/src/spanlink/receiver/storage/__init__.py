@@ -16,6 +16,7 @@ from spanlink.receiver.storage._api_keys import (
     generate_key,
     hash_key,
 )
+from spanlink.receiver.storage._costs import TraceCost, cost_result, sum_costs, trace_cost
 from spanlink.receiver.storage._engine import (
     DatabaseUnavailable,
     create_app_engine,
@@ -59,8 +60,10 @@ __all__ = [
     "KeyResolver",
     "ScoreFilters",
     "ScoreRow",
+    "TraceCost",
     "TraceFilters",
     "bounded",
+    "cost_result",
     "create_api_key",
     "create_app_engine",
     "create_owner_engine",
@@ -83,5 +86,7 @@ __all__ = [
     "run_in_project",
     "scores_by_result",
     "sqlalchemy_url",
+    "sum_costs",
+    "trace_cost",
     "upgrade",
 ]

@@ -31,6 +31,17 @@ export function clearKey() {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
+/**
+ * `id` encoded as one URL path segment, or null when no URL path can carry it: the server
+ * decodes "%2F" back into "/", and "." or ".." (encoded or not) are resolved away, so
+ * `/test-runs/a%2Fcompare` or `/test-runs/..` would address another resource.
+ */
+export function pathSegment(id) {
+  const text = String(id);
+  if (!text || text.includes("/") || text === "." || text === "..") return null;
+  return encodeURIComponent(text);
+}
+
 /** GET `path` with `params` (empty values dropped) and return the decoded JSON body. */
 export async function get(path, params, { key = getKey(), signal } = {}) {
   const query = new URLSearchParams();
