@@ -186,3 +186,16 @@ def test_test_run_results_with_unknown_cost_are_null(client: httpx.Client) -> No
     assert unknown["cost_usd"] is None
     assert no_model["cost_usd"] is None
     assert priced["cost_usd"] is not None and priced["cost_usd"] > 0
+
+
+def test_trace_diff_totals_are_null_when_a_model_call_has_no_price(client: httpx.Client) -> None:
+    priced = _ingest(client, _llm("gpt-4o"))
+    partly = _ingest(client, _llm("gpt-4o"), _llm(UNKNOWN_MODEL))
+    _enriched(client, priced)
+    _enriched(client, partly)
+    diff = client.get(f"/api/v1/traces/{priced}/diff/{partly}")
+    assert diff.status_code == 200, diff.text
+    totals = diff.json()["totals"]
+    assert totals["a"]["cost_usd"] > 0
+    assert totals["b"]["cost_usd"] is None
+    assert totals["delta"]["cost_usd"] is None

@@ -24,6 +24,7 @@ from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
 from spanlink.receiver.api._errors import install_error_handlers
 from spanlink.receiver.api._http import reject_unknown_query, retry_later
+from spanlink.receiver.api._strict_json import StrictJSONBodies
 from spanlink.receiver.enrichment import EnrichmentService
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         **_native_telemetry_settings(),
     )
     install_error_handlers(app)
+    app.add_middleware(StrictJSONBodies)  # NaN/Infinity in a JSON body: 422, never a 500
     app.state.settings = settings
     app.state.engine = engine
     app.state.key_resolver = KeyResolver(engine, settings.api_key_cache_seconds)
