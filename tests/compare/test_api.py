@@ -130,7 +130,7 @@ def test_compare_bad_input(
     foreign = insert_run(database_url, other_id, {"q": {}})
     # Another project's run, as the run or as the baseline: not found, nothing leaked.
     response = compare(client, foreign, baseline="auto")
-    assert response.status_code == 404 and foreign in response.json()["detail"]
+    assert response.status_code == 404 and foreign in response.json()["message"]
     response = compare(client, run, baseline=foreign)
     assert response.status_code == 404
     assert "commit" not in response.text
@@ -142,7 +142,7 @@ def test_compare_bad_input(
     # No earlier finished run of the dataset on main: 404 saying what to pass.
     response = compare(client, run, baseline="auto")
     assert response.status_code == 404
-    assert "pass baseline=" in response.json()["detail"]
+    assert "pass baseline=" in response.json()["message"]
     assert compare(client, run, baseline="not a run id!").status_code == 422
     assert compare(client, run, baseline=run, score_threshold="nodrop").status_code == 422
     # A run with itself: allowed, all unchanged, with a warning.
@@ -199,10 +199,10 @@ def test_trace_diff_bad_input(
         theirs = post_trace(other, [tool("search")])
         assert other.get(f"/api/v1/traces/{mine}/diff/{theirs}").status_code == 404
     response = client.get(f"/api/v1/traces/{mine}/diff/{theirs}")
-    assert response.status_code == 404 and theirs in response.json()["detail"]
+    assert response.status_code == 404 and theirs in response.json()["message"]
     assert client.get(f"/api/v1/traces/{mine}/diff/xyz").status_code == 422
     # Above the span limit: 413 naming the limit (the receiver runs in this process).
     monkeypatch.setattr(_queries, "MAX_DIFF_SPANS", 1)
     response = client.get(f"/api/v1/traces/{mine}/diff/{mine}")
     assert response.status_code == 413
-    assert "at most 1 per trace" in response.json()["detail"]
+    assert "at most 1 per trace" in response.json()["message"]

@@ -97,7 +97,7 @@ def test_malformed_price_tables_are_rejected_and_nothing_changes(
     assert client.put("/api/v1/prices", json={"prices": CUSTOM}).status_code == 200
     response = client.put("/api/v1/prices", json=body)
     assert response.status_code == 422
-    assert message in str(response.json()["detail"])
+    assert message in str(response.json()["message"])
     assert client.get("/api/v1/prices").json()["prices"] == CUSTOM
 
 

@@ -206,7 +206,7 @@ def test_readyz_asks_for_migrations_on_an_unmigrated_database(server_url: str) -
         with start_in_thread(Settings(database_url=url)) as running:
             response = httpx.get(f"{running.url}/readyz")
             assert response.status_code == 503
-            assert "spanlink-receiver migrate" in response.json()["detail"]
+            assert "spanlink-receiver migrate" in response.json()["message"]
             assert httpx.get(f"{running.url}/healthz").status_code == 200
     finally:
         with psycopg.connect(server_url, autocommit=True) as connection:

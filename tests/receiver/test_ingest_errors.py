@@ -44,7 +44,7 @@ def test_401_without_a_valid_key(receiver: RunningReceiver, path: str, header: s
         response = httpx.get(receiver.url + path, headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"] == "Bearer"
-    assert "key" in response.json()["detail"]
+    assert "key" in response.json()["message"]
 
 
 def test_401_for_a_trace_with_a_bad_key(receiver: RunningReceiver) -> None:

@@ -167,7 +167,7 @@ def test_invalid_query_parameters_are_422(client: httpx.Client, params: dict) ->
 
 def test_nul_in_a_filter_is_400(client: httpx.Client) -> None:
     response = client.get("/api/v1/traces", params={"name": "a\x00b"})
-    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
 
 
 def test_unknown_trace_is_404(client: httpx.Client) -> None:
@@ -204,7 +204,8 @@ def test_trace_detail_has_test_links_and_enrichment(
             (
                 project.id,
                 tid.hex(),
-                '{"trace": {"cost": {"total_cost": 0.25, "cost_by_model": {"gpt-4o": 0.25}}}}',
+                '{"trace": {"cost": {"total_cost": 0.25, "complete": true,'
+                ' "cost_by_model": {"gpt-4o": 0.25}}}}',
                 '{"cost": "1.0"}',
             ),
         )

@@ -150,7 +150,7 @@ def test_bad_reports_are_refused_with_reasons(client: httpx.Client, receiver: An
     too_many = [_result() for _ in range(1001)]
     assert _post(client, run_id, *too_many).status_code == 422
     missing = _post(client, uuid.uuid4().hex, _result())
-    assert missing.status_code == 404 and "create it first" in missing.json()["detail"]
+    assert missing.status_code == 404 and "create it first" in missing.json()["message"]
     assert client.post(f"/api/v1/test-runs/{uuid.uuid4().hex}/finish").status_code == 404
 
 

@@ -87,11 +87,11 @@ def test_unknown_function_is_a_409_with_what_to_do(
 ) -> None:
     missing = _post(client, function="answer", cases=[{"inputs": {}}])
     assert missing.status_code == 409
-    assert "spanlink.endpoint.connect" in missing.json()["detail"]
+    assert "spanlink.endpoint.connect" in missing.json()["message"]
     endpoint_app(receiver.url, project.api_key, "staging")
     elsewhere = _post(client, function="answer", cases=[{"inputs": {}}])
     assert elsewhere.status_code == 409
-    assert "'staging'" in elsewhere.json()["detail"]
+    assert "'staging'" in elsewhere.json()["message"]
     unknown = _post(client, function="nope", cases=[{"inputs": {}}], environment="staging")
     assert unknown.status_code == 409
     assert client.get("/api/v1/test-runs").json()["total"] == 0

@@ -114,6 +114,8 @@ def test_runs_list_and_run_page(page, receiver, api_key, client, database_url, p
 
 
 def test_unknown_run_says_so(page, receiver, api_key) -> None:
-    sign_in(page, receiver.url, api_key, f"#/run/{uuid.uuid4()}")
-    page.wait_for_selector("#view [role=alert]")
-    assert "was not found" in page.text_content("#view [role=alert]")
+    run_id = str(uuid.uuid4())
+    sign_in(page, receiver.url, api_key, f"#/run/{run_id}")
+    wait_rendered(page, "run")
+    assert f"no record of test run {run_id}" in page.text_content("#view [role=status]")
+    assert "No trace carries it" in page.text_content("#view [role=status]")

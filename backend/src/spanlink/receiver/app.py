@@ -16,14 +16,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
-from spanlink.receiver.api._http import retry_later, validation_failed
+from spanlink.receiver.api._errors import error_response, install_error_handlers
+from spanlink.receiver.api._http import reject_unknown_query, retry_later
+from spanlink.receiver.api._strict_json import StrictJSONBodies
 from spanlink.receiver.enrichment import EnrichmentService, default_plugins
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import IngestRedaction, RedactionConfig, RulesCache, load_config
@@ -86,8 +87,12 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="OTLP/HTTP trace ingestion and the spanlink query API.",
         lifespan=lifespan,
+        # Every GET route answers 422 for a query parameter it does not declare.
+        dependencies=[Depends(reject_unknown_query)],
         **_native_telemetry_settings(),
     )
+    install_error_handlers(app)
+    app.add_middleware(StrictJSONBodies)  # NaN/Infinity in a JSON body: 422, never a 500
     app.state.settings = settings
     app.state.engine = engine
     app.state.key_resolver = KeyResolver(engine, settings.api_key_cache_seconds)
@@ -108,13 +113,10 @@ def create_app(settings: Settings) -> FastAPI:
         logger.warning("database unavailable: %s", error)
         return retry_later(settings, "database unavailable; retry later")
 
-    app.add_exception_handler(RequestValidationError, validation_failed)
-
     @app.exception_handler(DatabaseRejected)
     async def _database_refused(_request: Request, error: DatabaseRejected) -> JSONResponse:
         # The request's own data cannot be stored: a 4xx, never "retry later".
-        message = f"the database refused the request's data: {error}"
-        return JSONResponse({"code": error.status, "message": message}, status_code=error.status)
+        return error_response(error.status, f"the database refused the request's data: {error}")
 
     for router in ROUTERS:
         app.include_router(router)

@@ -2,31 +2,62 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fastapi import HTTPException, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import HTTPException
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
+from spanlink.receiver.api._errors import error_response
 from spanlink.receiver.settings import Settings
 from spanlink.tracer.support import INT64_MAX
 
-__all__ = ["check_no_nul", "json_safe", "page", "retry_later", "unix_ns", "validation_failed"]
+__all__ = ["check_no_nul", "page", "reject_unknown_query", "retry_later", "unix_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def retry_later(settings: Settings, message: str) -> JSONResponse:
     """A 503 ``{"code", "message"}`` answer with ``Retry-After``."""
-    return JSONResponse(
-        {"code": 503, "message": message},
-        status_code=503,
-        headers={"Retry-After": str(settings.retry_after_seconds)},
-    )
+    return error_response(503, message, {"Retry-After": str(settings.retry_after_seconds)})
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
+async def reject_unknown_query(connection: HTTPConnection) -> None:
+    """422 for a query parameter the GET route does not declare (an app-wide dependency).
+
+    A misspelt or unsupported filter (``?sesion_id=...``) must not silently answer as if
+    there were no filter at all: everyone's traces instead of one session's.
+    """
+    scope = connection.scope
+    if scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD"):
+        return
+    route = scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not getattr(route, "include_in_schema", True):
+        return  # the viewer's static assets take no parameters, and ignore them
+    known = _query_names(dependant)  # a few parameters: cheaper than any cache
+    unknown = sorted({name for name in connection.query_params if name not in known})
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        raise HTTPException(
+            422,
+            f"unknown query parameter(s) {', '.join(map(repr, unknown[:10]))}; "
+            f"{scope.get('path')} accepts: {accepted}",
+        )
 
 
 def unix_ns(value: datetime | None) -> int | None:
@@ -58,21 +89,3 @@ def page(items: Sequence[Any], total: int, limit: int, offset: int) -> JSONRespo
             "next_offset": next_offset,
         }
     )
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinite floats as strings (JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_safe(item) for item in value]
-    return value
-
-
-async def validation_failed(_request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 answer, also when the refused input holds NaN or Infinity (the default
-    handler would fail to encode it and answer 500)."""
-    assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, status_code=422)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
+from spanlink.receiver.api._errors import error_response
 from spanlink.receiver.api.responses import Health
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import DatabaseUnavailable, database_errors, is_current
@@ -34,14 +35,16 @@ def readyz(request: Request) -> JSONResponse:
         with database_errors(), engine.connect() as connection:
             current = is_current(connection)
     except DatabaseUnavailable as error:
-        return JSONResponse(
-            {"status": "unavailable", "detail": f"database unreachable: {error}"},
-            status_code=503,
-            headers={"Retry-After": str(settings.retry_after_seconds)},
+        return error_response(
+            503,
+            f"database unreachable: {error}",
+            {"Retry-After": str(settings.retry_after_seconds)},
+            status="unavailable",
         )
     if not current:
-        return JSONResponse(
-            {"status": "unavailable", "detail": "run `spanlink-receiver migrate`"},
-            status_code=503,
+        return error_response(
+            503,
+            "the database schema is not current: run `spanlink-receiver migrate`",
+            status="unavailable",
         )
     return JSONResponse({"status": "ok"})

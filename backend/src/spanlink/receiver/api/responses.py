@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "ErrorBody",
+    "FieldError",
     "Health",
     "LatencyMs",
     "Metrics",
@@ -115,6 +117,8 @@ class TraceDetail(BaseModel):
     error_count: int
     root_span_ids: list[str]
     test_links: list[TestLink]
+    #: USD when every model call of the trace was priced; null when unknown or no model call.
+    cost_usd: float | None
     enrichment: TraceEnrichment | None
     spans: list[SpanOut]
 
@@ -156,7 +160,24 @@ class Metrics(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness / readiness answer."""
+    """Liveness / readiness answer (when not ready, also the error's ``code`` and ``message``)."""
 
     status: str
-    detail: str | None = None
+    code: int | None = None
+    message: str | None = None
+
+
+class FieldError(BaseModel):
+    """One field a request failed validation on (the value sent is never repeated)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the HTTP status and what to do; 422 answers add ``errors``."""
+
+    code: int
+    message: str
+    errors: list[FieldError] | None = None

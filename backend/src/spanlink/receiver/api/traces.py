@@ -26,6 +26,9 @@ _TEXT_FILTERS = (
     "test_run_id",
     "test_case_id",
     "test_result_id",
+    "session_id",
+    "user_id",
+    "conversation_id",
     "name",
     "q",
     "score_name",
@@ -41,6 +44,16 @@ def traces_list(
     test_run_id: str | None = None,
     test_case_id: str | None = None,
     test_result_id: str | None = None,
+    session_id: Annotated[
+        str | None, Query(min_length=1, max_length=1000, description="a span's session.id")
+    ] = None,
+    user_id: Annotated[
+        str | None, Query(min_length=1, max_length=1000, description="a span's user.id")
+    ] = None,
+    conversation_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=1000, description="a span's gen_ai.conversation.id"),
+    ] = None,
     status: Annotated[str | None, Query(pattern="^(error|ok)$")] = None,
     name: Annotated[str | None, Query(max_length=1000)] = None,
     q: Annotated[str | None, Query(max_length=500, description="full-text search")] = None,
@@ -76,6 +89,9 @@ def traces_list(
         test_run_id=test_run_id,
         test_case_id=test_case_id,
         test_result_id=test_result_id,
+        session_id=session_id,
+        user_id=user_id,
+        conversation_id=conversation_id,
         status=status,
         name=name,
         q=q,

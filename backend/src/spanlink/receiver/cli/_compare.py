@@ -87,7 +87,7 @@ def compare_command(args: argparse.Namespace) -> int:
         return 2
     if response.status_code != 200:
         try:
-            detail = response.json().get("detail")
+            detail = response.json().get("message")
         except ValueError:
             detail = response.text
         console.print(f"error: {response.status_code}: {detail}", style="red")

@@ -55,7 +55,7 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
 
 
 def _money(value: Any) -> str:
-    return "-" if value is None else f"${value:.6f}"
+    return "unknown" if value is None else f"${value:.6f}"
 
 
 def format_summary(run: dict[str, Any]) -> Any:
@@ -134,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
             response = http.post("/api/v1/test-runs", json=body)
             if response.status_code != 201:
                 try:
-                    detail = response.json().get("detail", response.text)
+                    detail = response.json().get("message", response.text)
                 except ValueError:
                     detail = response.text
                 console.print(f"error: {response.status_code}: {detail}", style="red")

@@ -21,7 +21,7 @@ def _get(args: argparse.Namespace, path: str, params: dict[str, Any] | None = No
         raise SystemExit(f"error: cannot reach the receiver at {url}: {error}") from None
     if response.status_code != 200:
         try:
-            detail = response.json().get("detail") or response.text
+            detail = response.json().get("message") or response.text
         except ValueError:
             detail = response.text
         raise SystemExit(f"error: {response.status_code}: {detail}")

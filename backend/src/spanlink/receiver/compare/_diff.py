@@ -11,6 +11,7 @@ unmatched is added or removed together with its whole subtree. Everything is ite
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -210,13 +211,15 @@ def _reason(status: str, fa: Facets | None, fb: Facets | None, changes: dict[str
 
 def _totals(side: _Side) -> dict[str, Any]:
     costs = [f.cost_usd for f in side.order if f.cost_usd is not None]
+    # One model call without a known cost makes the trace's cost unknown, not smaller.
+    unknown = any(f.is_model_call and f.cost_usd is None for f in side.order)
     return {
         "spans": len(side.order),
         "errors": sum(1 for f in side.order if f.span.is_error),
         "duration_ms": side.trace.duration_ns / 1e6 if side.order else 0.0,
         "input_tokens": sum(f.input_tokens or 0 for f in side.order),
         "output_tokens": sum(f.output_tokens or 0 for f in side.order),
-        "cost_usd": sum(costs) if costs else None,
+        "cost_usd": None if unknown or not costs else math.fsum(costs),
         "tool_calls": sum(1 for f in side.order if f.is_tool),
         "model_calls": sum(1 for f in side.order if f.is_model_call),
     }

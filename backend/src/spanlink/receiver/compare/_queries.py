@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 from spanlink.receiver.compare._diff import MAX_DIFF_SPANS
 from spanlink.receiver.compare._errors import TraceTooLarge
 from spanlink.receiver.compare._records import CaseResult, RunRecord
+from spanlink.receiver.storage import cost_result, sum_costs, trace_cost
 from spanlink.tracer.model import Score, SpanRecord, Trace
 
 __all__ = [
@@ -76,7 +77,7 @@ _RESULTS = text(
                     r.metadata->'scores') AS scores,
            coalesce(jsonb_agg(jsonb_build_object(
                'trace_id', l.trace_id, 'tokens', l.tokens,
-               'cost', e.data->'trace'->'cost',
+               'enriched', e.trace_id IS NOT NULL, 'cost', e.data->'trace'->'cost',
                'anomalies', e.data->'trace'->'anomaly'->'counts') ORDER BY l.trace_id)
              FILTER (WHERE l.trace_id IS NOT NULL), '[]'::jsonb) AS traces,
            min(r.trace_id) AS own_trace
@@ -152,11 +153,10 @@ def _scores(raw: Any) -> dict[str, Score]:
 
 def _case(row: Any) -> CaseResult:
     traces = [t for t in row.traces or () if isinstance(t, Mapping)]
-    costs = []
-    for trace in traces:
-        cost = trace.get("cost")
-        if isinstance(cost, Mapping):
-            costs.append(_number(cost.get("total_cost")))
+    costs = [
+        cost_result(trace.get("cost")) if trace.get("enriched") else trace_cost(None)
+        for trace in traces
+    ]
     anomalies = {
         str(rule)
         for trace in traces
@@ -172,10 +172,8 @@ def _case(row: Any) -> CaseResult:
         scores=_scores(row.scores),
         latency_ms=_number(row.duration_ms),
         tokens=sum(int(t.get("tokens") or 0) for t in traces) if traces else None,
-        # Unknown unless every linked trace was priced.
-        cost_usd=math.fsum(c for c in costs if c is not None)
-        if traces and len(costs) == len(traces) and None not in costs
-        else None,
+        # Unknown unless every linked trace is enriched and every model call priced.
+        cost_usd=sum_costs(costs),
         anomalies=frozenset(anomalies),
         trace_ids=trace_ids,
         result_id=row.id,

@@ -17,6 +17,7 @@ from spanlink.receiver.storage._api_keys import (
     hash_key,
 )
 from spanlink.receiver.storage._bounds import MAX_INDEXED_BYTES, bigint_or_none, bound_indexed
+from spanlink.receiver.storage._costs import TraceCost, cost_result, sum_costs, trace_cost
 from spanlink.receiver.storage._deadline import database_deadline
 from spanlink.receiver.storage._engine import (
     DatabaseRejected,
@@ -64,10 +65,12 @@ __all__ = [
     "KeyResolver",
     "ScoreFilters",
     "ScoreRow",
+    "TraceCost",
     "TraceFilters",
     "bigint_or_none",
     "bound_indexed",
     "bounded",
+    "cost_result",
     "create_api_key",
     "create_app_engine",
     "create_owner_engine",
@@ -91,5 +94,7 @@ __all__ = [
     "run_in_project",
     "scores_by_result",
     "sqlalchemy_url",
+    "sum_costs",
+    "trace_cost",
     "upgrade",
 ]

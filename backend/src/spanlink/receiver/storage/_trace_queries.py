@@ -12,20 +12,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnClause,
     ColumnElement,
     Connection,
+    Text,
     TextClause,
     and_,
     any_,
+    cast,
     func,
+    literal,
     literal_column,
+    or_,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
 from spanlink.receiver.storage._bounds import bound_indexed
+from spanlink.receiver.storage._costs import cost_result, trace_cost
 from spanlink.receiver.storage._tables import (
     scores,
     spans,
@@ -37,8 +43,11 @@ from spanlink.tracer.support import clamp_int64
 
 __all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
 
+# A trace's cost, as ``_costs.trace_cost`` reads it: the total only when every model call
+# was priced (``complete``); null when unknown or when the trace called no model.
 _COST_TOTAL: ColumnClause[Any] = literal_column(
-    "CASE WHEN jsonb_typeof(trace_enrichments.data #> '{trace,cost,total_cost}') = 'number' "
+    "CASE WHEN trace_enrichments.data #> '{trace,cost,complete}' = 'true'::jsonb "
+    "AND jsonb_typeof(trace_enrichments.data #> '{trace,cost,total_cost}') = 'number' "
     "THEN (trace_enrichments.data #>> '{trace,cost,total_cost}')::float8 END"
 )
 
@@ -52,6 +61,9 @@ class TraceFilters:
     test_run_id: str | None = None
     test_case_id: str | None = None
     test_result_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
     status: str | None = None  # "error" | "ok"
     name: str | None = None
     q: str | None = None
@@ -86,6 +98,45 @@ def _score_condition(project_id: int, f: TraceFilters) -> ColumnElement[bool]:
     return traces.c.trace_id.in_(by_trace.union(by_result))
 
 
+#: The span attributes each identity filter matches: the OpenTelemetry names first, then
+#: those of instrumentations that keep their own (OpenLLMetry's association properties,
+#: Langfuse's). A trace matches when any of its spans carries the value under any of them.
+IDENTITY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "session_id": (
+        "session.id",
+        "traceloop.association.properties.session_id",
+        "langfuse.session.id",
+    ),
+    "user_id": (
+        "user.id",
+        "enduser.id",
+        "traceloop.association.properties.user_id",
+        "langfuse.user.id",
+    ),
+    "conversation_id": ("gen_ai.conversation.id",),
+}
+
+
+def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
+    """Some span attribute under ``keys`` equals ``value`` (or, for digits, that integer).
+
+    Containment (``@>``) is what the GIN index on ``attributes`` answers.
+    """
+    wanted: list[ColumnElement[Any]] = [cast(literal(value), Text)]
+    if value.isascii() and value.isdigit() and len(value) < 19:
+        # An instrumentation that records the id as a number (``user.id = 42``).
+        wanted.append(cast(literal(int(value)), BigInteger))
+    return or_(
+        *(
+            spans.c.attributes.op("@>", is_comparison=True)(
+                func.jsonb_build_object(cast(literal(key), Text), candidate)
+            )
+            for key in keys
+            for candidate in wanted
+        )
+    )
+
+
 def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     t = traces.c
     where: list[ColumnElement[bool]] = [t.project_id == project_id]
@@ -117,6 +168,10 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
         span_where.append(s.test_case_id == bound_indexed(f.test_case_id))
     if f.test_result_id is not None:
         span_where.append(s.test_result_id == bound_indexed(f.test_result_id))
+    for name, keys in IDENTITY_ATTRIBUTES.items():
+        value = getattr(f, name)
+        if value is not None:
+            span_where.append(_attribute_is(keys, value))
     if f.name is not None:
         span_where.append(s.name == bound_indexed(f.name))
     if f.q is not None:
@@ -231,7 +286,8 @@ _SPANS_JSON = text(
 _ENRICHMENT_JSON = text(
     """
     SELECT json_build_object('data', data, 'plugin_versions', plugin_versions,
-                             'span_count', span_count, 'computed_at', computed_at)::text
+                             'span_count', span_count, 'computed_at', computed_at)::text,
+           data #> '{trace,cost}'
     FROM trace_enrichments WHERE project_id = :project_id AND trace_id = :trace_id
     """
 )
@@ -314,6 +370,8 @@ def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> st
         cursor.execute(_ENRICHMENT_SQL, params)
         found = cursor.fetchone()
     enrichment = found[0] if found is not None else None
+    # The cost result alone is parsed (the enrichment's text is spliced in as it is).
+    cost = cost_result(found[1]) if found is not None else trace_cost(None)
     ordered = _tree_order(rows)
     start = min(row[_START] for row in rows)
     end = max(row[_END] for row in rows)
@@ -332,6 +390,7 @@ def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> st
         "error_count": sum(1 for row in rows if row[_STATUS] == "ERROR"),
         "root_span_ids": [row[_ID] for depth, row, _ in ordered if depth == 0],
         "test_links": _test_links(rows),
+        "cost_usd": cost.usd,
     }
     head = json.dumps(header)[:-1]
     return f'{head}, "enrichment": {enrichment or "null"}, "spans": [' + ",".join(span_docs) + "]}"
@@ -343,6 +402,9 @@ _METRICS = text(
            count(*) FILTER (WHERE error_count > 0) AS error_traces,
            coalesce(sum(span_count), 0) AS span_count,
            coalesce(sum(error_count), 0) AS error_spans,
+           -- Every span's tokens, with a model or without (the traces' rollups).
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p50,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p95,
            percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ns) / 1e6 AS p99
@@ -367,6 +429,22 @@ _MODEL_TOKENS = text(
     """
 )
 
+# The cost of the range, by the rule of ``_costs``: known only when every trace in it was
+# enriched and every model call priced (``complete``).
+_TOTAL_COST = text(
+    """
+    SELECT count(*) FILTER (WHERE e.trace_id IS NULL) AS unenriched,
+           count(*) FILTER (WHERE e.data #> '{trace,cost}' IS NOT NULL
+                            AND e.data #> '{trace,cost,complete}' IS DISTINCT FROM 'true'::jsonb)
+               AS incomplete,
+           sum(CASE WHEN jsonb_typeof(e.data #> '{trace,cost,total_cost}') = 'number'
+                    THEN (e.data #>> '{trace,cost,total_cost}')::float8 END) AS cost_usd
+    FROM traces t
+    LEFT JOIN trace_enrichments e ON e.project_id = t.project_id AND e.trace_id = t.trace_id
+    WHERE t.project_id = :project_id AND t.start_ns >= :start_ns AND t.start_ns <= :end_ns
+    """
+)
+
 # Cost comes from the traces' enrichment: the cost plugin's documented trace result field
 # ``cost_by_model`` ({model: USD}, see its README) at data.trace.cost; numbers only.
 _MODEL_COST = text(
@@ -383,43 +461,73 @@ _MODEL_COST = text(
     """
 )
 
+# Models whose cost in the range is unknown: a call the cost plugin could not price
+# (``unknown_models``, ``unpriced_models``), or a span of a trace not enriched yet.
+_UNKNOWN_COST_MODELS = text(
+    """
+    SELECT DISTINCT m.model
+    FROM traces t
+    JOIN trace_enrichments e ON e.project_id = t.project_id AND e.trace_id = t.trace_id
+    CROSS JOIN LATERAL jsonb_array_elements_text(
+        CASE WHEN jsonb_typeof(e.data #> '{trace,cost,unknown_models}') = 'array'
+             THEN e.data #> '{trace,cost,unknown_models}' ELSE '[]'::jsonb END
+        || CASE WHEN jsonb_typeof(e.data #> '{trace,cost,unpriced_models}') = 'array'
+                THEN e.data #> '{trace,cost,unpriced_models}' ELSE '[]'::jsonb END) m(model)
+    WHERE t.project_id = :project_id AND t.start_ns >= :start_ns AND t.start_ns <= :end_ns
+    UNION
+    SELECT DISTINCT s.model
+    FROM traces t
+    JOIN spans s ON s.project_id = t.project_id AND s.trace_id = t.trace_id
+    LEFT JOIN trace_enrichments e ON e.project_id = t.project_id AND e.trace_id = t.trace_id
+    WHERE t.project_id = :project_id AND t.start_ns >= :start_ns AND t.start_ns <= :end_ns
+      AND e.trace_id IS NULL AND s.model IS NOT NULL
+    """
+)
+
 
 def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+def _model_row(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "span_count": 0,
+        "error_count": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "latency_ms": {"p50": None, "p95": None, "p99": None},
+        "cost_usd": None,
+    }
+
+
 def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int) -> dict[str, Any]:
-    """Latency percentiles, error rate, tokens and cost by model for traces in a time range."""
+    """Latency percentiles, error rate, tokens and cost by model for traces in a time range.
+
+    Token totals count every span of those traces, with a model or without. A cost is
+    null when unknown (some model call unpriced, or a trace not enriched yet), never 0.
+    """
     params = {"project_id": project_id, "start_ns": start_ns, "end_ns": end_ns}
     row = connection.execute(_METRICS, params).one()
-    costs = {r.model: float(r.cost_usd) for r in connection.execute(_MODEL_COST, params)}
-    models = []
+    cost = connection.execute(_TOTAL_COST, params).one()
+    priced = {r.model: float(r.cost_usd) for r in connection.execute(_MODEL_COST, params)}
+    unknown = {r.model for r in connection.execute(_UNKNOWN_COST_MODELS, params)}
+    models: dict[str, dict[str, Any]] = {}
     for r in connection.execute(_MODEL_TOKENS, params):
-        models.append(
-            {
-                "model": r.model,
-                "span_count": r.span_count,
-                "error_count": r.error_count,
-                "input_tokens": clamp_int64(int(r.input_tokens)),
-                "output_tokens": clamp_int64(int(r.output_tokens)),
-                "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95), "p99": _round(r.p99)},
-                "cost_usd": costs.pop(r.model, None),
-            }
-        )
-    for model, cost in sorted(costs.items()):  # priced by enrichment, no token columns seen
-        models.append(
-            {
-                "model": model,
-                "span_count": 0,
-                "error_count": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "latency_ms": {"p50": None, "p95": None, "p99": None},
-                "cost_usd": cost,
-            }
-        )
+        models[r.model] = {
+            **_model_row(r.model),
+            "span_count": r.span_count,
+            "error_count": r.error_count,
+            "input_tokens": clamp_int64(int(r.input_tokens)),
+            "output_tokens": clamp_int64(int(r.output_tokens)),
+            "latency_ms": {"p50": _round(r.p50), "p95": _round(r.p95), "p99": _round(r.p99)},
+        }
+    for model in priced:  # priced by enrichment, no span of the range names it
+        models.setdefault(model, _model_row(model))
+    for model, item in models.items():
+        item["cost_usd"] = priced.get(model) if model not in unknown else None
     trace_count = int(row.trace_count)
-    total_cost = sum(m["cost_usd"] or 0.0 for m in models)
+    known = cost.unenriched == 0 and cost.incomplete == 0 and cost.cost_usd is not None
     return {
         "start_time_unix_nano": start_ns,
         "end_time_unix_nano": end_ns,
@@ -428,8 +536,8 @@ def metrics(connection: Connection, project_id: int, start_ns: int, end_ns: int)
         "error_trace_count": int(row.error_traces),
         "error_rate": (int(row.error_traces) / trace_count) if trace_count else 0.0,
         "latency_ms": {"p50": _round(row.p50), "p95": _round(row.p95), "p99": _round(row.p99)},
-        "input_tokens": sum(m["input_tokens"] for m in models),
-        "output_tokens": sum(m["output_tokens"] for m in models),
-        "cost_usd": total_cost if any(m["cost_usd"] is not None for m in models) else None,
-        "models": models,
+        "input_tokens": int(row.input_tokens),
+        "output_tokens": int(row.output_tokens),
+        "cost_usd": float(cost.cost_usd) if known else None,
+        "models": [models[name] for name in sorted(models)],
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from spanlink.receiver.storage import scores_by_result
+from spanlink.receiver.storage import scores_by_result, sum_costs, trace_cost
 from spanlink.receiver.testruns._records import CLOSED_STATUSES, OPEN_STATUSES
 
 __all__ = ["get_run", "list_runs"]
@@ -119,23 +119,10 @@ ORDER BY r.created_at, r.case_id
 """
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _trace_result(enrichment: Mapping[str, Any], plugin: str) -> Any:
     """One plugin's trace-level result from a stored enrichment (``data["trace"][plugin]``)."""
     trace = enrichment.get("trace")
     return trace.get(plugin) if isinstance(trace, Mapping) else None
-
-
-def _cost(enrichment: Mapping[str, Any]) -> float | None:
-    cost = _trace_result(enrichment, "cost")
-    if not isinstance(cost, Mapping):
-        return None
-    return _number(cost.get("total_cost", cost.get("total_usd")))
 
 
 def _anomalies(enrichment: Mapping[str, Any]) -> list[Any]:
@@ -150,7 +137,6 @@ def _result_doc(row: Any) -> dict[str, Any]:
     meta = dict(row[8] or {})
     traces = list(row[12] or [])
     enrichments = [t.get("enrichment") for t in traces if isinstance(t.get("enrichment"), dict)]
-    costs = [c for c in (_cost(e) for e in enrichments) if c is not None]
     span_count = sum(int(t.get("span_count") or 0) for t in traces)
     return {
         "id": row[0],
@@ -174,8 +160,9 @@ def _result_doc(row: Any) -> dict[str, Any]:
         "reported_span_count": meta.get("span_count"),
         "input_tokens": sum(int(t.get("input_tokens") or 0) for t in traces),
         "output_tokens": sum(int(t.get("output_tokens") or 0) for t in traces),
-        # None until an enrichment was stored for a linked trace.
-        "cost_usd": sum(costs) if costs else None,
+        # Unknown (None) until every linked trace is enriched with all its model calls
+        # priced; None too when no linked trace called a model.
+        "cost_usd": sum_costs(trace_cost(t.get("enrichment")) for t in traces),
         "anomalies": [a for e in enrichments for a in _anomalies(e)] if enrichments else None,
         "enriched": bool(traces)
         and all(

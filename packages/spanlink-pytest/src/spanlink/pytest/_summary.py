@@ -57,12 +57,14 @@ class SessionSummary:
         found = (self.comparison or {}).get("regressions")
         return [item for item in found if isinstance(item, Mapping)] if found else []
 
-    def _usage(self) -> tuple[int, int, float | None]:
+    def _usage(self) -> tuple[int, int, float | None, int]:
+        """Tokens in and out, the cost of the cases whose cost is known, and how many not."""
         results = (self.run or {}).get("results") or []
         tokens_in = sum(int(_number(r.get("input_tokens"))) for r in results)
         tokens_out = sum(int(_number(r.get("output_tokens"))) for r in results)
         costs = [r.get("cost_usd") for r in results if r.get("cost_usd") is not None]
-        return tokens_in, tokens_out, sum(_number(c) for c in costs) if costs else None
+        cost = sum(_number(c) for c in costs) if costs else None
+        return tokens_in, tokens_out, cost, len(results) - len(costs)
 
     def render(
         self, *, run_id: str, local: LocalReceiver | None, baseline: str | None
@@ -75,8 +77,11 @@ class SessionSummary:
         failing = counts["failed"] + counts["error"]
         lines.append((f"run {run_id}: {total} cases: {parts or 'none'}", {"red": failing > 0}))
         if self.run is not None:
-            tokens_in, tokens_out, cost = self._usage()
-            cost_text = f"${cost:.4f}" if cost is not None else "not priced yet"
+            tokens_in, tokens_out, cost, unknown = self._usage()
+            # A case's cost is null when unknown (or when it called no model): never 0.
+            cost_text = f"${cost:.4f}" if cost is not None else "unknown"
+            if cost is not None and unknown:
+                cost_text += f" (+ {unknown} case{'s' if unknown > 1 else ''} of unknown cost)"
             lines.append((f"tokens: {tokens_in} in, {tokens_out} out; cost: {cost_text}", {}))
         timed = [(sum(r.duration for r in rs), nodeid) for nodeid, rs in self.reports.items()]
         durations = sorted(timed, reverse=True)[:SLOWEST]

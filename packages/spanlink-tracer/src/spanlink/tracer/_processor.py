@@ -7,8 +7,14 @@ Add it to an existing ``TracerProvider`` beside the processors already there::
 ``on_start`` stamps the test/session context on every span (also spans of other
 instrumentations); ``on_end`` runs the client-side plugin hooks (filter, redact and, with
 ``enrich=True``, the enrichment hooks) and hands the span to the wrapped processor
-(``BatchSpanProcessor`` around ``exporter`` by default). Nothing global is replaced, and
-the other processors see their spans unchanged.
+(``BatchSpanProcessor`` around ``exporter`` by default). Nothing global is replaced.
+
+What the other processors see: the context attributes stamped at ``on_start``
+(``spanlink.test.*``, ``session.id``, ``user.id``, ``gen_ai.conversation.id`` and the
+``span_attributes`` given here) are set on the live span, so they reach *every* processor
+and exporter of the provider, as any attribute set during the span would. The ``on_end``
+hooks (filter, redaction, enrichment) change only what this processor forwards: the other
+processors get the span as it ended, unfiltered and unredacted.
 """
 
 from __future__ import annotations
@@ -87,6 +93,10 @@ def _takes_timeout(shutdown: Callable[..., Any]) -> bool:
 
 class SpanlinkProcessor(SpanProcessor):
     """Stamps test/session context, runs client-side plugin hooks, forwards to a processor.
+
+    The context attributes stamped at ``on_start`` reach every processor and exporter of the
+    provider (they are set on the span itself); filtering, redaction and enrichment at
+    ``on_end`` apply only to the spans this processor forwards.
 
     Args:
         exporter: where spans go; batched by ``export_processor(exporter)`` (the exporter's

@@ -140,7 +140,7 @@ def span_findings(span: SpanRecord, settings: Settings) -> list[Finding]:
     rule = settings["error_span"]
     if rule["enabled"] and span.status_code == "ERROR":
         error_type = attributes.get(a.ERROR_TYPE)
-        detail = ": ".join(str(part) for part in (error_type, span.status_message) if part)
+        detail = _error_detail(error_type, span.status_message)
         found.append(
             finding(
                 "error_span",
@@ -182,6 +182,24 @@ def span_findings(span: SpanRecord, settings: Settings) -> list[Finding]:
                 )
             )
     return found
+
+
+def _names_type(message: str, error_type: str) -> bool:
+    """True when ``message`` already starts with the error type (or its unqualified name)."""
+    for name in {error_type, error_type.rsplit(".", 1)[-1]}:
+        if message == name or message.startswith(f"{name}:"):
+            return True
+    return False
+
+
+def _error_detail(error_type: Any, status_message: str | None) -> str:
+    """``<type>: <message>`` naming the type once: the OpenTelemetry SDK already writes the
+    status description as ``"ValueError: bad tool"`` next to ``error.type = "ValueError"``."""
+    kind = str(error_type) if error_type not in (None, "") else ""
+    message = status_message or ""
+    if kind and message and _names_type(message, kind):
+        return message
+    return ": ".join(part for part in (kind, message) if part)
 
 
 def _flagged(findings: Sequence[Finding], rule: str) -> set[str]:

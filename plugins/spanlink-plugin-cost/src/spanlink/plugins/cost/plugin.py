@@ -14,8 +14,9 @@ Span result (``spanlink_enrich_span``), for spans that call a model:
 
 Trace result (``spanlink_enrich_trace``): ``total_cost``, ``cost_by_model``,
 ``tokens_by_model``, ``llm_spans``, ``priced_spans``, ``unknown_model_spans``,
-``unknown_models``, ``unpriced_llm_spans`` (no usage or invalid usage) and ``complete``
-(False when some model call could not be priced, so ``total_cost`` is a lower bound).
+``unknown_models``, ``unpriced_llm_spans`` (no usage or invalid usage), ``unpriced_models``
+(the models of those spans) and ``complete`` (False when some model call could not be
+priced: ``total_cost`` is then only what was priced, and the trace's cost is unknown).
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def trace_cost(span_results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] 
     tokens_by_model: dict[str, dict[str, int]] = {}
     llm_spans = priced = unknown = unpriced = 0
     unknown_models: set[str] = set()
+    unpriced_models: set[str] = set()
     for by_plugin in span_results.values():
         cost = by_plugin.get(PLUGIN_NAME)
         if cost is None or not isinstance(cost, (dict, Mapping)):
@@ -230,6 +232,7 @@ def trace_cost(span_results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] 
             unknown_models.add(model)
         else:
             unpriced += 1
+            unpriced_models.add(model)
     if llm_spans == 0:
         return None
     return {
@@ -242,6 +245,7 @@ def trace_cost(span_results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] 
         "unknown_model_spans": unknown,
         "unknown_models": sorted(unknown_models),
         "unpriced_llm_spans": unpriced,
+        "unpriced_models": sorted(unpriced_models),
         "complete": unknown == 0 and unpriced == 0,
     }
 

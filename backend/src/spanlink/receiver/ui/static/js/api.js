@@ -31,6 +31,17 @@ export function clearKey() {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
+/**
+ * `id` encoded as one URL path segment, or null when no URL path can carry it: the server
+ * decodes "%2F" back into "/", and "." or ".." (encoded or not) are resolved away, so
+ * `/test-runs/a%2Fcompare` or `/test-runs/..` would address another resource.
+ */
+export function pathSegment(id) {
+  const text = String(id);
+  if (!text || text.includes("/") || text === "." || text === "..") return null;
+  return encodeURIComponent(text);
+}
+
 /** GET `path` with `params` (empty values dropped) and return the decoded JSON body. */
 export async function get(path, params, { key = getKey(), signal } = {}) {
   const query = new URLSearchParams();
@@ -68,11 +79,9 @@ export async function get(path, params, { key = getKey(), signal } = {}) {
   if (!response.ok) {
     let detail = "";
     try {
+      // Every error of the receiver is {"code", "message"} (422s add "errors").
       const body = await response.json();
-      detail = typeof body.detail === "string" ? body.detail : body.message || "";
-      if (!detail && Array.isArray(body.detail)) {
-        detail = body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-      }
+      detail = typeof body.message === "string" ? body.message : "";
     } catch {
       /* not JSON */
     }

@@ -40,10 +40,11 @@ export function tokens(input, output) {
   return `${integer((input || 0) + (output || 0))}`;
 }
 
+/** USD for display. The receiver sends null for a cost it does not know: "unknown", never $0. */
 export function cost(usd) {
-  if (usd === null || usd === undefined || usd === "") return "—";
+  if (usd === null || usd === undefined || usd === "") return "unknown";
   const v = Number(usd);
-  if (!Number.isFinite(v)) return "—";
+  if (!Number.isFinite(v)) return "unknown";
   if (v === 0) return "$0";
   if (v < 0.01) return `$${v.toPrecision(2)}`;
   return `$${v.toFixed(v < 10 ? 4 : 2)}`;

@@ -112,8 +112,9 @@ async function render() {
   markNav({ trace: "traces", run: "runs" }[section] || section);
   try {
     if (section === "trace" && id) await renderTrace(view, id, ctx);
+    // "#/runs/<id>" too: the URL the receiver hands out for a run (POST /test-runs).
+    else if ((section === "run" || section === "runs") && id) await renderRun(view, id, ctx);
     else if (section === "runs") await renderRuns(view, ctx);
-    else if (section === "run" && id) await renderRun(view, id, ctx);
     else if (section === "metrics") await renderMetrics(view, ctx);
     else await renderTraces(view, ctx);
   } catch (failure) {

@@ -1,6 +1,6 @@
 // Test runs: the list, and one run with its cases; a running run refreshes itself.
 
-import { ApiError, get } from "./api.js";
+import { ApiError, get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -143,6 +143,55 @@ function caseRow(r) {
   );
 }
 
+/**
+ * A run id the receiver has no record of — spans may carry any `spanlink.test.run_id`
+ * (`run-42`) without a client ever reporting the run: the traces tagged with it.
+ */
+async function renderTaggedTraces(view, runId, ctx) {
+  const body = await get("/api/v1/traces", { test_run_id: runId, limit: 100 }, { signal: ctx.signal });
+  if (!ctx.isCurrent()) return;
+  const traces = items(body, "items");
+  const title = h("h1", {}, "Test run ", h("span", { class: "mono", text: runId }));
+  const about = notice(
+    "info",
+    `The receiver has no record of test run ${runId}: no client reported it.` +
+      (traces.length ? " These traces carry it as spanlink.test.run_id." : " No trace carries it as spanlink.test.run_id either."),
+  );
+  const rows = traces.map((t) =>
+    h(
+      "tr",
+      { dataset: { traceId: String(t.trace_id) } },
+      h("td", { class: "nowrap", text: fmt.time(t.start_time_unix_nano) }),
+      h("td", {}, link(t.name || "(no root span)", ["trace", String(t.trace_id)], null, "trace-link")),
+      h("td", { class: "mono", text: t.test_case_id || "—" }),
+      h("td", { class: "num", text: fmt.duration(t.duration_ms) }),
+      h("td", { class: "num", text: fmt.cost(t.cost_usd) }),
+    ),
+  );
+  const headers = ["Start", "Root span", "Case", "Duration", "Cost"];
+  mount(
+    view,
+    h("div", { class: "crumbs" }, link("← Test runs", ["runs"])),
+    title,
+    about,
+    traces.length
+      ? h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "data tagged-traces" },
+            h("thead", {}, h("tr", {}, headers.map((text) => h("th", { attrs: { scope: "col" }, text })))),
+            h("tbody", {}, rows),
+          ),
+        )
+      : null,
+    link("All traces of this run id", ["traces"], { test_run_id: runId }),
+  );
+  view.dataset.rendered = "run";
+  view.dataset.runStatus = "unrecorded";
+}
+
 export async function renderRun(view, runId, ctx) {
   mount(view, h("p", { class: "muted", text: "Loading test run…" }));
   let timer = null;
@@ -153,16 +202,20 @@ export async function renderRun(view, runId, ctx) {
   const box = h("div", {});
   let first = true;
 
+  const segment = pathSegment(runId);
+  if (segment === null) {
+    await renderTaggedTraces(view, runId, ctx); // the receiver cannot have made this id
+    return;
+  }
   const load = async () => {
     let body;
     try {
-      body = await get(`/api/v1/test-runs/${encodeURIComponent(runId)}`, null, { signal: ctx.signal });
+      body = await get(`/api/v1/test-runs/${segment}`, null, { signal: ctx.signal });
     } catch (failure) {
       if (!ctx.isCurrent()) return;
       const message = unavailable(failure);
-      if (failure instanceof ApiError && failure.status === 404 && first) {
-        mount(view, link("← Test runs", ["runs"]), notice("error", `Test run ${runId} was not found in this project, or this receiver has no test runs API.`));
-        view.dataset.rendered = "run";
+      if (failure instanceof ApiError && (failure.status === 404 || failure.status === 422) && first) {
+        await renderTaggedTraces(view, runId, ctx);
         return;
       }
       if (message) {

@@ -1,7 +1,7 @@
 // One trace: header (duration, tokens, cost by model, anomalies, linked test result), the
 // waterfall, and the side panel of the selected span.
 
-import { get } from "./api.js";
+import { get, pathSegment } from "./api.js";
 import { h, link, mount, notice, route } from "./dom.js";
 import * as enrich from "./enrich.js";
 import * as fmt from "./format.js";
@@ -30,8 +30,13 @@ function totals(spans) {
 
 async function testResultView(testLink, signal) {
   const box = h("span", { class: "muted", text: " …" });
+  const segment = pathSegment(testLink.test_run_id);
+  if (segment === null) {
+    box.textContent = " (run not recorded by the receiver)";
+    return box;
+  }
   try {
-    const body = await get(`/api/v1/test-runs/${encodeURIComponent(testLink.test_run_id)}`, null, { signal });
+    const body = await get(`/api/v1/test-runs/${segment}`, null, { signal });
     const results = body.results ?? body.cases ?? body.run?.results ?? [];
     const result = results.find(
       (r) =>
@@ -54,7 +59,9 @@ export async function renderTrace(view, traceId, ctx) {
   mount(view, h("p", { class: "muted", text: "Loading trace…" }));
   let trace;
   try {
-    trace = await get(`/api/v1/traces/${encodeURIComponent(traceId)}`, null, { signal: ctx.signal });
+    const segment = pathSegment(traceId);
+    if (segment === null) throw Object.assign(new Error("not a trace id"), { status: 422 });
+    trace = await get(`/api/v1/traces/${segment}`, null, { signal: ctx.signal });
   } catch (failure) {
     if (failure.status === 404) {
       mount(view, notice("error", `Trace ${traceId} was not found in this project.`), link("← All traces", ["traces"]));
@@ -79,11 +86,24 @@ export async function renderTrace(view, traceId, ctx) {
   const byId = new Map(spans.map((s, i) => [s.span_id, i]));
 
   // ---------------------------------------------------------------- header
+  // The receiver's cost_usd is null unless every model call was priced: "unknown" then,
+  // with what was priced and the models without a price as a hint.
   const costView = cost
     ? h(
         "div",
         {},
-        h("div", { text: fmt.cost(cost.total) + (cost.complete ? "" : " (lower bound)") }),
+        h("div", { text: fmt.cost(cost.complete ? trace.cost_usd ?? cost.total : null) }),
+        cost.complete
+          ? null
+          : h("div", {
+              class: "muted",
+              text: [
+                cost.total ? `${fmt.cost(cost.total)} priced` : null,
+                cost.unknownModels.length ? `no price for ${cost.unknownModels.join(", ")}` : "some calls without token counts",
+              ]
+                .filter(Boolean)
+                .join("; "),
+            }),
         cost.byModel.length
           ? h(
               "ul",
@@ -92,7 +112,7 @@ export async function renderTrace(view, traceId, ctx) {
             )
           : null,
       )
-    : h("span", { class: "muted", text: "—" });
+    : h("span", { class: "muted", text: fmt.cost(trace.cost_usd) });
   const stats = h(
     "div",
     { class: "stats" },

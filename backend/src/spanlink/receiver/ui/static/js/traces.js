@@ -7,7 +7,18 @@ import { go } from "./router.js";
 
 const PAGE_SIZE = 50;
 // URL parameter -> API parameter (same names, so a shared link is also readable).
-const FILTERS = ["q", "environment", "service", "status", "test_run_id", "start_time", "end_time"];
+const FILTERS = [
+  "q",
+  "environment",
+  "service",
+  "status",
+  "test_run_id",
+  "session_id",
+  "user_id",
+  "conversation_id",
+  "start_time",
+  "end_time",
+];
 
 /** `<input type=datetime-local>` value (local time) <-> ISO 8601 in UTC. */
 function toIso(local) {
@@ -53,6 +64,9 @@ function filterForm(params) {
     field("Service", input("service", { placeholder: "any" })),
     field("Status", status),
     field("Test run", input("test_run_id", { placeholder: "run id" })),
+    field("Session", input("session_id", { placeholder: "session id" })),
+    field("User", input("user_id", { placeholder: "user id" })),
+    field("Conversation", input("conversation_id", { placeholder: "conversation id" })),
     field(
       "From",
       input("start_time", { type: "datetime-local", value: toLocal(params.get("start_time")) }),
