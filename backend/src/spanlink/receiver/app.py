@@ -25,6 +25,7 @@ from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
 from spanlink.receiver.api._http import retry_later, validation_failed
 from spanlink.receiver.enrichment import EnrichmentService
+from spanlink.receiver.evaluation import EvaluatorRegistry
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.enrichment = enrichment
     app.state.redaction = redaction
     app.state.testruns = testruns
+    app.state.evaluators = EvaluatorRegistry()
     listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
     app.state.commit_listeners = listeners
 
