@@ -25,7 +25,7 @@ from spanlink.receiver._version import __version__
 from spanlink.receiver.api import ROUTERS
 from spanlink.receiver.api._http import retry_later, validation_failed
 from spanlink.receiver.enrichment import EnrichmentService
-from spanlink.receiver.evaluation import EvaluatorRegistry
+from spanlink.receiver.evaluation import EvaluationService, EvaluatorRegistry
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
@@ -65,11 +65,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     redaction = RulesCache(load_redaction, settings.redaction_cache_seconds)
     enrichment = EnrichmentService(settings, engine)
-    testruns = TestRunService(settings, engine, redaction)
+    evaluators = EvaluatorRegistry()
+    evaluation = EvaluationService(settings, engine, evaluators, redaction)
+    testruns = TestRunService(settings, engine, redaction, evaluation)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
+        await evaluation.start()
         await testruns.start()
         try:
             await enrichment.start()
@@ -79,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await enrichment.stop()
         finally:
             await testruns.stop()
+            await evaluation.stop()
             await run_in_threadpool(engine.dispose)
 
     app = FastAPI(
@@ -95,7 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.enrichment = enrichment
     app.state.redaction = redaction
     app.state.testruns = testruns
-    app.state.evaluators = EvaluatorRegistry()
+    app.state.evaluators = evaluators
+    app.state.evaluation = evaluation
     listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
     app.state.commit_listeners = listeners
 

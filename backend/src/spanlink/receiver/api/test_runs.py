@@ -17,7 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
 from spanlink.receiver.api.auth import Project, project_transaction
-from spanlink.receiver.api.datasets import DATASET_NAME
+from spanlink.receiver.api.datasets import (
+    DATASET_NAME,
+    MAX_EVALUATORS,
+    EvaluatorIn,
+    check_evaluators,
+)
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
 from spanlink.receiver.datasets import get_version
 from spanlink.receiver.testruns import store
@@ -44,7 +49,11 @@ class CaseIn(BaseModel):
         default_factory=dict, description="the function's keyword arguments"
     )
     expected_output: Any = Field(
-        default=None, description="when given, the case passes only if the output equals it"
+        default=None,
+        description="when given (and no evaluators), judged by the `equals` evaluator",
+    )
+    evaluators: list[EvaluatorIn] = Field(
+        default_factory=list, max_length=MAX_EVALUATORS, description="default: the run's"
     )
 
 
@@ -60,6 +69,11 @@ class TestRunIn(BaseModel):
         default=None, pattern=DATASET_NAME, description="run this dataset's cases (not cases)"
     )
     dataset_version: int | None = Field(default=None, ge=1, description="default: the latest")
+    evaluators: list[EvaluatorIn] = Field(
+        default_factory=list,
+        max_length=MAX_EVALUATORS,
+        description="for every case that names none of its own",
+    )
     environment: str | None = Field(default=None, max_length=200)
     configuration_id: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=500)
@@ -105,7 +119,12 @@ def _dataset_cases(
         raise HTTPException(422, f"dataset {body.dataset!r} version {found['version']} is empty")
     cases = [
         store.CaseInput(
-            case["id"], case["inputs"], case.get("expected_output"), "expected_output" in case
+            case["id"],
+            case["inputs"],
+            case.get("expected_output"),
+            "expected_output" in case,
+            evaluators=case["evaluators"],
+            metadata=case["metadata"],
         )
         for case in found["cases"]
     ]
@@ -127,7 +146,15 @@ def _cases(body: TestRunIn) -> list[store.CaseInput]:
             raise HTTPException(422, f"cases[{index}].id {case_id!r} is used twice in this run")
         seen.add(case_id)
         has_expected = "expected_output" in case.model_fields_set
-        cases.append(store.CaseInput(case_id, case.inputs, case.expected_output, has_expected))
+        cases.append(
+            store.CaseInput(
+                case_id,
+                case.inputs,
+                case.expected_output,
+                has_expected,
+                evaluators=[e.model_dump() for e in case.evaluators],
+            )
+        )
     return cases
 
 
@@ -153,6 +180,12 @@ async def create_test_run(
     if isinstance(body, ReportedRunIn):
         return await create_reported_run(body, request, project)
     metadata = dict(body.metadata)
+    groups = [(f"cases[{i}].", c.evaluators) for i, c in enumerate(body.cases) if c.evaluators]
+    if body.evaluators:
+        groups.append(("", body.evaluators))
+        metadata["evaluators"] = [e.model_dump() for e in body.evaluators]
+    # Unknown evaluators and parameters they refuse are a 422 now, not an error per case.
+    await run_in_threadpool(check_evaluators, request.app.state.evaluators, groups)
     if body.dataset is not None:
         cases, dataset = await run_in_threadpool(_dataset_cases, request, project, body)
         metadata.update(dataset)
