@@ -29,6 +29,7 @@ __all__ = [
     "EVALUATING",
     "ResultToJudge",
     "case_configs",
+    "close_stale",
     "close_unevaluated",
     "evaluating_count",
     "linked_counts",
@@ -249,6 +250,24 @@ def evaluating_count(connection: Connection, project_id: int, run_id: str) -> in
             {"p": project_id, "run": run_id, "evaluating": EVALUATING},
         ).scalar_one()
     )
+
+
+def close_stale(connection: Connection, older_than_s: float) -> int:
+    """Close results left ``evaluating`` for longer than ``older_than_s`` (the receiver
+    judging them went away): ``error``, so their runs can finish."""
+    closed = connection.execute(
+        text(
+            "UPDATE test_results SET status = 'error', error = :reason, "
+            'metadata = metadata || \'{"error_type": "EvaluationTimeout"}\'::jsonb '
+            "WHERE status = :evaluating AND finished_at < now() - make_interval(secs => :age)"
+        ),
+        {
+            "reason": "EvaluationTimeout: the receiver judging this case went away",
+            "evaluating": EVALUATING,
+            "age": older_than_s,
+        },
+    ).rowcount
+    return int(closed or 0)
 
 
 def close_unevaluated(connection: Connection, project_id: int, run_id: str, reason: str) -> int:

@@ -336,6 +336,11 @@ class EvaluationService:
             project_id, lambda db: _load.close_unevaluated(db, project_id, run_id, reason)
         )
 
+    def close_stale(self, connection: Connection) -> int:
+        """Close the project's results left ``evaluating`` well past any run's deadline
+        (the receiver judging them went away); for the periodic sweep."""
+        return _load.close_stale(connection, 2 * self.run_deadline())
+
     def run_deadline(self) -> float:
         """How long a run waits for its last verdicts: settling, two evaluator deadlines
         (a case's evaluators run concurrently, sync ones in one batch first) and a margin."""

@@ -91,7 +91,12 @@ class TestRunService:
             self.strategy,
             # Cases and runs left open by a receiver that went away are closed here, and
             # client-reported runs whose reporter went silent (a killed pytest session).
-            housekeeping=(store.close_abandoned, reported.finish_vanished),
+            housekeeping=(
+                store.close_abandoned,
+                reported.finish_vanished,
+                # Cases whose judging receiver went away before their verdict.
+                *((evaluation.close_stale,) if evaluation is not None else ()),
+            ),
         )
         self.bus = NotificationBus(settings.database_url, self.dispatch.on_notification)
         self._loop: asyncio.AbstractEventLoop | None = None
