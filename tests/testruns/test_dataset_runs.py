@@ -103,6 +103,7 @@ def test_datasets_cli_pushes_lists_shows_and_runs(
 
     status, out = _cli(capsys, "test-run", "--function", "answer", "--dataset", f"{name}@1", *url)
     assert status == 0 and "2/2 passed" in out, out
+    assert "equals:pass" in out  # the expected output of "good", judged by equals
     status, out = _cli(capsys, "test-run", "--function", "answer", "--dataset", name, *url)
     assert status == 0 and "3/3 passed" in out and "third" in out, out
 

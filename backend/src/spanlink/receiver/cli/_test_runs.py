@@ -99,6 +99,16 @@ def _money(value: Any) -> str:
     return "-" if value is None else f"${value:.6f}"
 
 
+def _scores(scores: list[dict[str, Any]]) -> str:
+    """Each score as ``name:pass`` / ``name:FAIL`` / ``name:error`` (or ``name:-``)."""
+    marks = []
+    for score in scores:
+        passed = score.get("passed")
+        verdict = "pass" if passed is True else "FAIL" if passed is False else "-"
+        marks.append(f"{score.get('name')}:{'error' if score.get('error') else verdict}")
+    return ", ".join(marks) or "-"
+
+
 def format_summary(run: dict[str, Any]) -> Any:
     """The per-case table of a run (a ``rich`` renderable)."""
     from rich.table import Table
@@ -116,6 +126,7 @@ def format_summary(run: dict[str, Any]) -> Any:
         ("spans", "right"),
         ("tokens in/out", "right"),
         ("cost", "right"),
+        ("scores", "left"),
         ("trace", "left"),
         ("error", "left"),
     ):
@@ -132,6 +143,7 @@ def format_summary(run: dict[str, Any]) -> Any:
             str(result.get("span_count", 0)),
             f"{result.get('input_tokens', 0)}/{result.get('output_tokens', 0)}",
             _money(result.get("cost_usd")),
+            _scores(result.get("scores") or []),
             (result.get("trace_id") or "-")[:32],
             (result.get("error") or "")[:60],
         )
