@@ -6,10 +6,14 @@ Run it with ``hatch run demo``. It
    ``SPANLINK_DATABASE_URL`` / ``--database-url``) and creates a project key;
 2. configures tracing for the support-bot example and connects its ``answer`` function as
    an ``@endpoint`` over the WebSocket;
-3. starts a test run of three cases through the receiver's API: the receiver invokes the
-   endpoint per case, and every span of each invocation is linked to the case's result;
-4. prints the per-case table (status, latency, spans, tokens, cost, anomalies), one trace
-   as a tree with its cost, and the trace viewer's URL for it.
+3. pushes a dataset of three cases, each with an output evaluator (``contains``) and a trace
+   evaluator (``tool_called`` / ``tool_not_called``), and starts a test run of it through
+   the receiver's API: the receiver invokes the endpoint per case, every span of each
+   invocation is linked to the case's result, and the evaluators judge the output and
+   what the bot did;
+4. prints the per-case table (status, latency, spans, tokens, cost, anomalies), the scores
+   per case with their explanations, one trace as a tree with its cost, and the trace
+   viewer's URL for it.
 
 With ``--keep-serving`` (the default when run in a terminal) the receiver keeps running
 after that, so the viewer URL can be opened; Ctrl+C stops it.
@@ -31,10 +35,32 @@ from rich.tree import Tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+DATASET = "support-questions"
 CASES = [
-    {"id": "refund-policy", "inputs": {"question": "How do refunds work?"}},
-    {"id": "order-status", "inputs": {"question": "Where is my order?", "order_id": "A-1001"}},
-    {"id": "unknown-order", "inputs": {"question": "Where is my order?", "order_id": "Z-9999"}},
+    {
+        "id": "refund-policy",
+        "inputs": {"question": "How long does a refund take?"},
+        "evaluators": [
+            {"name": "contains", "params": {"value": "5 business days"}},
+            {"name": "tool_not_called", "params": {"name": "lookup_order"}},
+        ],
+    },
+    {
+        "id": "order-status",
+        "inputs": {"question": "Where is my order?", "order_id": "A-1001"},
+        "evaluators": [
+            {"name": "contains", "params": {"value": "shipped"}},
+            {"name": "tool_called", "params": {"name": "lookup_order"}},
+        ],
+    },
+    {
+        "id": "unknown-order",
+        "inputs": {"question": "Where is my order?", "order_id": "Z-9999"},
+        "evaluators": [
+            {"name": "contains", "params": {"value": "Order Z-9999"}},
+            {"name": "tool_called", "params": {"name": "lookup_order"}},
+        ],
+    },
 ]
 #: Run statuses before the run settles; every other status is final.
 OPEN_STATUSES = {"pending", "running"}
@@ -120,6 +146,28 @@ def print_run(run: dict[str, Any]) -> None:
     console.print(table)
 
 
+def print_scores(run: dict[str, Any]) -> None:
+    """Every score of every case: evaluator, verdict, value and explanation."""
+    table = Table(title="scores")
+    for column in ("case", "evaluator", "passed", "value", "explanation"):
+        table.add_column(column)
+    for result in run["results"]:
+        for score in result.get("scores") or []:
+            passed = score.get("passed")
+            verdict = {True: "[green]yes[/green]", False: "[red]no[/red]"}.get(passed, "-")
+            value = score.get("value")
+            table.add_row(
+                result["case_id"],
+                str(score.get("evaluator") or score["name"]),
+                verdict,
+                "-" if value is None else f"{value:g}",
+                str(score.get("explanation") or score.get("error") or "")[:80],
+            )
+        if not result.get("scores"):
+            table.add_row(result["case_id"], "-", "-", "-", "not judged: " + result["status"])
+    console.print(table)
+
+
 def wait_for_run(client: httpx.Client, run_id: str, cases: int, timeout: float) -> dict[str, Any]:
     """Poll the run until it finished and every linked trace is enriched (or the deadline)."""
     deadline = time.monotonic() + timeout
@@ -173,14 +221,17 @@ def main(argv: list[str] | None = None) -> int:
 
         headers = {"Authorization": f"Bearer {api_key}"}
         with httpx.Client(base_url=receiver.url, headers=headers, timeout=30) as client:
+            pushed = client.post("/api/v1/datasets", json={"name": DATASET, "cases": CASES})
+            pushed.raise_for_status()
             response = client.post(
                 "/api/v1/test-runs",
-                json={"function": "answer", "environment": "demo", "cases": CASES},
+                json={"function": "answer", "environment": "demo", "dataset": DATASET},
             )
             response.raise_for_status()
             run = wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
             console.print()
             print_run(run)
+            print_scores(run)
             traced = [r for r in run["results"] if r.get("trace_id")]
             trace_id = next(
                 (r["trace_id"] for r in traced if r.get("cost_usd")),

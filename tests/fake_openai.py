@@ -1,7 +1,8 @@
 """A local fake OpenAI-compatible server (real HTTP on loopback) for the suite's model calls.
 
 ``FakeOpenAI`` answers ``POST /v1/chat/completions`` (and any other POST) by replaying its
-``replies`` (the last one repeats) and records every request. A reply can be a chat
+``replies`` (the last one repeats), or by calling ``respond`` with each request's body, and
+records every request. A reply can be a chat
 completion with chosen content, model and usage, a raw body, an error status, or held until
 the test releases it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +59,8 @@ class FakeOpenAI:
 
     def __init__(self, replies: list[Reply] | None = None) -> None:
         self.replies: list[Reply] = replies or [Reply()]
+        #: When set, answers each request from its JSON body instead of ``replies``.
+        self.respond: Callable[[dict[str, Any]], Reply] | None = None
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
         self.lock = threading.Lock()
@@ -76,6 +80,8 @@ class FakeOpenAI:
                         {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
                     )
                     reply = fake.replies[min(len(fake.requests), len(fake.replies)) - 1]
+                    if fake.respond is not None:
+                        reply = fake.respond(body)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:

@@ -66,4 +66,4 @@ def test_test_run_without_function_or_compare_says_what_to_pass(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["test-run", "--cases", "x.jsonl"]) == 2
-    assert "test-run needs --function and --cases" in capsys.readouterr().out
+    assert "test-run needs --function and one of --cases or --dataset" in capsys.readouterr().out

@@ -8,48 +8,24 @@ metadata and ``entry_points.txt``, built from its ``pyproject.toml``) onto a tem
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_helpers import install_sample
 
 from spanlink.tracer.model import Trace
 from spanlink.tracer.plugins import call_each, load_plugins
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SAMPLE = Path(__file__).parent / "sample_plugin"
 GUIDE = Path(__file__).parents[2] / "plugins" / "README.md"
 
 
-def install_sample(site: Path, folder: Path = SAMPLE) -> str:
-    """Lay the sample package in ``folder`` out in ``site`` as an installer would; return its
-    module name."""
-    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
-    (module_dir,) = (folder / "src").iterdir()
-    shutil.copytree(module_dir, site / module_dir.name)
-    name, version = project["name"], project["version"]
-    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    )
-    lines = ["[spanlink]"] + [
-        f"{ep_name} = {target}" for ep_name, target in project["entry-points"]["spanlink"].items()
-    ]
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    return module_dir.name
-
-
 @pytest.fixture
 def sample_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    module = install_sample(tmp_path)
+    module = install_sample(tmp_path, SAMPLE)
     monkeypatch.syspath_prepend(str(tmp_path))  # also invalidates import caches
     yield
     sys.modules.pop(module, None)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from plugin_helpers import install_sample
 
 from spanlink.plugins.evals import builtin_evaluators
 from spanlink.tracer.evaluation import (
@@ -19,7 +20,7 @@ from spanlink.tracer.evaluation import (
 from spanlink.tracer.model import Case, Evaluator, EvaluatorConfig
 from spanlink.tracer.plugins import load_plugins
 
-from .test_discovery import GUIDE, install_sample
+from .test_discovery import GUIDE
 
 SAMPLE = Path(__file__).parent / "sample_evaluator"
 BUILTIN = {

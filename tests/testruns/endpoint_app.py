@@ -17,9 +17,10 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -156,6 +157,58 @@ async def many_chunks(count: int) -> AsyncIterator[str]:
     """Yields ``count`` one-character chunks."""
     for _ in range(count):
         yield "x"
+
+
+def _tool_span(name: str, error: str | None = None) -> None:
+    attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+    with tracer.start_as_current_span(f"execute_tool {name}", attributes=attributes) as span:
+        if error is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, error))
+
+
+def _late_tool(test: Any, parent: trace.SpanContext, name: str, delay: float) -> None:
+    from spanlink.tracer import test_context
+
+    time.sleep(delay)
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+    with test_context(run_id=test.run_id, case_id=test.case_id, result_id=test.result_id):
+        token = attach(context)
+        try:
+            _tool_span(name)
+        finally:
+            detach(token)
+    trace.get_tracer_provider().force_flush(5000)  # type: ignore[attr-defined]
+
+
+@endpoint
+def agent(
+    question: str,
+    tools: list[str] | None = None,
+    failing_tool: str | None = None,
+    input_tokens: int = 100,
+    late_tool: str | None = None,
+    late_delay: float = 1.0,
+) -> str:
+    """An agent: one model call using ``input_tokens``, then the ``tools`` in order (a tool
+    span each; ``failing_tool`` ends in an error). ``late_tool`` is executed in the
+    background and its span exported ``late_delay`` s after the result."""
+    from spanlink.tracer import current_test_context
+
+    with tracer.start_as_current_span("chat gpt-4o-mini") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.provider.name", "openai")
+        span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+        span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", 10)
+    for name in tools or []:
+        _tool_span(name, error="tool failed" if name == failing_tool else None)
+    if late_tool is not None:
+        test = current_test_context()
+        parent = trace.get_current_span().get_span_context()
+        threading.Thread(
+            target=_late_tool, args=(test, parent, late_tool, late_delay), daemon=True
+        ).start()
+    return f"Answer: {question}"
 
 
 async def main() -> None:

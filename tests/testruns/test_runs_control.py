@@ -125,7 +125,7 @@ def test_projects_cannot_invoke_or_read_each_other(
         assert other.get("/api/v1/test-runs").json()["total"] == 0
         assert other.get("/api/v1/endpoints").json()["items"] == []
     assert [e["functions"] for e in client.get("/api/v1/endpoints").json()["items"]] == [
-        ["answer", "boom", "downstream", "gated_words", "late", "many_chunks", "slow"]
+        ["agent", "answer", "boom", "downstream", "gated_words", "late", "many_chunks", "slow"]
     ]
     assert (
         client.get("/api/v1/test-runs", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -94,9 +94,10 @@ def test_runs_list_and_run_page(page, receiver, api_key, client, database_url, p
     by_case = {cells[0]: cells for cells in cases}
     assert set(by_case) == {"greet", "refund", "escalate"}
     assert by_case["greet"][1:4] == ["passed", "121 ms", "100"]
-    assert by_case["greet"][6] == "trace"
+    assert by_case["greet"][6] == "—"  # no scores
+    assert by_case["greet"][7] == "trace"
     assert by_case["refund"][1] == "failed"
-    assert by_case["refund"][7] == "expected 'refunded', got <script>x</script>"
+    assert by_case["refund"][8] == "expected 'refunded', got <script>x</script>"
     assert "refreshing" in page.text_content(".live")
     screenshot(page, "test-run")
 

@@ -20,6 +20,7 @@ __all__ = [
     "SPANLINK_DATABASE_URL",
     "SPANLINK_DATA_DIR",
     "SPANLINK_ENDPOINT",
+    "SPANLINK_EVALUATION_CELERY_QUEUE",
     "SPANLINK_RECEIVER_URL",
     "get",
     "receiver_url",
@@ -48,6 +49,9 @@ SPANLINK_BROKER_URL = "SPANLINK_BROKER_URL"
 
 SPANLINK_CELERY_QUEUE = "SPANLINK_CELERY_QUEUE"
 """Celery queue of the enrichment tasks (a ``Settings`` field); default ``spanlink-enrichment``."""
+
+SPANLINK_EVALUATION_CELERY_QUEUE = "SPANLINK_EVALUATION_CELERY_QUEUE"
+"""Celery queue of the evaluation tasks (a ``Settings`` field); default ``spanlink-evaluation``."""
 
 #: Where the client commands connect when neither ``--url`` nor a variable says.
 DEFAULT_RECEIVER_URL = "http://127.0.0.1:4318"

@@ -26,6 +26,7 @@ from spanlink.receiver.api._errors import error_response, install_error_handlers
 from spanlink.receiver.api._http import reject_unknown_query, retry_later
 from spanlink.receiver.api._strict_json import StrictJSONBodies
 from spanlink.receiver.enrichment import EnrichmentService, default_plugins
+from spanlink.receiver.evaluation import EvaluationService, EvaluatorRegistry
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import IngestRedaction, RedactionConfig, RulesCache, load_config
 from spanlink.receiver.settings import Settings
@@ -66,11 +67,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     redaction = RulesCache(load_redaction, settings.redaction_cache_seconds)
     enrichment = EnrichmentService(settings, engine)
-    testruns = TestRunService(settings, engine, redaction)
+    evaluators = EvaluatorRegistry()
+    evaluation = EvaluationService(settings, engine, evaluators, redaction)
+    testruns = TestRunService(settings, engine, redaction, evaluation)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ingest_slots = asyncio.Semaphore(settings.max_concurrent_ingest)
+        await evaluation.start()
         await testruns.start()
         try:
             await enrichment.start()
@@ -80,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await enrichment.stop()
         finally:
             await testruns.stop()
+            await evaluation.stop()
             await run_in_threadpool(engine.dispose)
 
     app = FastAPI(
@@ -105,6 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
         lambda: default_plugins().manager, settings.enrichment_plugin_config
     )
     app.state.testruns = testruns
+    app.state.evaluators = evaluators
+    app.state.evaluation = evaluation
     listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
     app.state.commit_listeners = listeners
 

@@ -94,3 +94,22 @@ class Settings(BaseSettings):
     endpoint_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: Messages per second one endpoint connection may send (bursts of twice as many).
     endpoint_rate_limit_per_s: float = Field(default=200.0, gt=0)
+
+    # Evaluation of receiver-driven runs' results (``spanlink.receiver.evaluation``).
+    #: Where evaluators run: ``inprocess`` (this receiver, bounded) or ``celery`` (sent to
+    #: ``spanlink-receiver worker --evaluation`` over ``broker_url``; in-process while the
+    #: broker is down).
+    evaluation: Literal["inprocess", "celery"] = "inprocess"
+    #: Results evaluated at the same time by this receiver.
+    evaluation_concurrency: int = Field(default=8, gt=0, le=256)
+    #: Seconds one evaluator may take before its score records a timeout.
+    evaluation_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    #: Trace evaluators run once no span was linked to the result (and its traces were
+    #: enriched) for this many seconds ...
+    evaluation_settle_s: float = Field(default=0.2, ge=0, le=60)
+    #: ... or after this many seconds at most.
+    evaluation_settle_timeout_s: float = Field(default=10.0, ge=0, le=600)
+    #: A span linked to an evaluated result within this many seconds re-runs its evaluators.
+    evaluation_grace_s: float = Field(default=5.0, ge=0, le=600)
+    #: Celery queue of the evaluation tasks.
+    evaluation_celery_queue: str = "spanlink-evaluation"

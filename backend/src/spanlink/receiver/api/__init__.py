@@ -2,10 +2,11 @@
 
 Routers (each module's ``router``): ``ingest`` (OTLP/HTTP), ``traces``, ``metrics``,
 ``prices``, ``redaction``, ``test_runs``, ``reported_runs`` (client-reported runs'
-results), ``scores``, ``compare``, ``endpoints``, ``health`` and ``ui`` (the viewer's assets). A new
-resource is a new module with its ``router``, listed in :data:`ROUTERS`. ``auth`` holds the
-bearer dependency (:data:`Project`) and :func:`project_transaction`; ``responses`` the
-documented response models; ``_http`` the helpers the routers share.
+results), ``scores``, ``datasets``, ``compare``, ``endpoints``, ``health`` and ``ui`` (the
+viewer's assets). A new resource is a new module with its ``router``, listed in
+:data:`ROUTERS`. ``auth`` holds the bearer dependency (:data:`Project`) and
+:func:`project_transaction`; ``responses`` the documented response models; ``_http``
+the helpers the routers share.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter
 
 from spanlink.receiver.api import (
     compare,
+    datasets,
     endpoints,
     health,
     ingest,
@@ -41,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     test_runs.router,
     reported_runs.router,
     scores.router,
+    datasets.router,
     compare.router,
     endpoints.router,
     ui.router,  # /ui/ (static page) and / -> /ui/

@@ -11,13 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
 from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.datasets import (
+    DATASET_NAME,
+    MAX_EVALUATORS,
+    EvaluatorIn,
+    check_evaluators,
+)
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
+from spanlink.receiver.datasets import get_version
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -42,7 +49,11 @@ class CaseIn(BaseModel):
         default_factory=dict, description="the function's keyword arguments"
     )
     expected_output: Any = Field(
-        default=None, description="when given, the case passes only if the output equals it"
+        default=None,
+        description="when given (and no evaluators), judged by the `equals` evaluator",
+    )
+    evaluators: list[EvaluatorIn] = Field(
+        default_factory=list, max_length=MAX_EVALUATORS, description="default: the run's"
     )
 
 
@@ -53,13 +64,32 @@ class TestRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     function: str = Field(min_length=1, max_length=200, description="the @endpoint name")
-    cases: list[CaseIn] = Field(min_length=1, max_length=MAX_CASES)
+    cases: list[CaseIn] = Field(default_factory=list, max_length=MAX_CASES)
+    dataset: str | None = Field(
+        default=None, pattern=DATASET_NAME, description="run this dataset's cases (not cases)"
+    )
+    dataset_version: int | None = Field(default=None, ge=1, description="default: the latest")
+    evaluators: list[EvaluatorIn] = Field(
+        default_factory=list,
+        max_length=MAX_EVALUATORS,
+        description="for every case that names none of its own",
+    )
     environment: str | None = Field(default=None, max_length=200)
     configuration_id: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=500)
     timeout_s: float = Field(default=60.0, gt=0, le=3600, description="per case")
     concurrency: int = Field(default=4, ge=1, le=64, description="cases running at once")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cases_or_dataset(self) -> TestRunIn:
+        if self.dataset is None and not self.cases:
+            raise ValueError("give cases, or a dataset to take them from")
+        if self.dataset is not None and self.cases:
+            raise ValueError("give either cases or a dataset, not both")
+        if self.dataset_version is not None and self.dataset is None:
+            raise ValueError("dataset_version needs dataset")
+        return self
 
     @field_validator("function", "environment", "configuration_id", "name")
     @classmethod
@@ -74,6 +104,37 @@ def _service(request: Request) -> TestRunService:
     return service
 
 
+def _dataset_cases(
+    request: Request, project: int, body: TestRunIn
+) -> tuple[list[store.CaseInput], dict[str, Any]]:
+    """The cases of the run's dataset version and what the run records of it; 404 when
+    the dataset or version is not in this project."""
+    assert body.dataset is not None
+    with project_transaction(request.app.state.engine, project) as db:
+        found = get_version(db, project, body.dataset, body.dataset_version)
+    if found is None:
+        which = f"version {body.dataset_version} of dataset" if body.dataset_version else "dataset"
+        raise HTTPException(404, f"{which} {body.dataset!r} not found in this project")
+    if not found["cases"]:
+        raise HTTPException(422, f"dataset {body.dataset!r} version {found['version']} is empty")
+    cases = [
+        store.CaseInput(
+            case["id"],
+            case["inputs"],
+            case.get("expected_output"),
+            "expected_output" in case,
+            evaluators=case["evaluators"],
+            metadata=case["metadata"],
+        )
+        for case in found["cases"]
+    ]
+    return cases, {
+        "dataset": found["name"],
+        "dataset_id": found["id"],
+        "dataset_version": found["version"],
+    }
+
+
 def _cases(body: TestRunIn) -> list[store.CaseInput]:
     cases: list[store.CaseInput] = []
     seen: set[str] = set()
@@ -85,7 +146,15 @@ def _cases(body: TestRunIn) -> list[store.CaseInput]:
             raise HTTPException(422, f"cases[{index}].id {case_id!r} is used twice in this run")
         seen.add(case_id)
         has_expected = "expected_output" in case.model_fields_set
-        cases.append(store.CaseInput(case_id, case.inputs, case.expected_output, has_expected))
+        cases.append(
+            store.CaseInput(
+                case_id,
+                case.inputs,
+                case.expected_output,
+                has_expected,
+                evaluators=[e.model_dump() for e in case.evaluators],
+            )
+        )
     return cases
 
 
@@ -100,14 +169,28 @@ async def create_test_run(
     """Start a run: a result id per case is allocated now; cases are invoked in the background.
 
     Poll ``GET /api/v1/test-runs/{id}`` for progress and results. 409 when no endpoint of the
-    project (and environment) offering the function is connected.
+    project (and environment) offering the function is connected. With ``dataset`` (and
+    ``dataset_version``, default the latest) the run takes that version's cases and records
+    ``dataset``, ``dataset_id`` and ``dataset_version`` in its metadata, so runs of one
+    dataset compare case by case.
 
     With ``source`` and no ``function`` (a client-reported run, e.g. pytest) the run is only
     created (200 when it existed already); the client reports its results.
     """
     if isinstance(body, ReportedRunIn):
         return await create_reported_run(body, request, project)
-    cases = _cases(body)
+    metadata = dict(body.metadata)
+    groups = [(f"cases[{i}].", c.evaluators) for i, c in enumerate(body.cases) if c.evaluators]
+    if body.evaluators:
+        groups.append(("", body.evaluators))
+        metadata["evaluators"] = [e.model_dump() for e in body.evaluators]
+    # Unknown evaluators and parameters they refuse are a 422 now, not an error per case.
+    await run_in_threadpool(check_evaluators, request.app.state.evaluators, groups)
+    if body.dataset is not None:
+        cases, dataset = await run_in_threadpool(_dataset_cases, request, project, body)
+        metadata.update(dataset)
+    else:
+        cases = _cases(body)
     run = RunRequest(
         function=body.function,
         cases=cases,
@@ -116,7 +199,7 @@ async def create_test_run(
         name=body.name,
         timeout_s=body.timeout_s,
         concurrency=body.concurrency,
-        metadata=body.metadata,
+        metadata=metadata,
     )
     try:
         created = await _service(request).start_run(project, run)

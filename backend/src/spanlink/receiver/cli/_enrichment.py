@@ -42,6 +42,30 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluation_worker(args: argparse.Namespace, url: str) -> int:
+    from spanlink.receiver.enrichment import CeleryMissing
+    from spanlink.receiver.evaluation import EvaluationService, EvaluatorRegistry
+    from spanlink.receiver.evaluation._celery import run_evaluation_worker
+    from spanlink.receiver.settings import Settings
+    from spanlink.receiver.storage import create_app_engine
+
+    queue = args.queue or _env.get(_env.SPANLINK_EVALUATION_CELERY_QUEUE) or "spanlink-evaluation"
+    settings = Settings(database_url=url, broker_url=args.broker, evaluation_celery_queue=queue)
+    registry = EvaluatorRegistry()
+    registry.evaluators()  # load the evaluator plugins before taking tasks
+    service = EvaluationService(settings, create_app_engine(settings), registry)
+    threads = args.concurrency
+    print(f"spanlink evaluation worker: queue {queue!r}, {threads} threads", file=sys.stderr)
+    sys.stderr.flush()
+    try:
+        run_evaluation_worker(service, args.broker, queue, args.concurrency, args.loglevel)
+    except CeleryMissing as error:
+        raise SystemExit(f"error: {error}") from None
+    finally:
+        service.engine.dispose()
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     from spanlink.receiver.enrichment import CeleryMissing, EnrichmentService, run_worker
     from spanlink.receiver.settings import Settings
@@ -50,10 +74,12 @@ def _worker(args: argparse.Namespace) -> int:
     url = database_url(args)
     check_database(url)
     upgrade(url)
+    if args.evaluation:
+        return _evaluation_worker(args, url)
     settings = Settings(
         database_url=url,
         broker_url=args.broker,
-        celery_queue=args.queue,
+        celery_queue=args.queue or _env.get(_env.SPANLINK_CELERY_QUEUE) or "spanlink-enrichment",
         enrichment_workers=args.concurrency,
     )
     service = EnrichmentService(settings, create_app_engine(settings))
@@ -64,7 +90,7 @@ def _worker(args: argparse.Namespace) -> int:
     )
     sys.stderr.flush()
     try:
-        run_worker(service, args.broker, args.queue, args.concurrency, args.loglevel)
+        run_worker(service, args.broker, settings.celery_queue, args.concurrency, args.loglevel)
     except CeleryMissing as error:
         raise SystemExit(f"error: {error}") from None
     finally:
@@ -105,7 +131,7 @@ def add_commands(commands: Any) -> None:
     plugins.set_defaults(handler=_plugins)
 
     broker = _env.get(_env.SPANLINK_BROKER_URL)
-    worker = commands.add_parser("worker", help="run a Celery enrichment worker")
+    worker = commands.add_parser("worker", help="run a Celery enrichment (or evaluation) worker")
     worker.add_argument(
         "--broker",
         default=broker,
@@ -114,8 +140,15 @@ def add_commands(commands: Any) -> None:
     )
     worker.add_argument(
         "--queue",
-        default=_env.get(_env.SPANLINK_CELERY_QUEUE) or "spanlink-enrichment",
-        help="queue to consume (the receivers' SPANLINK_CELERY_QUEUE)",
+        help="queue to consume (the receivers' SPANLINK_CELERY_QUEUE, default "
+        "spanlink-enrichment; with --evaluation their SPANLINK_EVALUATION_CELERY_QUEUE, "
+        "default spanlink-evaluation)",
+    )
+    worker.add_argument(
+        "--evaluation",
+        action="store_true",
+        help="run evaluators on test results (receivers with SPANLINK_EVALUATION=celery) "
+        "instead of enriching traces",
     )
     worker.add_argument("--concurrency", type=int, default=2, help="worker threads")
     worker.add_argument("--loglevel", default="INFO")

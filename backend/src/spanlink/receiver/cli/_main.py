@@ -2,7 +2,7 @@
 
 ``serve``/``migrate`` (``_server``), ``keys`` (``_keys``), ``traces`` (``_traces``),
 ``plugins``/``worker`` (``_enrichment``), ``test-run`` (``_test_runs``), ``redaction``
-(``_redaction``); the options they
+(``_redaction``), ``datasets`` (``_datasets``); the options they
 share are in ``_options``. Each group imports its heavy dependencies inside its handlers,
 so the command line starts quickly.
 """
@@ -12,11 +12,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from spanlink.receiver.cli import _enrichment, _keys, _redaction, _server, _test_runs, _traces
+from spanlink.receiver.cli import (
+    _datasets,
+    _enrichment,
+    _keys,
+    _redaction,
+    _server,
+    _test_runs,
+    _traces,
+)
 
 __all__ = ["main"]
 
-_GROUPS = (_server, _keys, _redaction, _traces, _enrichment, _test_runs)
+_GROUPS = (_server, _keys, _redaction, _traces, _enrichment, _test_runs, _datasets)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """``spanlink-receiver test-run``: run test cases against a connected endpoint, print a table.
 
 ``cases.jsonl`` holds one JSON object per line: ``{"id": "q1", "inputs": {...},
-"expected_output": ...}`` (``id`` and ``expected_output`` optional). The command starts the
+"expected_output": ...}`` (``id`` and ``expected_output`` optional); ``--dataset NAME[@V]``
+runs a dataset version's cases instead (see ``datasets push``). The command starts the
 run, shows a progress bar while polling the run, then a table per case (status, latency,
 spans, tokens, cost). Exit status: 0 when every case passed, 1 when any did not, 2 when the
 run could not be started.
@@ -18,7 +19,16 @@ from typing import Any
 from spanlink.receiver.cli._compare import add_compare_command
 from spanlink.receiver.cli._options import add_client_options, api_key, receiver_url
 
-__all__ = ["add_commands", "format_summary", "read_cases", "run_command"]
+__all__ = [
+    "CASE_KEYS",
+    "CasesFileError",
+    "add_commands",
+    "error_detail",
+    "format_summary",
+    "read_cases",
+    "run_command",
+    "split_version",
+]
 
 _POLL_S = 0.1
 
@@ -27,7 +37,13 @@ class CasesFileError(ValueError):
     """The cases file cannot be used; the message names the line."""
 
 
-def read_cases(path: Path) -> list[dict[str, Any]]:
+#: The keys a dataset case line may have (``datasets push``).
+CASE_KEYS = frozenset({"id", "inputs", "expected_output", "evaluators", "metadata"})
+#: The keys a case line of ``test-run --cases`` may have.
+RUN_CASE_KEYS = frozenset({"id", "inputs", "expected_output"})
+
+
+def read_cases(path: Path, allowed: frozenset[str] = RUN_CASE_KEYS) -> list[dict[str, Any]]:
     """Parse a JSONL cases file; raises :class:`CasesFileError` naming the bad line."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -45,7 +61,7 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
             raise CasesFileError(
                 f'{path}:{number}: each line must be an object like {{"inputs": {{...}}}}'
             )
-        unknown = set(case) - {"id", "inputs", "expected_output"}
+        unknown = set(case) - allowed
         if unknown:
             raise CasesFileError(f"{path}:{number}: unknown keys {sorted(unknown)}")
         cases.append(case)
@@ -54,8 +70,46 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
+def split_version(value: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME@VERSION`` -> (name, version or None); ValueError when malformed."""
+    name, sep, version = value.partition("@")
+    if not sep:
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise ValueError(f"{value!r}: the version after '@' must be a number >= 1")
+    return name, int(version)
+
+
+def error_detail(response: Any) -> str:
+    """The ``message`` of an error answer (``{"code", "message"}``), else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.text)
+    if not isinstance(body, dict):
+        return str(response.text)
+    detail = body.get("message", body.get("detail", response.text))
+    if isinstance(detail, list):  # validation errors: one line each
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', ())[1:])}: {item.get('msg')}"
+            for item in detail
+            if isinstance(item, dict)
+        )
+    return str(detail)
+
+
 def _money(value: Any) -> str:
     return "unknown" if value is None else f"${value:.6f}"
+
+
+def _scores(scores: list[dict[str, Any]]) -> str:
+    """Each score as ``name:pass`` / ``name:FAIL`` / ``name:error`` (or ``name:-``)."""
+    marks = []
+    for score in scores:
+        passed = score.get("passed")
+        verdict = "pass" if passed is True else "FAIL" if passed is False else "-"
+        marks.append(f"{score.get('name')}:{'error' if score.get('error') else verdict}")
+    return ", ".join(marks) or "-"
 
 
 def format_summary(run: dict[str, Any]) -> Any:
@@ -75,6 +129,7 @@ def format_summary(run: dict[str, Any]) -> Any:
         ("spans", "right"),
         ("tokens in/out", "right"),
         ("cost", "right"),
+        ("scores", "left"),
         ("trace", "left"),
         ("error", "left"),
     ):
@@ -91,6 +146,7 @@ def format_summary(run: dict[str, Any]) -> Any:
             str(result.get("span_count", 0)),
             f"{result.get('input_tokens', 0)}/{result.get('output_tokens', 0)}",
             _money(result.get("cost_usd")),
+            _scores(result.get("scores") or []),
             (result.get("trace_id") or "-")[:32],
             (result.get("error") or "")[:60],
         )
@@ -104,26 +160,36 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     console = Console()
-    if not args.function or not args.cases:
+    if not args.function or bool(args.cases) == bool(args.dataset):
         console.print(
-            "error: test-run needs --function and --cases (or: test-run compare RUN)", style="red"
+            "error: test-run needs --function and one of --cases or --dataset "
+            "(or: test-run compare RUN)",
+            style="red",
         )
         return 2
     key = api_key(args)
     if not key:
         console.print("error: pass --api-key or set SPANLINK_API_KEY", style="red")
         return 2
-    try:
-        cases = read_cases(Path(args.cases))
-    except CasesFileError as error:
-        console.print(f"error: {error}", style="red")
-        return 2
     body: dict[str, Any] = {
         "function": args.function,
-        "cases": cases,
         "timeout_s": args.timeout,
         "concurrency": args.concurrency,
     }
+    if args.dataset:
+        try:
+            body["dataset"], version = split_version(args.dataset)
+        except ValueError as error:
+            console.print(f"error: {error}", style="red")
+            return 2
+        if version is not None:
+            body["dataset_version"] = version
+    else:
+        try:
+            body["cases"] = read_cases(Path(args.cases))
+        except CasesFileError as error:
+            console.print(f"error: {error}", style="red")
+            return 2
     for name in ("environment", "configuration_id", "name"):
         if getattr(args, name):
             body[name] = getattr(args, name)
@@ -133,13 +199,11 @@ def run_command(args: argparse.Namespace) -> int:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             response = http.post("/api/v1/test-runs", json=body)
             if response.status_code != 201:
-                try:
-                    detail = response.json().get("message", response.text)
-                except ValueError:
-                    detail = response.text
+                detail = error_detail(response)
                 console.print(f"error: {response.status_code}: {detail}", style="red")
                 return 2
             run_id = response.json()["id"]
+            cases = response.json()["results"]
             # Bounded: every case has its deadline; allow them all in sequence plus a margin.
             deadline = time.monotonic() + args.timeout * len(cases) + 30
             with Progress(
@@ -174,7 +238,10 @@ def add_commands(commands: Any) -> None:
         "test-run", help="run test cases against a connected @endpoint function"
     )
     sub.add_argument("--function", help="the @endpoint function name (required)")
-    sub.add_argument("--cases", help='JSONL file: {"id", "inputs", ...} per line (required)')
+    sub.add_argument("--cases", help='JSONL file: {"id", "inputs", ...} per line')
+    sub.add_argument(
+        "--dataset", help="run a dataset's cases: NAME or NAME@VERSION (default: the latest)"
+    )
     add_client_options(sub)
     sub.add_argument("--environment", help="the endpoint's environment")
     sub.add_argument("--configuration-id", dest="configuration_id")

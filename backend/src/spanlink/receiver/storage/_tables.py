@@ -216,4 +216,7 @@ RLS_TABLES: tuple[str, ...] = (
     "test_results",
     "redaction_rules",
     "scores",
+    "datasets",
+    "dataset_versions",
+    "dataset_cases",
 )

@@ -36,8 +36,9 @@ __all__ = [
     "record_partial",
 ]
 
-#: A result in these states may still change.
-OPEN_STATUSES = ("pending", "running")
+#: A result in these states may still change (``evaluating``: its output arrived, its
+#: evaluators have not judged it yet).
+OPEN_STATUSES = ("pending", "running", "evaluating")
 #: Final states of a result.
 CLOSED_STATUSES = (
     "passed",
@@ -60,6 +61,9 @@ class CaseInput:
     inputs: dict[str, Any]
     expected_output: Any = None
     has_expected: bool = False
+    #: The case's evaluator configurations (JSON form); none: the run's defaults.
+    evaluators: Sequence[Mapping[str, Any]] = ()
+    metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,12 @@ def create_run(
                 "case": bound_indexed(case.case_id),
                 "input": json_text(case.inputs),
                 "meta": json_text(
-                    {"expected_output": case.expected_output, "has_expected": case.has_expected}
+                    {
+                        "expected_output": case.expected_output,
+                        "has_expected": case.has_expected,
+                        "evaluators": [dict(e) for e in case.evaluators],
+                        "case_metadata": dict(case.metadata or {}),
+                    }
                 ),
             }
             for result_id, case in zip(result_ids, cases, strict=True)
@@ -224,11 +233,13 @@ def invocation_target(
 
 def finish_result(
     connection: Connection, result_id: str, result: FinishedResult
-) -> tuple[str, str | None] | None:
-    """Close an open result; returns ``(run_id, case_id)``, or None when it was closed already.
+) -> tuple[str, str | None, str] | None:
+    """Close an open result; returns ``(run_id, case_id, status)``, or None when it was
+    closed already.
 
-    ``passed``/``failed`` are decided here for a successful invocation: ``failed`` when the
-    case has an expected output that differs from the output.
+    A successful invocation of a case with evaluators (its own or the run's) or an expected
+    output becomes ``evaluating`` (the evaluation service decides ``passed``/``failed``);
+    one with neither is ``passed``.
     """
     row = connection.execute(
         text(
@@ -237,8 +248,12 @@ def finish_result(
                 status = CASE
                     WHEN CAST(:status AS text) <> 'success' THEN CAST(:status AS text)
                     WHEN (metadata->>'has_expected')::boolean
-                         AND metadata->'expected_output' IS DISTINCT FROM CAST(:output AS jsonb)
-                    THEN 'failed'
+                         OR jsonb_array_length(coalesce(metadata->'evaluators', '[]')) > 0
+                         OR EXISTS (SELECT 1 FROM test_runs run
+                                    WHERE run.id = test_results.run_id
+                                    AND jsonb_array_length(
+                                        coalesce(run.metadata->'evaluators', '[]')) > 0)
+                    THEN 'evaluating'
                     ELSE 'passed' END,
                 output = CAST(:output AS jsonb),
                 error = :error,
@@ -249,7 +264,7 @@ def finish_result(
                 metadata = (metadata - 'partial_output' - 'partial_truncated')
                            || CAST(:meta AS jsonb)
             WHERE id = :id AND status IN ('pending', 'running')
-            RETURNING run_id, case_id
+            RETURNING run_id, case_id, status
             """
         ),
         {
@@ -262,7 +277,7 @@ def finish_result(
             "meta": json_text(dict(result.metadata or {})),
         },
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 def open_results(connection: Connection, run_id: str) -> list[str]:

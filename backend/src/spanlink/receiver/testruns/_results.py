@@ -3,7 +3,8 @@ own verdict (deadline, cancel, no endpoint).
 
 The result is closed (if still open) with the project's redaction rules applied, its spans
 are linked by the strategy in the same transaction, and the receiver waiting for it is
-woken: this one directly, another one with a ``done`` notification.
+woken: this one directly, another one with a ``done`` notification. A result left
+``evaluating`` (its case has evaluators) is handed to the evaluation service.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from spanlink.protocol import Result
+from spanlink.receiver.evaluation import EVALUATING, EvaluationService
 from spanlink.receiver.linking import ReceiverLinkingStrategy, ResultLink
 from spanlink.receiver.redaction import EMPTY_RULES, CompiledRules, RulesCache
 from spanlink.receiver.storage import run_in_project
@@ -37,8 +39,11 @@ class Results:
         receiver_id: str,
         strategy: ReceiverLinkingStrategy,
         redaction: RulesCache | None,
+        evaluation: EvaluationService | None = None,
     ) -> None:
         self.engine = engine
+        #: Judges results whose cases have evaluators (an expected output included).
+        self.evaluation = evaluation
         self.receiver_id = receiver_id
         self.strategy = strategy
         self.redaction = redaction
@@ -118,12 +123,15 @@ class Results:
     async def store(self, item: Inflight, result_id: str, result: FinishedResult) -> None:
         """Close the result (if still open), link its spans, wake the waiting receiver."""
         strategy = self.strategy
+        evaluate: list[str] = []
 
         def write(db: Connection) -> None:
             redacted = redact_finished(result, self.rules(item.project_id))
             closed = finish_result(db, result_id, redacted)
             if closed is not None:
-                run_id, case_id = closed
+                run_id, case_id, status = closed
+                if status == EVALUATING:
+                    evaluate.append(result_id)
                 strategy.link_result(
                     db, item.project_id, ResultLink(result_id, run_id, case_id, result.trace_id)
                 )
@@ -134,6 +142,8 @@ class Results:
             await run_in_project(self.engine, item.project_id, write)
         except Exception:
             logger.exception("spanlink: storing the result of %s failed", result_id)
+        if evaluate and self.evaluation is not None:  # judged here, off the request path
+            self.evaluation.submit(item.project_id, result_id)
         if item.origin == self.receiver_id:
             self.wake(result_id)
 

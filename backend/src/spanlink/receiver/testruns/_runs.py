@@ -192,6 +192,9 @@ class Runs:
             await asyncio.gather(
                 *(one(rid, case) for rid, case in zip(result_ids, request.cases, strict=True))
             )
+            evaluation = self.results.evaluation
+            if evaluation is not None:  # the run is finished once every case is judged
+                await evaluation.wait_run(state.project_id, run_id, evaluation.run_deadline())
             await run_in_project(
                 self.engine, state.project_id, lambda db: store.finish_run(db, run_id)
             )

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from spanlink.protocol import Chunk, Result
 from spanlink.receiver import linking
 from spanlink.receiver._deprecated import moved
+from spanlink.receiver.evaluation import EvaluationService
 from spanlink.receiver.redaction import RulesCache
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.testruns import reported, store
@@ -54,7 +55,11 @@ class TestRunService:
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, settings: Settings, engine: Engine, redaction: RulesCache | None = None
+        self,
+        settings: Settings,
+        engine: Engine,
+        redaction: RulesCache | None = None,
+        evaluation: EvaluationService | None = None,
     ) -> None:
         if not settings.database_url:
             raise ValueError("Settings.database_url is not set")
@@ -65,7 +70,7 @@ class TestRunService:
         self.registry = EndpointRegistry()
         self.strategy = linking.load_strategy(settings.linking_strategy or linking.DEFAULT_STRATEGY)
         self.rows = ConnectionRows(engine, self.receiver_id, self.registry)
-        self.results = Results(engine, self.receiver_id, self.strategy, redaction)
+        self.results = Results(engine, self.receiver_id, self.strategy, redaction, evaluation)
         self.dispatch = Dispatch(
             engine, self.receiver_id, self.registry, self.results.wake, self._on_cancel_run
         )
@@ -86,7 +91,12 @@ class TestRunService:
             self.strategy,
             # Cases and runs left open by a receiver that went away are closed here, and
             # client-reported runs whose reporter went silent (a killed pytest session).
-            housekeeping=(store.close_abandoned, reported.finish_vanished),
+            housekeeping=(
+                store.close_abandoned,
+                reported.finish_vanished,
+                # Cases whose judging receiver went away before their verdict.
+                *((evaluation.close_stale,) if evaluation is not None else ()),
+            ),
         )
         self.bus = NotificationBus(settings.database_url, self.dispatch.on_notification)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -5,6 +5,7 @@ import { h } from "./dom.js";
 import * as enrich from "./enrich.js";
 import * as fmt from "./format.js";
 import { jsonTree, parseJsonString, valueView } from "./json.js";
+import { scoreList } from "./scores.js";
 
 const IO_KEYS = [
   "spanlink.input",
@@ -109,7 +110,7 @@ function eventView(event, spanStartNs) {
  * Build the panel's content for `span`. `results` are this span's plugin results;
  * `spanAnomalies` the trace's findings on this span; `traceStartNs` the trace's start.
  */
-export function spanPanel(span, { results, spanAnomalies, traceStartNs, onClose }) {
+export function spanPanel(span, { results, spanAnomalies, spanScores = [], traceStartNs, onClose }) {
   const attrs = span.attributes || {};
   const error = span.status_code === "ERROR";
   const close = h("button", {
@@ -171,6 +172,8 @@ export function spanPanel(span, { results, spanAnomalies, traceStartNs, onClose 
       ),
     );
   }
+
+  if (spanScores.length) parts.push(section(`Scores (${spanScores.length})`, scoreList(spanScores)));
 
   const io = IO_KEYS.filter((k) => attrs[k] !== undefined);
   if (io.length) {

@@ -3,6 +3,7 @@
 import { ApiError, get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
+import { caseDetail, scoreSummary } from "./scores.js";
 
 const REFRESH_MS = 2000;
 const ACTIVE = new Set(["pending", "queued", "created", "running", "started", "in_progress"]);
@@ -126,7 +127,7 @@ function caseRow(r) {
   const traceId = r.trace_id ?? (Array.isArray(r.trace_ids) ? r.trace_ids[0] : null);
   const latency = r.duration_ms ?? r.latency_ms;
   const status = String(r.status ?? "");
-  return h(
+  const row = h(
     "tr",
     {
       class: /fail|error/i.test(status) ? "has-error" : "",
@@ -138,9 +139,17 @@ function caseRow(r) {
     h("td", { class: "num", text: caseTokens(r) }),
     h("td", { class: "num", text: fmt.cost(r.cost_usd ?? r.cost) }),
     h("td", { text: caseAnomalies(r) }),
+    h("td", { class: "scores-summary", text: scoreSummary(r.scores) }),
     h("td", {}, traceId ? link("trace", ["trace", String(traceId)], null, "trace-link") : "—"),
     h("td", { class: "error-text", text: r.error ? String(r.error) : "" }),
   );
+  // Inputs, output, expected and every score with its explanation, folded below the row.
+  const detail = h(
+    "tr",
+    { class: "case-detail-row", dataset: { detailOf: String(r.case_id ?? r.id ?? "") } },
+    h("td", { attrs: { colspan: 9 } }, caseDetail(r)),
+  );
+  return [row, detail];
 }
 
 /**
@@ -248,7 +257,13 @@ export async function renderRun(view, runId, ctx) {
         ].map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]),
       ),
     );
-    const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Trace", "Error"];
+    const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Scores", "Trace", "Error"];
+    // A refresh keeps the case details the reader opened.
+    const opened = new Set(
+      [...box.querySelectorAll("tr.case-detail-row")]
+        .filter((row) => row.querySelector("details[open]"))
+        .map((row) => row.dataset.detailOf),
+    );
     mount(
       box,
       results.length
@@ -264,6 +279,9 @@ export async function renderRun(view, runId, ctx) {
           )
         : notice("info", "This run has no results yet."),
     );
+    for (const row of box.querySelectorAll("tr.case-detail-row")) {
+      if (opened.has(row.dataset.detailOf)) row.querySelector("details").open = true;
+    }
     live.textContent = active ? `Running — refreshing every ${REFRESH_MS / 1000} s…` : "";
     if (first) {
       mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, live, box);

@@ -75,6 +75,15 @@ export async function renderTrace(view, traceId, ctx) {
     }
     throw failure;
   }
+  // Scores of the trace's spans (evaluation events, evaluators, feedback); none when the
+  // receiver has no scores API.
+  let scores = [];
+  try {
+    const body = await get("/api/v1/scores", { trace_id: traceId, limit: 1000 }, { signal: ctx.signal });
+    scores = Array.isArray(body?.items) ? body.items : [];
+  } catch {
+    scores = [];
+  }
   if (!ctx.isCurrent()) return;
   const spans = trace.spans || [];
   const start = trace.start_time_unix_nano;
@@ -239,7 +248,8 @@ export async function renderTrace(view, traceId, ctx) {
     const own = span.enrichment && typeof span.enrichment === "object" ? span.enrichment : null;
     const results = own || enrich.spanResults(trace.enrichment, span.span_id);
     const spanAnomalies = findings.filter((a) => a.span_id === span.span_id);
-    mount(panel, spanPanel(span, { results, spanAnomalies, traceStartNs: start, onClose: close }));
+    const spanScores = scores.filter((score) => score.span_id === span.span_id);
+    mount(panel, spanPanel(span, { results, spanAnomalies, spanScores, traceStartNs: start, onClose: close }));
     panel.hidden = false;
     panel.scrollTop = 0;
     layout.classList.add("with-panel");

@@ -1,0 +1,213 @@
+"""Run completion latency with trace evaluators vs without: what judging a case adds.
+
+Setup: a scratch database, ``spanlink-receiver serve`` in its own process (in-process
+evaluation, default settings), and an endpoint application in another process (this
+script with ``--serve-endpoint``): an agent function producing 20 spans per invocation (a
+root, 9 priced LLM calls, 10 tool calls).
+
+Rounds alternate: one run of one case with no evaluators, then one with the output
+evaluator ``contains`` and the trace evaluators ``tool_order``, ``max_cost_usd``,
+``no_error_spans`` and ``max_llm_calls``. Each is timed from the client's
+``POST /api/v1/test-runs`` to the ``GET`` that shows the run ``completed`` (polled every
+``--poll-ms``). With trace evaluators the run completes only once the case's spans have
+settled (``evaluation_settle_s``, 0.2 s of quiet, and enrichment) and the evaluators judged
+it, so the difference is mostly that wait.
+
+    python bench/bench_evaluation_run.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+LLM_CALLS = 9
+TOOLS = ["search", "lookup", "search", "lookup", "search", "lookup", "search", "lookup", "a", "b"]
+EVALUATORS = [
+    {"name": "contains", "params": {"value": "answer"}},
+    {"name": "tool_order", "params": {"names": ["search", "lookup", "b"]}},
+    {"name": "max_cost_usd", "params": {"max": 1.0}},
+    {"name": "no_error_spans"},
+    {"name": "max_llm_calls", "params": {"max": 10}},
+]
+
+
+def serve_endpoint(url: str, key: str) -> None:
+    """The endpoint application (runs in its own process)."""
+    from opentelemetry import trace
+
+    from spanlink.endpoint import connect, endpoint
+    from spanlink.tracer import configure
+
+    configure(endpoint=url, api_key=key, service_name="bench-agent")
+    tracer = trace.get_tracer("bench")
+
+    @endpoint
+    def agent(question: str) -> str:
+        for index in range(LLM_CALLS):
+            with tracer.start_as_current_span(f"chat gpt-4o-mini #{index}") as span:
+                span.set_attribute("gen_ai.operation.name", "chat")
+                span.set_attribute("gen_ai.provider.name", "openai")
+                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+                span.set_attribute("gen_ai.usage.input_tokens", 120)
+                span.set_attribute("gen_ai.usage.output_tokens", 30)
+            tool = TOOLS[index]
+            attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool}
+            with tracer.start_as_current_span(f"execute_tool {tool}", attributes=attributes):
+                pass
+        tool = TOOLS[-1]
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool}
+        with tracer.start_as_current_span(f"execute_tool {tool}", attributes=attributes):
+            pass
+        return f"answer to {question}"
+
+    async def main() -> None:
+        client = connect(url, key, reconnect_initial_s=0.1, reconnect_max_s=1.0)
+        task = asyncio.ensure_future(client.run())
+        if not await client.wait_registered(30):
+            raise SystemExit("endpoint did not register")
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await client.aclose()
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def measure(url: str, key: str, rounds: int, warmup: int, poll_s: float) -> dict[str, list[float]]:
+    import httpx
+
+    figures: dict[str, list[float]] = {"plain": [], "evaluated": [], "unfinished": []}
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        for index in range(warmup + rounds):
+            for kind in ("plain", "evaluated"):
+                body: dict[str, object] = {
+                    "function": "agent",
+                    "cases": [{"inputs": {"question": f"q{index}"}}],
+                }
+                if kind == "evaluated":
+                    body["evaluators"] = EVALUATORS
+                posted = time.perf_counter()
+                response = http.post("/api/v1/test-runs", json=body)
+                response.raise_for_status()
+                run_id = response.json()["id"]
+                deadline = time.monotonic() + 30
+                while True:
+                    run = http.get(f"/api/v1/test-runs/{run_id}").json()
+                    if run["status"] == "completed":
+                        break
+                    if time.monotonic() > deadline:
+                        figures["unfinished"].append(1.0)
+                        break
+                    time.sleep(poll_s)
+                elapsed = (time.perf_counter() - posted) * 1000
+                (result,) = run["results"]
+                if kind == "evaluated" and [s["passed"] for s in result["scores"]] != [True] * 5:
+                    raise SystemExit(f"unexpected verdict: {result['scores']}")
+                if index >= warmup and run["status"] == "completed":
+                    figures[kind].append(elapsed)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="Postgres server (default: embedded)")
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--poll-ms", type=float, default=5.0)
+    parser.add_argument("--serve-endpoint", nargs=2, metavar=("URL", "KEY"))
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.serve_endpoint:
+        serve_endpoint(*args.serve_endpoint)
+        return 0
+
+    from _receiver_bench import machine, percentile, receiver_process, scratch_database
+
+    from spanlink.receiver.storage import create_api_key
+
+    load_before = os.getloadavg()
+    with scratch_database(args.database_url) as database_url:
+        key = create_api_key(database_url, "bench")
+        with receiver_process(database_url) as url:
+            app = subprocess.Popen(
+                [sys.executable, __file__, "--serve-endpoint", url, key],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+            )
+            try:
+                assert app.stdout is not None
+                if app.stdout.readline().strip() != "ready":
+                    raise SystemExit("the endpoint application did not start")
+                figures = measure(url, key, args.rounds, args.warmup, args.poll_ms / 1000)
+            finally:
+                assert app.stdin is not None
+                app.stdin.close()
+                try:
+                    app.wait(10)
+                except subprocess.TimeoutExpired:
+                    app.kill()
+    load_after = os.getloadavg()
+
+    def row(label: str, values: list[float]) -> str:
+        return (
+            f"| {label} | {len(values)} | {percentile(values, 0.50):.1f} ms | "
+            f"{percentile(values, 0.95):.1f} ms | {percentile(values, 0.99):.1f} ms |"
+        )
+
+    plain, evaluated = figures["plain"], figures["evaluated"]
+    added_p50 = percentile(evaluated, 0.50) - percentile(plain, 0.50)
+    added_p95 = percentile(evaluated, 0.95) - percentile(plain, 0.95)
+    command = "python bench/bench_evaluation_run.py " + " ".join(
+        a for a in sys.argv[1:] if a != "--write"
+    )
+    section = "\n".join(
+        [
+            "",
+            "## Test runs: completion latency with trace evaluators vs without "
+            "(`bench/bench_evaluation_run.py`)",
+            "",
+            f"- Command: `{command}`",
+            f"- Machine: {machine()} ({platform.machine()}); Postgres, receiver process, endpoint "
+            "process and this client share it.",
+            f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+            f"- Each run: one case, one invocation of 20 spans ({LLM_CALLS} priced LLM calls, 10 "
+            f"tool calls); runs with and without evaluators alternate; {args.warmup} warm-up "
+            f"rounds not counted; GET polled every {args.poll_ms:g} ms; unfinished within 30 s: "
+            f"{len(figures['unfinished'])}. Evaluators: contains, tool_order, max_cost_usd, "
+            "no_error_spans, max_llm_calls (in-process, default settings: "
+            "evaluation_settle_s 0.2 s).",
+            "",
+            "| client POST -> run completed | runs | p50 | p95 | p99 |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            row("no evaluators", plain),
+            row("output + trace evaluators", evaluated),
+            "",
+            f"Added by evaluation: p50 {added_p50:+.1f} ms, **p95 {added_p95:+.1f} ms** (most of it"
+            " the settle wait for late spans and enrichment before trace evaluators run).",
+            f"Load average (1/5/15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}; "
+            f"after: {' / '.join(f'{v:.2f}' for v in load_after)}.",
+            "",
+        ]
+    )
+    print(section)
+    if args.write:
+        with open(Path(__file__).resolve().parent / "RESULTS.md", "a", encoding="utf-8") as out:
+            out.write(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
