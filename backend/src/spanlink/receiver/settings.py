@@ -6,6 +6,7 @@ Explicit constructor arguments win over the environment, e.g.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field
@@ -84,3 +85,18 @@ class Settings(BaseSettings):
     endpoint_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: Messages per second one endpoint connection may send (bursts of twice as many).
     endpoint_rate_limit_per_s: float = Field(default=200.0, gt=0)
+
+    def to_environment(self) -> dict[str, str]:
+        """The ``SPANLINK_*`` variables that rebuild these settings in another process.
+
+        Only the fields given explicitly (or read from the environment) are exported; the
+        others keep their defaults there too.
+        """
+        environment: dict[str, str] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            environment[f"{SETTINGS_PREFIX}{name.upper()}"] = text
+        return environment
