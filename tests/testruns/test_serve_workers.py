@@ -200,3 +200,26 @@ def test_run_started_on_one_worker_reaches_an_endpoint_on_another(
     while [pid for pid in workers if _alive(pid)]:
         assert time.monotonic() < deadline, [pid for pid in workers if _alive(pid)]
         time.sleep(0.05)
+
+
+def test_each_worker_rebuilds_the_commands_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spanlink.receiver.app import create_app_from_environment
+    from spanlink.receiver.settings import Settings
+
+    given = Settings(
+        database_url="postgresql://postgres@127.0.0.1:5432/x",
+        enrichment="off",
+        enrichment_debounce_ms=12.5,
+        enrichment_plugin_config={"anomaly": {"slow_ms": 5}},
+    )
+    environment = given.to_environment()
+    assert environment["SPANLINK_ENRICHMENT"] == "off"
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    rebuilt = Settings()
+    assert rebuilt == given
+    app = create_app_from_environment()
+    assert app.state.settings == given
+    app.state.engine.dispose()
