@@ -7,6 +7,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,11 +100,13 @@ def receiver_process(
     env: dict[str, str] | None = None,
     start_timeout: float = 60.0,
     port: int | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
     """``spanlink-receiver serve`` in its own process, as an operator runs it.
 
     ``env`` adds variables (e.g. ``SPANLINK_ENRICHMENT_*`` settings) to its environment;
-    ``port`` defaults to a free one.
+    ``port`` defaults to a free one; ``workers`` is ``serve --workers`` (every worker has
+    finished its startup when this yields).
     """
     port = port or free_port()
     process = subprocess.Popen(
@@ -116,16 +119,31 @@ def receiver_process(
             database_url,
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--log-level",
-            "warning",
+            "info",  # each worker logs its startup: counted below
         ],
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    started = [0]
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            started[0] += "Application startup complete" in line
+
+    threading.Thread(target=read, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout
+        deadline = time.monotonic() + start_timeout * workers
+        while started[0] < workers:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the receiver did not start")
+            time.sleep(0.1)
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -139,7 +157,7 @@ def receiver_process(
     finally:
         process.terminate()
         try:
-            process.wait(15)
+            process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
 

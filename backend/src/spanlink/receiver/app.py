@@ -40,7 +40,7 @@ from spanlink.receiver.storage import (
 from spanlink.receiver.testruns.service import TestRunService
 from spanlink.receiver.testruns.websocket import router as endpoint_socket_router
 
-__all__ = ["create_app"]
+__all__ = ["APP_FACTORY", "create_app", "create_app_from_environment"]
 
 logger = logging.getLogger("spanlink.receiver")
 
@@ -55,6 +55,15 @@ def _native_telemetry_settings() -> dict[str, Any]:
     if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
         return {}
     return {"telemetry": {"exclude": lambda scope: scope.get("path") in _UNTRACED_PATHS}}
+
+
+#: Import string of :func:`create_app_from_environment`, for ASGI servers that start workers.
+APP_FACTORY = "spanlink.receiver.app:create_app_from_environment"
+
+
+def create_app_from_environment() -> FastAPI:
+    """Build the receiver app from the ``SPANLINK_*`` variables (one per worker process)."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings) -> FastAPI:

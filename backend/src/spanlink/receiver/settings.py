@@ -6,6 +6,7 @@ Explicit constructor arguments win over the environment, e.g.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field
@@ -113,3 +114,18 @@ class Settings(BaseSettings):
     evaluation_grace_s: float = Field(default=5.0, ge=0, le=600)
     #: Celery queue of the evaluation tasks.
     evaluation_celery_queue: str = "spanlink-evaluation"
+
+    def to_environment(self) -> dict[str, str]:
+        """The ``SPANLINK_*`` variables that rebuild these settings in another process.
+
+        Only the fields given explicitly (or read from the environment) are exported; the
+        others keep their defaults there too.
+        """
+        environment: dict[str, str] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            environment[f"{SETTINGS_PREFIX}{name.upper()}"] = text
+        return environment

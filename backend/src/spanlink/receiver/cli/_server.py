@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import socket
 import sys
@@ -30,10 +31,21 @@ def _check_port(host: str, port: int) -> None:
             raise SystemExit(f"error: cannot listen on {host}:{port}: {error}") from None
 
 
+def _workers(value: str) -> int:
+    """``--workers``: a whole number of processes, at least 1."""
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {workers}")
+    return workers
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from spanlink.receiver.app import create_app
+    from spanlink.receiver.app import APP_FACTORY, create_app
     from spanlink.receiver.settings import Settings
     from spanlink.receiver.storage import upgrade
 
@@ -44,18 +56,30 @@ def _serve(args: argparse.Namespace) -> int:
     revision = upgrade(url)
     print(f"database at revision {revision}", file=sys.stderr)
     settings = Settings(database_url=url, **options)
-    print(f"spanlink-receiver listening on http://{args.host}:{args.port}", file=sys.stderr)
-    sys.stderr.flush()
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turned into a normal exit here,
-    # so exit handlers run (they stop the embedded Postgres this process started).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(
+        f"spanlink-receiver listening on http://{args.host}:{args.port}{workers}", file=sys.stderr
     )
+    sys.stderr.flush()
+    served: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,
+    }
+    if args.workers == 1:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turned into a normal exit
+        # here, so exit handlers run (they stop the embedded Postgres this process started).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.run(create_app(settings), **served)
+        return 0
+    # Several processes accept on the one socket this process binds; each builds its own app
+    # from the environment (the settings of this command, exported for them). Test runs and
+    # enrichment route between them over Postgres as between separate receivers. On SIGINT or
+    # SIGTERM this process stops every worker (each drains its requests and runs its
+    # shutdown), waits for them, then returns, so exit handlers still run here.
+    os.environ.update(settings.to_environment())
+    uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **served)
     return 0
 
 
@@ -74,6 +98,12 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4318)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes accepting on the one port (default 1)",
+    )
     add_database_option(serve)
     add_serve_options(serve)  # --enrichment, --broker
     serve.set_defaults(handler=_serve)
