@@ -98,9 +98,10 @@ def test_a_score_posted_for_a_result_lands_in_its_runs_results(client: httpx.Cli
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"name": "x", "value": float("nan")}, "finite"),
-        ({"name": "x", "value": float("inf")}, "finite"),
-        ({"name": "x", "value": "-Infinity"}, "finite"),
+        # A NaN or infinite literal anywhere in a body is refused before the model sees it.
+        ({"name": "x", "value": float("nan")}, "NaN is not a JSON number"),
+        ({"name": "x", "value": float("inf")}, "Infinity is not a JSON number"),
+        ({"name": "x", "value": "-Infinity"}, "-Infinity is not a JSON number"),
         ({"name": "x", "explanation": "y" * 20_000}, "explanation"),
         ({"name": "x", "metadata": {"blob": "z" * 20_000}}, "metadata"),
         ({"name": ""}, "name"),
