@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send
+from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send, stop_process
+from plugin_helpers import write_distribution
 
 COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
 
@@ -38,12 +39,9 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a plugin module and the dist-info that declares its entry point."""
     root = tmp_path_factory.mktemp("throwaway")
     (root / "spanlink_throwaway.py").write_text(PLUGIN)
-    info = root / "spanlink_throwaway-0.3.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: spanlink-throwaway\nVersion: 0.3.0\n"
+    write_distribution(
+        root, "spanlink-throwaway", "0.3.0", {"spanlink": {"throwaway": "spanlink_throwaway"}}
     )
-    (info / "entry_points.txt").write_text("[spanlink]\nthrowaway = spanlink_throwaway\n")
     return root
 
 
@@ -127,12 +125,7 @@ def serve_process(database_url: str, plugin_path: Path) -> Iterator[object]:
 
     yield start
     for process in started:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 def test_serve_discovers_and_runs_an_installed_plugin(serve_process, project) -> None:

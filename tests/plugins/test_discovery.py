@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_helpers import enrich_spans, write_distribution
 
-from spanlink.tracer.model import Trace
 from spanlink.tracer.plugins import call_each, load_plugins
 
 if sys.version_info >= (3, 11):
@@ -35,15 +35,7 @@ def install_sample(site: Path, folder: Path = SAMPLE) -> str:
     (module_dir,) = (folder / "src").iterdir()
     shutil.copytree(module_dir, site / module_dir.name)
     name, version = project["name"], project["version"]
-    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    )
-    lines = ["[spanlink]"] + [
-        f"{ep_name} = {target}" for ep_name, target in project["entry-points"]["spanlink"].items()
-    ]
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    write_distribution(site, name, version, {"spanlink": project["entry-points"]["spanlink"]})
     return module_dir.name
 
 
@@ -99,22 +91,10 @@ def test_third_party_plugin_is_discovered_and_runs(sample_installed: None, make_
         "hooks": ["spanlink_enrich_span", "spanlink_enrich_trace"],
     }
     spans = _llm_spans(make_span)
-    span_results: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        results, errors = call_each(manager, "spanlink_enrich_span", span=span, context={})
-        assert not errors
-        span_results[span.span_id] = results
+    span_results, results = enrich_spans(manager, spans)
     assert span_results[spans[0].span_id]["throughput"] == {"tokens_per_second": 100.0}
     assert span_results[spans[1].span_id]["throughput"] == {"tokens_per_second": 25.0}
     assert span_results[spans[0].span_id]["cost"]["status"] == "ok"  # builtins run alongside
-    results, errors = call_each(
-        manager,
-        "spanlink_enrich_trace",
-        trace=Trace.from_spans(spans),
-        span_results=span_results,
-        context={},
-    )
-    assert not errors
     assert results["throughput"] == {
         "slowest_span_id": spans[1].span_id,
         "min_tokens_per_second": 25.0,

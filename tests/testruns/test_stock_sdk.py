@@ -6,10 +6,8 @@ from typing import Any
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from receiver_helpers import stock_provider
 from websockets.sync.client import connect
 
 import spanlink.protocol as p
@@ -19,14 +17,8 @@ def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
     receiver: Any, project: Any, client: httpx.Client, run_waiter: Any
 ) -> None:
     # A provider of its own (never the global one): the stock exporter, no spanlink code.
-    provider = TracerProvider(resource=Resource.create({"service.name": "stock-service"}))
-    provider.add_span_processor(
-        SimpleSpanProcessor(
-            OTLPSpanExporter(
-                endpoint=f"{receiver.url}/v1/traces",
-                headers={"Authorization": f"Bearer {project.api_key}"},
-            )
-        )
+    provider = stock_provider(
+        receiver.url, project.api_key, Resource.create({"service.name": "stock-service"})
     )
     tracer = provider.get_tracer("stock")
     ws_url = receiver.url.replace("http://", "ws://") + "/ws/endpoints"

@@ -6,18 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.auth import Project
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
+from spanlink.receiver.storage import run_in_project
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -129,11 +127,6 @@ async def create_test_run(
     return JSONResponse(created, status_code=201)
 
 
-def _scoped(request: Request, project: int, work: Callable[[Connection], Any]) -> Any:
-    with project_transaction(request.app.state.engine, project) as connection:
-        return work(connection)
-
-
 @router.get("/test-runs")
 async def list_test_runs(
     request: Request,
@@ -142,8 +135,8 @@ async def list_test_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """The project's runs, newest first, with their progress."""
-    items, total = await run_in_threadpool(
-        _scoped, request, project, lambda db: store.list_runs(db, project, limit, offset)
+    items, total = await run_in_project(
+        request.app.state.engine, project, lambda db: store.list_runs(db, project, limit, offset)
     )
     return page(items, total, limit, offset)
 
@@ -155,8 +148,8 @@ async def get_test_run(
     run_id: Annotated[str, Path(pattern=_ID)],
 ) -> JSONResponse:
     """A run with each case's result, linked trace ids, tokens, cost and anomalies."""
-    run = await run_in_threadpool(
-        _scoped, request, project, lambda db: store.get_run(db, project, run_id.lower())
+    run = await run_in_project(
+        request.app.state.engine, project, lambda db: store.get_run(db, project, run_id.lower())
     )
     if run is None:
         raise HTTPException(404, f"test run {run_id} not found in this project")

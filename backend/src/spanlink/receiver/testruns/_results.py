@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -28,22 +29,16 @@ __all__ = ["Results"]
 logger = logging.getLogger("spanlink.receiver.testruns")
 
 
+@dataclass(eq=False)
 class Results:
     """Stores results and wakes whoever waits for them; ``waiters`` by result id."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        receiver_id: str,
-        strategy: ReceiverLinkingStrategy,
-        redaction: RulesCache | None,
-    ) -> None:
-        self.engine = engine
-        self.receiver_id = receiver_id
-        self.strategy = strategy
-        self.redaction = redaction
-        #: Cases this receiver executes, waiting for their result.
-        self.waiters: dict[str, asyncio.Future[None]] = {}
+    engine: Engine
+    receiver_id: str
+    strategy: ReceiverLinkingStrategy
+    redaction: RulesCache | None
+    #: Cases this receiver executes, waiting for their result.
+    waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     def rules(self, project_id: int) -> CompiledRules:
         """The project's redaction rules (a database read when not cached: a worker thread)."""
