@@ -132,10 +132,11 @@ def _trace_result(enrichment: Mapping[str, Any], plugin: str) -> Any:
 
 
 def _cost(enrichment: Mapping[str, Any]) -> float | None:
+    """The cost plugin's documented trace field ``total_cost`` (its README), or None."""
     cost = _trace_result(enrichment, "cost")
     if not isinstance(cost, Mapping):
         return None
-    return _number(cost.get("total_cost", cost.get("total_usd")))
+    return _number(cost.get("total_cost"))
 
 
 def _anomalies(enrichment: Mapping[str, Any]) -> list[Any]:
