@@ -8,7 +8,7 @@ import httpx
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from receiver_helpers import stock_provider
-from websockets.sync.client import connect
+from socket_helpers import open_socket, register
 
 import spanlink.protocol as p
 
@@ -21,11 +21,8 @@ def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
         receiver.url, project.api_key, Resource.create({"service.name": "stock-service"})
     )
     tracer = provider.get_tracer("stock")
-    ws_url = receiver.url.replace("http://", "ws://") + "/ws/endpoints"
-    headers = {"Authorization": f"Bearer {project.api_key}"}
-    with connect(ws_url, additional_headers=headers) as ws:
-        ws.send(p.encode(p.Register(functions=(p.FunctionSpec(name="f"),), sdk_version="0")))
-        assert isinstance(p.decode(ws.recv(timeout=10)), p.Registered)
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f")
         created = client.post(
             "/api/v1/test-runs", json={"function": "f", "cases": [{"id": "k", "inputs": {}}]}
         ).json()
