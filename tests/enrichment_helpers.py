@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -110,3 +111,13 @@ def enrichment_of(http: httpx.Client, tid: bytes, sync: bool = False) -> Any:
     response = http.get(f"/api/v1/traces/{tid.hex()}", params=params)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process: 15 s to exit, then killed."""
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

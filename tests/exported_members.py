@@ -41,3 +41,14 @@ def check_exported_members(module: types.ModuleType, readme: str) -> None:
         value = getattr(module, name, None)
         if value is not None and not isinstance(value, types.ModuleType):
             assert name in exported, f"{readme} documents {name}, which is not in __all__"
+
+
+def api_section_names(readme: str) -> set[str]:
+    """The names a README's ``## API`` section lists (backticked, before a bullet's colon)."""
+    api = (ROOT / readme).read_text("utf-8").split("## API", 1)[1]
+    return {
+        name
+        for line in api.splitlines()
+        if line.startswith("- ")
+        for name in re.findall(r"`([A-Za-z_][A-Za-z_0-9]*)`", line.split(":", 1)[0])
+    }

@@ -14,6 +14,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -68,6 +69,22 @@ def _as_url(conninfo: str) -> str:
     return f"postgresql://{auth}/{dbname}" + (f"?{query}" if query else "")
 
 
+def new_project(database_url: str, prefix: str = "test") -> TestProject:
+    """Create a project with one API key (named ``prefix-<random>``)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    key = create_api_key(database_url, name)
+    return TestProject(id=create_project(database_url, name), name=name, api_key=key)
+
+
+@contextmanager
+def project_client(url: str, api_key: str) -> Iterator[httpx.Client]:
+    """An HTTP client for the receiver at ``url``, authenticated with ``api_key``."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
+    ) as http:
+        yield http
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """Maintenance URL of the Postgres server the test databases are created on."""
@@ -119,9 +136,7 @@ def receiver(database_url: str) -> Iterator[RunningReceiver]:
 @pytest.fixture
 def project(database_url: str) -> TestProject:
     """A new project with one API key."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    key = create_api_key(database_url, name)
-    return TestProject(id=create_project(database_url, name), name=name, api_key=key)
+    return new_project(database_url)
 
 
 @pytest.fixture
@@ -133,7 +148,5 @@ def api_key(project: TestProject) -> str:
 @pytest.fixture
 def client(receiver: RunningReceiver, api_key: str) -> Iterator[httpx.Client]:
     """An HTTP client for the live receiver, authenticated as this test's project."""
-    with httpx.Client(
-        base_url=receiver.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
-    ) as http:
+    with project_client(receiver.url, api_key) as http:
         yield http

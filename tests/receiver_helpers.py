@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 NOW = time.time_ns()
 
@@ -145,3 +149,18 @@ def count_rows(database_url: str, project_id: int, table: str = "spans") -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def stock_provider(
+    receiver_url: str, api_key: str, resource: Resource | None = None, **options: Any
+) -> TracerProvider:
+    """A tracer provider of its own (never the global one) sending each span to the receiver
+    with the stock OTLP/HTTP exporter (``options`` are the exporter's): no spanlink code."""
+    provider = TracerProvider(resource=resource or Resource.create())
+    exporter = OTLPSpanExporter(
+        endpoint=f"{receiver_url}/v1/traces",
+        headers={"Authorization": f"Bearer {api_key}"},
+        **options,
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from compare_helpers import insert_run, score
+from receiver_fixtures import new_project, project_client
 from receiver_helpers import make_request, make_span, post_proto
 
 from spanlink.receiver.compare import _queries
-from spanlink.receiver.storage import create_api_key, create_project
 from spanlink.tracer.semconv import attributes as a
 
 
@@ -124,19 +124,15 @@ def test_compare_bad_input(
     client: httpx.Client, database_url: str, project: Any, receiver: Any
 ) -> None:
     run = insert_run(database_url, project.id, {"q": {}}, minutes=1)
-    other_name = f"test-{uuid.uuid4().hex[:10]}"
-    other_key = create_api_key(database_url, other_name)
-    other_id = create_project(database_url, other_name)
-    foreign = insert_run(database_url, other_id, {"q": {}})
+    other_project = new_project(database_url)
+    foreign = insert_run(database_url, other_project.id, {"q": {}})
     # Another project's run, as the run or as the baseline: not found, nothing leaked.
     response = compare(client, foreign, baseline="auto")
     assert response.status_code == 404 and foreign in response.json()["message"]
     response = compare(client, run, baseline=foreign)
     assert response.status_code == 404
     assert "commit" not in response.text
-    with httpx.Client(
-        base_url=receiver.url, headers={"Authorization": f"Bearer {other_key}"}
-    ) as other:
+    with project_client(receiver.url, other_project.api_key) as other:
         assert compare(other, run, baseline=foreign).status_code == 404
     assert compare(client, str(uuid.uuid4()), baseline=run).status_code == 404
     # No earlier finished run of the dataset on main: 404 saying what to pass.
@@ -190,12 +186,8 @@ def test_trace_diff_bad_input(
     client: httpx.Client, receiver: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mine = post_trace(client, [tool("search")])
-    other_name = f"test-{uuid.uuid4().hex[:10]}"
-    other_key = create_api_key(database_url, other_name)
-    create_project(database_url, other_name)
-    with httpx.Client(
-        base_url=receiver.url, headers={"Authorization": f"Bearer {other_key}"}
-    ) as other:
+    other_project = new_project(database_url)
+    with project_client(receiver.url, other_project.api_key) as other:
         theirs = post_trace(other, [tool("search")])
         assert other.get(f"/api/v1/traces/{mine}/diff/{theirs}").status_code == 404
     response = client.get(f"/api/v1/traces/{mine}/diff/{theirs}")

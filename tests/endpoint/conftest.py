@@ -25,11 +25,9 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_helpers import global_sdk_provider
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -47,14 +45,7 @@ _state: dict[str, Any] = {}
 
 def _session_provider() -> dict[str, Any]:
     if not _state:
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            provider = current
-        else:
-            provider = TracerProvider(resource=Resource.create({"service.name": "spanlink-tests"}))
-            trace.set_tracer_provider(provider)
-            provider = trace.get_tracer_provider()  # type: ignore[assignment]
-            assert isinstance(provider, TracerProvider)
+        provider = global_sdk_provider()
         immediate, batched = InMemorySpanExporter(), InMemorySpanExporter()
         # SpanlinkProcessor stamps the test context on each span, as configure() sets up.
         provider.add_span_processor(

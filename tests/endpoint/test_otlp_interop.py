@@ -86,23 +86,27 @@ def _spans(received: list[ExportTraceServiceRequest], trace_id: str) -> list[Any
     ]
 
 
+async def _start_app(source: str, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """Run ``source`` in a Python subprocess with ``args``; it stops when stdin closes."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(source),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
 async def test_spans_are_at_the_otlp_endpoint_before_the_result(
     peer: Any, collector: tuple[str, list[ExportTraceServiceRequest]]
 ) -> None:
     otlp_url, received = collector
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPANLINK_", "OTEL_"))}
     env["OTEL_BSP_SCHEDULE_DELAY"] = "60000"  # only a force-flush exports before a minute
-    app = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        textwrap.dedent(APP),
-        otlp_url,
-        peer.url,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    app = await _start_app(APP, env, otlp_url, peer.url)
     try:
         await peer.wait_registered(timeout=30)
         context = {"run_id": "run-9", "case_id": "case-1", "result_id": "res-1"}
@@ -140,16 +144,7 @@ print("stopped" if client.stop(5) else "stop timed out", flush=True)
 
 async def test_an_app_without_any_tracing_set_up_still_answers(peer: Any) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPANLINK_", "OTEL_"))}
-    app = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        textwrap.dedent(NO_TRACING_APP),
-        peer.url,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    app = await _start_app(NO_TRACING_APP, env, peer.url)
     try:
         await peer.wait_registered(timeout=30)
         result = await peer.invoke("shout", {"text": "hi"})

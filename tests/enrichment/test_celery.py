@@ -13,7 +13,16 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from enrichment_helpers import REDIS_URL, enrichment_of, helpers, llm_span, poll, send, serve
+from enrichment_helpers import (
+    REDIS_URL,
+    enrichment_of,
+    helpers,
+    llm_span,
+    poll,
+    send,
+    serve,
+    stop_process,
+)
 from services import require_service
 
 from spanlink.receiver.settings import Settings
@@ -80,12 +89,7 @@ def worker(database_url: str, queue_name: str) -> Iterator[subprocess.Popen[str]
             pytest.fail("the worker did not get ready:\n" + "".join(lines[-40:]))
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 def _trace(tid: bytes) -> list:

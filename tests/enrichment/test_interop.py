@@ -6,23 +6,17 @@ from __future__ import annotations
 import httpx
 import pytest
 from enrichment_helpers import enrichment_of, poll
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
+from receiver_helpers import stock_provider
 
 
 def test_stock_exporter_openinference_spans_are_priced(
     receiver, client: httpx.Client, api_key: str
 ) -> None:
-    exporter = OTLPSpanExporter(
-        endpoint=f"{receiver.url}/v1/traces",
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=10,
+    provider = stock_provider(
+        receiver.url, api_key, Resource.create({"service.name": "bot"}), timeout=10
     )
-    provider = TracerProvider(resource=Resource.create({"service.name": "bot"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("openinference.instrumentation.openai")
     with tracer.start_as_current_span("agent") as root:
         with tracer.start_as_current_span("ChatCompletion") as llm:

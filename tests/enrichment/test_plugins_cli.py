@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send
+from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send, stop_process
 from plugin_helpers import install_module_plugin
 
 COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
@@ -122,12 +122,7 @@ def serve_process(database_url: str, plugin_path: Path) -> Iterator[object]:
 
     yield start
     for process in started:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 def test_serve_discovers_and_runs_an_installed_plugin(serve_process, project) -> None:

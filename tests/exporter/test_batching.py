@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter_helpers import export_once
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -31,10 +32,7 @@ def test_big_batch_is_split_under_the_cap_and_every_span_arrives_once(
         spans = span_factory(60, message_size=2000)  # 180 spans, about 2 KB each
         cap = 32 * 1024
         exporter = SpanlinkExporter(receiver.url, encoding=encoding, max_body_bytes=cap)
-        try:
-            assert exporter.export(spans) is SpanExportResult.SUCCESS
-        finally:
-            exporter.shutdown()
+        assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
         assert len(receiver.requests) > 5
         assert all(len(r.body) <= cap for r in receiver.requests)  # cap on the encoded body
         delivered = receiver.delivered_spans()
@@ -108,10 +106,7 @@ def test_413_from_the_receiver_halves_the_batch(
     spans = span_factory(10)
     receiver.plan(conftest_behavior(status=413), conftest_behavior(status=413))
     exporter = SpanlinkExporter(receiver.url)
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     statuses = [r.status for r in receiver.requests]
     assert statuses[:2] == [413, 413]
     assert _ids(receiver.delivered_spans()) == _sdk_ids(spans)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exporter_helpers import export_once
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -29,12 +30,8 @@ def test_trickling_receiver_cannot_stretch_the_deadline(
     # One byte every 0.2 s of a ~450-byte answer: ~90 s, no read ever waits 2 s.
     receiver.default = conftest_behavior(trickle=0.2, trickle_body_only=body_only)
     exporter = SpanlinkExporter(receiver.url, timeout=2.0, max_retries=0)
-    try:
-        started = time.monotonic()
-        assert exporter.export(spans) is SpanExportResult.FAILURE
-        elapsed = time.monotonic() - started
-    finally:
-        exporter.shutdown()
+    result, elapsed = export_once(exporter, spans)
+    assert result is SpanExportResult.FAILURE
     assert elapsed < 2.0 + _SLACK
     assert exporter.stats().spans_dropped == {DropReason.UNDELIVERED: len(spans)}
 
@@ -46,12 +43,8 @@ def test_trickled_batch_is_spooled_within_the_deadline(
     exporter = SpanlinkExporter(
         receiver.url, timeout=2.0, spool_dir=tmp_path, backoff_initial=300, backoff_max=600
     )
-    try:
-        started = time.monotonic()
-        assert exporter.export(spans) is SpanExportResult.SUCCESS  # kept on disk
-        elapsed = time.monotonic() - started
-    finally:
-        exporter.shutdown()
+    result, elapsed = export_once(exporter, spans)
+    assert result is SpanExportResult.SUCCESS  # kept on disk
     assert elapsed < 2.0 + _SLACK
     assert exporter.stats().spans_spooled == len(spans)
     assert len(_spool_files(tmp_path)) == 1

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from exporter_helpers import export_once
 from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace import ReadableSpan
@@ -26,10 +27,7 @@ def _exporter(receiver: Any, **kwargs: Any) -> SpanlinkExporter:
 
 def test_protobuf_gzip_auth_and_headers(receiver: Any, spans: list[ReadableSpan]) -> None:
     exporter = _exporter(receiver, api_key="sk-test", headers={"X-Tenant": "acme"})
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     (request,) = receiver.requests
     assert request.path == "/v1/traces"
     assert request.headers["content-type"] == "application/x-protobuf"
@@ -49,10 +47,7 @@ def test_protobuf_gzip_auth_and_headers(receiver: Any, spans: list[ReadableSpan]
 
 def test_json_without_compression(receiver: Any, spans: list[ReadableSpan]) -> None:
     exporter = _exporter(receiver, encoding="json", compression="none")
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     (request,) = receiver.requests
     assert request.headers["content-type"] == "application/json"
     assert "content-encoding" not in request.headers
@@ -88,10 +83,7 @@ def test_retryable_failures_are_retried(
 ) -> None:
     receiver.plan(conftest_behavior(**behavior), conftest_behavior(**behavior))
     exporter = _exporter(receiver)
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     assert len(receiver.requests) == 3
     assert receiver.delivered()[0].decode() == encode_spans(spans)
     stats = exporter.stats()
@@ -125,12 +117,8 @@ def test_connection_refused_is_retried_until_deadline(
     exporter = SpanlinkExporter(
         url, timeout=1.0, backoff_initial=0.05, backoff_max=0.2, max_retries=100
     )
-    try:
-        started = time.monotonic()
-        assert exporter.export(spans) is SpanExportResult.FAILURE
-        elapsed = time.monotonic() - started
-    finally:
-        exporter.shutdown()
+    result, elapsed = export_once(exporter, spans)
+    assert result is SpanExportResult.FAILURE
     assert elapsed < 1.0 + 2.0  # the deadline bounds the call (2 s slack for a slow machine)
     stats = exporter.stats()
     assert stats.failed_requests >= 2  # it did retry
@@ -142,12 +130,9 @@ def test_retries_stop_at_the_deadline(
 ) -> None:
     receiver.default = conftest_behavior(status=503)
     exporter = _exporter(receiver, timeout=1.0, max_retries=1000)
-    try:
-        started = time.monotonic()
-        assert exporter.export(spans) is SpanExportResult.FAILURE
-        elapsed = time.monotonic() - started
-    finally:
-        exporter.shutdown()
+    started = time.monotonic()
+    result, elapsed = export_once(exporter, spans)
+    assert result is SpanExportResult.FAILURE
     assert len(receiver.requests) >= 3
     # None sent past the deadline (0.25 s for the request to reach the server's clock).
     assert all(r.at - started < 1.25 for r in receiver.requests)
@@ -159,10 +144,7 @@ def test_max_retries_bounds_attempts(
 ) -> None:
     receiver.default = conftest_behavior(status=503)
     exporter = _exporter(receiver, max_retries=2)
-    try:
-        assert exporter.export(spans) is SpanExportResult.FAILURE
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.FAILURE
     assert len(receiver.requests) == 3
 
 
@@ -171,10 +153,7 @@ def test_retry_after_seconds_is_respected(
 ) -> None:
     receiver.plan(conftest_behavior(status=429, headers={"Retry-After": "1"}))
     exporter = _exporter(receiver)
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     first, second = receiver.requests
     assert second.at - first.at >= 0.95  # waited what the server asked, not the 10 ms backoff
 
@@ -185,10 +164,7 @@ def test_retry_after_http_date_is_respected(
     when = email.utils.formatdate(time.time() + 2, usegmt=True)
     receiver.plan(conftest_behavior(status=503, headers={"Retry-After": when}))
     exporter = _exporter(receiver)
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.SUCCESS
     first, second = receiver.requests
     assert second.at - first.at >= 0.9  # HTTP dates have 1 s resolution
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exporter_helpers import export_once, ids, sdk_ids, spool_files
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -22,21 +23,6 @@ def _exporter(url: str, spool_dir: Path, **kwargs: Any) -> SpanlinkExporter:
     kwargs.setdefault("backoff_initial", 0.02)
     kwargs.setdefault("backoff_max", 0.1)
     return SpanlinkExporter(url, spool_dir=spool_dir, **kwargs)
-
-
-def _ids(spans: list[Any]) -> list[tuple[bytes, bytes]]:
-    return sorted((s.trace_id, s.span_id) for s in spans)
-
-
-def _sdk_ids(spans: list[ReadableSpan]) -> list[tuple[bytes, bytes]]:
-    return sorted(
-        (s.context.trace_id.to_bytes(16, "big"), s.context.span_id.to_bytes(8, "big"))
-        for s in spans
-    )
-
-
-def _spool_files(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".spool"))
 
 
 def test_outage_then_recovery_loses_nothing(
@@ -52,15 +38,15 @@ def test_outage_then_recovery_loses_nothing(
             sent.extend(batch)
             # Undelivered but kept on disk: not a loss, so the export succeeds.
             assert exporter.export(batch) is SpanExportResult.SUCCESS
-        assert len(_spool_files(tmp_path)) == 4
+        assert len(spool_files(tmp_path)) == 4
         assert exporter.stats().spans_spooled == len(sent)
         receiver.start()  # back on the same port
         delivered = receiver.wait_for_spans(len(sent))
         assert exporter.force_flush(10_000) is True
     finally:
         exporter.shutdown()
-    assert _ids(delivered) == _sdk_ids(sent)  # every span, exactly once
-    assert _spool_files(tmp_path) == []
+    assert ids(delivered) == sdk_ids(sent)  # every span, exactly once
+    assert spool_files(tmp_path) == []
     stats = exporter.stats()
     assert stats.spans_resent == len(sent)
     assert stats.spans_exported == len(sent)
@@ -78,7 +64,7 @@ def test_spooled_batches_survive_a_restart(
         assert first.export(spans) is SpanExportResult.SUCCESS
     finally:
         first.shutdown()  # the "process" ends with the batch only on disk
-    assert len(_spool_files(tmp_path)) == 1
+    assert len(spool_files(tmp_path)) == 1
     receiver.start()
     second = _exporter(url, tmp_path)  # the next start, same spool directory
     try:
@@ -86,8 +72,8 @@ def test_spooled_batches_survive_a_restart(
         assert second.force_flush(10_000) is True
     finally:
         second.shutdown()
-    assert _ids(delivered) == _sdk_ids(spans)
-    assert _spool_files(tmp_path) == []
+    assert ids(delivered) == sdk_ids(spans)
+    assert spool_files(tmp_path) == []
     # Stored exactly as it would have been sent: same content type and compression.
     (request,) = receiver.delivered()
     assert request.headers["content-encoding"] == "gzip"
@@ -104,7 +90,7 @@ def test_json_batches_are_resent_as_json(receiver: Any, span_factory: Any, tmp_p
     receiver.start()
     second = _exporter(url, tmp_path)  # protobuf now: the file keeps its own content type
     try:
-        assert _ids(receiver.wait_for_spans(len(spans))) == _sdk_ids(spans)
+        assert ids(receiver.wait_for_spans(len(spans))) == sdk_ids(spans)
     finally:
         second.shutdown()
     assert receiver.delivered()[0].headers["content-type"] == "application/json"
@@ -120,7 +106,7 @@ def test_full_spool_drops_oldest_and_counts(
     sizer = _exporter(url, spool_dir, compression="none")
     sizer.export(batches[0])
     sizer.shutdown()
-    (name,) = _spool_files(spool_dir)
+    (name,) = spool_files(spool_dir)
     one = (spool_dir / name).stat().st_size
     cap = 3 * one + one // 2  # room for three batches
     exporter = _exporter(url, spool_dir, compression="none", spool_max_bytes=cap)
@@ -128,7 +114,7 @@ def test_full_spool_drops_oldest_and_counts(
         for batch in batches[1:]:
             assert exporter.export(batch) is SpanExportResult.SUCCESS
     exporter.shutdown()
-    files = _spool_files(spool_dir)
+    files = spool_files(spool_dir)
     assert len(files) == 3
     assert sum((spool_dir / f).stat().st_size for f in files) <= cap
     assert exporter.stats().spans_dropped == {DropReason.SPOOL_EVICTED: 3 * len(batches[0])}
@@ -142,7 +128,7 @@ def test_full_spool_drops_oldest_and_counts(
         for rs in decode(batch.body, batch.content_type).resource_spans:
             for ss in rs.scope_spans:
                 kept.extend(ss.spans)
-    assert _ids(kept) == _sdk_ids([s for b in batches[3:] for s in b])
+    assert ids(kept) == sdk_ids([s for b in batches[3:] for s in b])
     # ...and they are what the receiver gets once it is back.
     receiver.start()
     resender = _exporter(url, spool_dir)
@@ -150,7 +136,7 @@ def test_full_spool_drops_oldest_and_counts(
         assert resender.force_flush(10_000) is True
     finally:
         resender.shutdown()
-    assert _ids(receiver.delivered_spans()) == _ids(kept)
+    assert ids(receiver.delivered_spans()) == ids(kept)
 
 
 def test_batch_bigger_than_the_spool_is_dropped_and_counted(
@@ -160,12 +146,9 @@ def test_batch_bigger_than_the_spool_is_dropped_and_counted(
     receiver.stop()
     exporter = _exporter(url, tmp_path, spool_max_bytes=64)
     spans = span_factory(2)
-    try:
-        assert exporter.export(spans) is SpanExportResult.FAILURE
-    finally:
-        exporter.shutdown()
+    assert export_once(exporter, spans)[0] is SpanExportResult.FAILURE
     assert exporter.stats().spans_dropped == {DropReason.SPOOL_WRITE_FAILED: len(spans)}
-    assert _spool_files(tmp_path) == []
+    assert spool_files(tmp_path) == []
 
 
 def test_corrupt_and_torn_files_are_skipped_and_reported(
@@ -178,7 +161,7 @@ def test_corrupt_and_torn_files_are_skipped_and_reported(
     for batch in good:
         writer.export(batch)
     writer.shutdown()
-    names = _spool_files(tmp_path)
+    names = spool_files(tmp_path)
     assert len(names) == 3
     # Damage: a flipped byte in the body, a file cut short, plain garbage, a stray temp file.
     first = tmp_path / names[0]
@@ -197,14 +180,14 @@ def test_corrupt_and_torn_files_are_skipped_and_reported(
             assert reader.force_flush(10_000) is True
         finally:
             reader.shutdown()
-    assert _ids(delivered) == _sdk_ids(good[2])  # the intact batch still arrives
+    assert ids(delivered) == sdk_ids(good[2])  # the intact batch still arrives
     assert reader.stats().spool_files_corrupt == 3
     # Span counts come from the file names (the contents cannot be trusted): 6 + 6 + 7.
     assert reader.stats().spans_dropped == {DropReason.SPOOL_CORRUPT: 19}
     corrupt = [r.getMessage() for r in caplog.records if "is corrupt (" in r.getMessage()]
     assert len(corrupt) == 3
     assert any(names[0] in m and "checksum" in m for m in corrupt)
-    assert _spool_files(tmp_path) == []
+    assert spool_files(tmp_path) == []
 
 
 def test_rejected_spooled_batch_is_not_resent_forever(
@@ -246,7 +229,7 @@ def test_resender_backs_off_while_receiver_is_down(
         reader.shutdown()
     # Backoff between passes: a handful of attempts in 1.5 s, not a tight loop.
     assert 1 <= len(receiver.requests) <= 20
-    assert len(_spool_files(tmp_path)) == 1
+    assert len(spool_files(tmp_path)) == 1
 
 
 def test_shutdown_stops_the_resender_promptly(
@@ -293,7 +276,7 @@ def test_force_flush_cuts_the_resender_backoff_short(
         assert exporter.force_flush(5_000) is True
     finally:
         exporter.shutdown()
-    assert _ids(receiver.delivered_spans()) == _sdk_ids(spans)
+    assert ids(receiver.delivered_spans()) == sdk_ids(spans)
 
 
 def test_receiver_crash_with_a_pooled_connection_loses_nothing(
@@ -311,7 +294,7 @@ def test_receiver_crash_with_a_pooled_connection_loses_nothing(
         assert exporter.force_flush(10_000) is True
     finally:
         exporter.shutdown()
-    assert _ids(receiver.delivered_spans()) == _sdk_ids(before + during + after)
+    assert ids(receiver.delivered_spans()) == sdk_ids(before + during + after)
 
 
 def test_spool_files_are_private_to_the_user(tmp_path: Path) -> None:

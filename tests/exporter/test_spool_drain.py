@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exporter_helpers import ids, sdk_ids, spool_files
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanlink.exporter import DropReason, SpanlinkExporter
@@ -21,21 +22,6 @@ def _exporter(url: str, spool_dir: Path, **kwargs: Any) -> SpanlinkExporter:
     kwargs.setdefault("backoff_initial", 0.05)
     kwargs.setdefault("backoff_max", 0.1)
     return SpanlinkExporter(url, spool_dir=spool_dir, **kwargs)
-
-
-def _ids(spans: list[Any]) -> list[tuple[bytes, bytes]]:
-    return sorted((s.trace_id, s.span_id) for s in spans)
-
-
-def _sdk_ids(spans: list[ReadableSpan]) -> list[tuple[bytes, bytes]]:
-    return sorted(
-        (s.context.trace_id.to_bytes(16, "big"), s.context.span_id.to_bytes(8, "big"))
-        for s in spans
-    )
-
-
-def _spool_files(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".spool"))
 
 
 def _let_one_pass_run(exporter: SpanlinkExporter) -> None:
@@ -54,7 +40,7 @@ def _spool_batches(url: str, spool_dir: Path, batches: list[list[ReadableSpan]])
             writer.export(batch)
     finally:
         writer.shutdown()
-    assert len(_spool_files(spool_dir)) == len(batches)
+    assert len(spool_files(spool_dir)) == len(batches)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +66,7 @@ def test_permanently_refused_batch_is_dropped_and_newer_ones_are_sent(
     receiver.stop()
     batches = [span_factory(2) for _ in range(3)]
     _spool_batches(url, tmp_path, batches)
-    oldest = _spool_files(tmp_path)[0]
+    oldest = spool_files(tmp_path)[0]
     receiver.start()
     receiver.plan(conftest_behavior(status=status, body=b"this batch is not acceptable"))
     reader = _exporter(url, tmp_path)
@@ -89,9 +75,9 @@ def test_permanently_refused_batch_is_dropped_and_newer_ones_are_sent(
             assert reader.force_flush(10_000) is True
     finally:
         reader.shutdown()
-    assert _ids(receiver.delivered_spans()) == _sdk_ids(batches[1] + batches[2])
+    assert ids(receiver.delivered_spans()) == sdk_ids(batches[1] + batches[2])
     assert reader.stats().spans_dropped == {reason: len(batches[0])}
-    assert _spool_files(tmp_path) == []
+    assert spool_files(tmp_path) == []
     dropped = [r.getMessage() for r in caplog.records if oldest in r.getMessage()]
     assert len(dropped) == 1  # one line, saying why
     assert f"HTTP {status}" in dropped[0] and "this batch is not acceptable" in dropped[0]
@@ -135,11 +121,11 @@ def test_batch_failing_for_other_reasons_does_not_block_newer_ones(
         for ss in rs.scope_spans
         for s in ss.spans
     ]
-    assert _ids(newer) == _sdk_ids(batches[1] + batches[2])
+    assert ids(newer) == sdk_ids(batches[1] + batches[2])
     # ...and the failed one was kept and sent by a later pass: nothing lost, nothing twice.
-    assert _ids(receiver.delivered_spans()) == _sdk_ids([s for b in batches for s in b])
+    assert ids(receiver.delivered_spans()) == sdk_ids([s for b in batches for s in b])
     assert reader.stats().spans_dropped_total == 0
-    assert _spool_files(tmp_path) == []
+    assert spool_files(tmp_path) == []
 
 
 def test_pass_stops_at_a_connection_failure(
@@ -156,7 +142,7 @@ def test_pass_stops_at_a_connection_failure(
         reader.shutdown()
     # One connection attempt for the whole pass, not one per spooled file.
     assert reader.stats().failed_requests == 1
-    assert len(_spool_files(tmp_path)) == 5
+    assert len(spool_files(tmp_path)) == 5
 
 
 def test_pass_stops_after_two_failures_in_a_row(
@@ -174,7 +160,7 @@ def test_pass_stops_after_two_failures_in_a_row(
         reader.shutdown()
     # Every batch failing alike means the receiver is in trouble: two tries, then back off.
     assert len(receiver.requests) == 2
-    assert len(_spool_files(tmp_path)) == 5
+    assert len(spool_files(tmp_path)) == 5
     assert reader.stats().spans_dropped_total == 0
 
 
@@ -189,7 +175,7 @@ def test_batch_failing_while_others_are_accepted_is_dropped_after_five_passes(
     receiver.stop()
     poisoned = span_factory(2)
     _spool_batches(url, tmp_path, [poisoned])
-    name = _spool_files(tmp_path)[0]
+    name = spool_files(tmp_path)[0]
     receiver.start()
     reader = _exporter(url, tmp_path, backoff_initial=300, backoff_max=600)
     sent: list[ReadableSpan] = []
@@ -206,8 +192,8 @@ def test_batch_failing_while_others_are_accepted_is_dropped_after_five_passes(
                 receiver.start()
                 receiver.plan(conftest_behavior(status=500, body=b"cannot store this batch"))
                 reader.force_flush(300)  # kicks a pass; the poisoned file may remain
-                assert _ids(receiver.wait_for_spans(len(sent))) == _sdk_ids(sent), round_
-        assert _spool_files(tmp_path) == []
+                assert ids(receiver.wait_for_spans(len(sent))) == sdk_ids(sent), round_
+        assert spool_files(tmp_path) == []
     finally:
         reader.shutdown()
     assert reader.stats().spans_dropped == {DropReason.REJECTED: len(poisoned)}

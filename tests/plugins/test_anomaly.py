@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from plugin_helpers import enrich_spans
 
 from spanlink.plugins.anomaly import AnomalyConfigError, env_settings
 from spanlink.plugins.anomaly import plugin as anomaly_plugin
 from spanlink.plugins.cost import plugin as cost_plugin
-from spanlink.tracer.model import SpanRecord, Trace
+from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.plugins import call_each, get_plugin_manager
 
 FINDING_KEYS = {"rule", "span_id", "severity", "message", "value", "threshold"}
@@ -25,20 +26,7 @@ def enrich(
     manager.register(anomaly_plugin, name="anomaly")
     if with_cost:
         manager.register(cost_plugin, name="cost")
-    context = context or {}
-    span_results: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        results, errors = call_each(manager, "spanlink_enrich_span", span=span, context=context)
-        assert not errors, errors
-        span_results[span.span_id] = results
-    results, errors = call_each(
-        manager,
-        "spanlink_enrich_trace",
-        trace=Trace.from_spans(spans),
-        span_results=span_results,
-        context=context,
-    )
-    assert not errors, errors
+    span_results, results = enrich_spans(manager, spans, context)
     json.dumps(results)  # stored as JSON by the receiver
     return span_results, results
 

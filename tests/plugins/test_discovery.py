@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_helpers import install_sample
+from plugin_helpers import enrich_spans, install_sample
 
-from spanlink.tracer.model import Trace
 from spanlink.tracer.plugins import call_each, load_plugins
 
 SAMPLE = Path(__file__).parent / "sample_plugin"
@@ -75,22 +74,10 @@ def test_third_party_plugin_is_discovered_and_runs(sample_installed: None, make_
         "hooks": ["spanlink_enrich_span", "spanlink_enrich_trace"],
     }
     spans = _llm_spans(make_span)
-    span_results: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        results, errors = call_each(manager, "spanlink_enrich_span", span=span, context={})
-        assert not errors
-        span_results[span.span_id] = results
+    span_results, results = enrich_spans(manager, spans)
     assert span_results[spans[0].span_id]["throughput"] == {"tokens_per_second": 100.0}
     assert span_results[spans[1].span_id]["throughput"] == {"tokens_per_second": 25.0}
     assert span_results[spans[0].span_id]["cost"]["status"] == "ok"  # builtins run alongside
-    results, errors = call_each(
-        manager,
-        "spanlink_enrich_trace",
-        trace=Trace.from_spans(spans),
-        span_results=span_results,
-        context={},
-    )
-    assert not errors
     assert results["throughput"] == {
         "slowest_span_id": spans[1].span_id,
         "min_tokens_per_second": 25.0,

@@ -12,9 +12,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from plugin_helpers import enrich_spans
 
-from spanlink.tracer.model import SpanRecord, Trace
-from spanlink.tracer.plugins import call_each, load_plugins
+from spanlink.tracer.model import SpanRecord
+from spanlink.tracer.plugins import load_plugins
 from spanlink.tracer.semconv import normalize
 
 # What the instrumentations emit for an OpenAI chat call with usage {prompt 1000,
@@ -94,19 +95,7 @@ def enriched() -> tuple[list[SpanRecord], dict[str, dict[str, Any]], dict[str, A
     spans = _produce_spans()
     manager, infos = load_plugins(disabled=frozenset())
     assert {"cost", "anomaly"} <= {info.name for info in infos}
-    span_results: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        results, errors = call_each(manager, "spanlink_enrich_span", span=span, context={})
-        assert not errors, errors
-        span_results[span.span_id] = results
-    trace_results, errors = call_each(
-        manager,
-        "spanlink_enrich_trace",
-        trace=Trace.from_spans(spans),
-        span_results=span_results,
-        context={},
-    )
-    assert not errors, errors
+    span_results, trace_results = enrich_spans(manager, spans)
     json.dumps([span_results, trace_results])
     return spans, span_results, trace_results
 

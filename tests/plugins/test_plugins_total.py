@@ -11,9 +11,9 @@ import math
 from typing import Any
 
 import pytest
+from plugin_helpers import enrich_spans
 
-from spanlink.tracer.model import Trace
-from spanlink.tracer.plugins import call_each, load_plugins
+from spanlink.tracer.plugins import load_plugins
 from spanlink.tracer.semconv import attributes as a
 from spanlink.tracer.semconv import normalize
 
@@ -64,16 +64,4 @@ def test_cost_and_anomaly_take_every_value_type(key: str, make_span: SpanFactory
         spans = [
             make_span("call", normalize({**base, key: value}), start_ms=i * 10) for i in range(4)
         ]
-        span_results = {}
-        for span in spans:
-            results, errors = call_each(manager, "spanlink_enrich_span", span=span, context={})
-            assert not {n: e for n, e in errors.items() if n in ("cost", "anomaly")}, (key, value)
-            span_results[span.span_id] = results
-        results, errors = call_each(
-            manager,
-            "spanlink_enrich_trace",
-            trace=Trace.from_spans(spans),
-            span_results=span_results,
-            context={},
-        )
-        assert not {n: e for n, e in errors.items() if n in ("cost", "anomaly")}, (key, value)
+        enrich_spans(manager, spans, checked=("cost", "anomaly"), note=(key, value))

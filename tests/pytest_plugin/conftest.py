@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_helpers import write_distribution
 from pytest_plugin_helpers import EVALUATORS
 
 collect_ignore = ["sample"]
@@ -16,10 +17,9 @@ def evaluators_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding an installed evaluator plugin (module + dist-info + entry point)."""
     site = tmp_path_factory.mktemp("site")
     (site / "sample_evaluators.py").write_text(EVALUATORS)
-    info = site / "sample_evaluators-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sample-evaluators\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[spanlink]\nsample_evaluators = sample_evaluators\n")
+    write_distribution(
+        site, "sample-evaluators", "1.0", {"spanlink": {"sample_evaluators": "sample_evaluators"}}
+    )
     return site
 
 

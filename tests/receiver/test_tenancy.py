@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import sqlalchemy.exc
+from receiver_fixtures import new_project, project_client
 from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
 from sqlalchemy import Engine, text
 
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import (
-    create_api_key,
     create_app_engine,
-    create_project,
     project_scope,
 )
 from spanlink.receiver.storage._tables import RLS_TABLES
@@ -24,10 +22,9 @@ from spanlink.receiver.storage._tables import RLS_TABLES
 @pytest.fixture
 def other(receiver, database_url: str) -> Iterator[tuple[int, httpx.Client]]:
     """A second project and a client for it."""
-    name = f"other-{uuid.uuid4().hex[:8]}"
-    key = create_api_key(database_url, name)
-    with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {key}"}) as c:
-        yield create_project(database_url, name), c
+    created = new_project(database_url, "other")
+    with project_client(receiver.url, created.api_key) as c:
+        yield created.id, c
 
 
 @pytest.fixture

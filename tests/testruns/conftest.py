@@ -117,22 +117,11 @@ class Shared:
 def shared(receiver: Any, database_url: str) -> Iterator[Shared]:
     """One endpoint app for the tests that need no project of their own (starting one per
     test would spend most of the suite's time importing)."""
-    import uuid
-
-    from spanlink.receiver.storage import create_api_key, create_project
-
-    name = f"shared-{uuid.uuid4().hex[:10]}"
-    key = create_api_key(database_url, name)
-    project = receiver_fixtures.TestProject(
-        id=create_project(database_url, name), name=name, api_key=key
-    )
-    app = EndpointApp(receiver.url, key)
+    project = receiver_fixtures.new_project(database_url, "shared")
+    app = EndpointApp(receiver.url, project.api_key)
     app.wait_ready()
-    http = httpx.Client(
-        base_url=receiver.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
     try:
-        yield Shared(project, http, app)
+        with receiver_fixtures.project_client(receiver.url, project.api_key) as http:
+            yield Shared(project, http, app)
     finally:
-        http.close()
         app.stop()

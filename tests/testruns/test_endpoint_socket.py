@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from socket_helpers import open_socket, recv, register
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver, start_in_thread
@@ -17,47 +18,21 @@ from spanlink.receiver.settings import Settings
 from spanlink.receiver.testruns import _runs
 
 
-def _ws_url(receiver: RunningReceiver) -> str:
-    return receiver.url.replace("http://", "ws://") + "/ws/endpoints"
-
-
-def _open(receiver: RunningReceiver, key: str | None) -> ClientConnection:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return connect(_ws_url(receiver), additional_headers=headers, open_timeout=5)
-
-
-def _recv(ws: ClientConnection, skip_pings: bool = True) -> p.Message:
-    while True:
-        message = p.decode(ws.recv(timeout=10))
-        if skip_pings and isinstance(message, p.Ping):
-            ws.send(p.encode(p.Pong(id=message.id)))
-            continue
-        return message
-
-
-def _register(ws: ClientConnection, *names: str, environment: str | None = None) -> p.Registered:
-    specs = tuple(p.FunctionSpec(name=name) for name in names or ("f",))
-    ws.send(p.encode(p.Register(functions=specs, sdk_version="0", environment=environment)))
-    reply = _recv(ws)
-    assert isinstance(reply, p.Registered), reply
-    return reply
-
-
 @pytest.fixture
 def peer(receiver: RunningReceiver, project: Any) -> Iterator[ClientConnection]:
-    with _open(receiver, project.api_key) as ws:
+    with open_socket(receiver, project.api_key) as ws:
         yield ws
 
 
 def test_missing_or_unknown_key_is_refused_with_401(receiver: RunningReceiver) -> None:
     for key in (None, "slk_not-a-key"):
         with pytest.raises(InvalidStatus) as caught:
-            _open(receiver, key)
+            open_socket(receiver, key)
         assert caught.value.response.status_code == 401
 
 
 def test_registration_is_answered_with_limits(peer: ClientConnection) -> None:
-    registered = _register(peer, "f", "g")
+    registered = register(peer, "f", "g")
     assert registered.functions == ("f", "g")
     assert registered.connection_id
     assert registered.max_message_bytes == 1024 * 1024
@@ -66,10 +41,10 @@ def test_registration_is_answered_with_limits(peer: ClientConnection) -> None:
 
 def test_every_bad_message_gets_an_error_and_the_connection_stays(peer: ClientConnection) -> None:
     peer.send(json.dumps({"type": "result", "v": 1, "invocation_id": "x", "status": "success"}))
-    first = _recv(peer)
+    first = recv(peer)
     assert isinstance(first, p.Error) and first.code == "unexpected_message"
     assert "register" in first.message
-    _register(peer)
+    register(peer)
     bad: list[tuple[str, str]] = [
         ("{not json", "malformed_json"),
         ('["a list"]', "malformed_json"),
@@ -85,12 +60,12 @@ def test_every_bad_message_gets_an_error_and_the_connection_stays(peer: ClientCo
     ]
     for text, code in bad:
         peer.send(text)
-        reply = _recv(peer)
+        reply = recv(peer)
         assert isinstance(reply, p.Error), (text[:60], reply)
         assert reply.code == code, (text[:60], reply)
         assert reply.message
     peer.send(p.encode(p.Ping(id="still-there")))
-    assert _recv(peer, skip_pings=False) == p.Pong(id="still-there")
+    assert recv(peer, skip_pings=False) == p.Pong(id="still-there")
 
 
 def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
@@ -101,13 +76,13 @@ def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_runs, "ENDPOINT_WAIT_S", 0.3)
-    with _open(receiver, project.api_key) as ws:
-        _register(ws, "f")
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f")
         cases = [{"id": "a", "inputs": {"x": 1}}, {"id": "b", "inputs": {"x": 2}}]
         created = client.post(
             "/api/v1/test-runs", json={"function": "f", "cases": cases, "concurrency": 1}
         ).json()
-        invoke = _recv(ws)
+        invoke = recv(ws)
         assert isinstance(invoke, p.Invoke)
         assert invoke.invocation_id == created["results"][0]["id"]
         assert invoke.test_context["result_id"] == invoke.invocation_id
@@ -124,20 +99,20 @@ def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
 
 def test_rate_limit_answers_overloaded_and_keeps_results(database_url: str, project: Any) -> None:
     with start_in_thread(Settings(database_url=database_url, endpoint_rate_limit_per_s=2)) as r:
-        with _open(r, project.api_key) as ws:
-            _register(ws)
+        with open_socket(r, project.api_key) as ws:
+            register(ws)
             for n in range(10):
                 ws.send(p.encode(p.Ping(id=str(n))))
-            replies = [_recv(ws, skip_pings=False) for _ in range(5)]
+            replies = [recv(ws, skip_pings=False) for _ in range(5)]
             assert any(isinstance(m, p.Error) and m.code == "overloaded" for m in replies)
             assert sum(isinstance(m, p.Pong) for m in replies) >= 2
 
 
 def test_receiver_pings_and_closes_silent_connections(database_url: str, project: Any) -> None:
     settings = Settings(database_url=database_url, endpoint_heartbeat_interval_s=0.2)
-    with start_in_thread(settings) as r, _open(r, project.api_key) as ws:
-        _register(ws)
-        assert isinstance(_recv(ws, skip_pings=False), p.Ping)
+    with start_in_thread(settings) as r, open_socket(r, project.api_key) as ws:
+        register(ws)
+        assert isinstance(recv(ws, skip_pings=False), p.Ping)
         # Say nothing more: after three intervals the receiver closes the connection.
         with pytest.raises(Exception):  # noqa: B017 - ConnectionClosed or TimeoutError
             while True:
@@ -152,14 +127,14 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_runs, "RESULT_MARGIN_S", 0.2)
-    with _open(receiver, project.api_key) as ws:
-        _register(ws, "f")
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f")
         created = client.post(
             "/api/v1/test-runs",
             json={"function": "f", "cases": [{"inputs": {}}], "timeout_s": 0.3},
         ).json()
-        assert isinstance(_recv(ws), p.Invoke)
-        cancel = _recv(ws)
+        assert isinstance(recv(ws), p.Invoke)
+        cancel = recv(ws)
         assert isinstance(cancel, p.Cancel)
         run = run_waiter(client, created["id"])
         [result] = run["results"]
@@ -167,7 +142,7 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
         assert result["error"].startswith("Timeout: no result from the endpoint within 0.3 s")
         # A late answer changes nothing and is told so.
         ws.send(p.encode(p.Result(invocation_id=result["id"], status="success", output=1)))
-        late = _recv(ws)
+        late = recv(ws)
         assert isinstance(late, p.Error) and late.code == "unexpected_message"
         assert (
             client.get(f"/api/v1/test-runs/{created['id']}").json()["results"][0]["status"]
@@ -178,8 +153,8 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
 def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
     receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
 ) -> None:
-    with _open(receiver, project.api_key) as ws:
-        _register(ws, "f")
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f")
         created = client.post(
             "/api/v1/test-runs",
             json={
@@ -189,7 +164,7 @@ def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
             },
         )
         assert created.status_code == 201, created.text
-        invoke = _recv(ws)
+        invoke = recv(ws)
         assert isinstance(invoke, p.Invoke)
         assert invoke.arguments == {"x": "a\x00b"}  # the function gets what was asked
         ws.send(
@@ -212,10 +187,10 @@ def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
 def test_message_far_over_the_limit_closes_with_1009(
     receiver: RunningReceiver, project: Any
 ) -> None:
-    with _open(receiver, project.api_key) as ws:
-        _register(ws)
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws)
         ws.send(json.dumps({"type": "ping", "v": 1, "pad": "x" * (4 * 1024 * 1024 + 1)}))
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                _recv(ws)
+                recv(ws)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

@@ -17,6 +17,19 @@ from spanlink.receiver.testruns import _housekeeping
 from spanlink.receiver.testruns.store import ORPHANED_CASE_ERROR
 
 
+def _start_slow_run(url: str, headers: dict[str, str], seconds: float, run_waiter: Any) -> str:
+    """Start three ``slow`` cases one at a time through ``url``; return once the first runs."""
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        cases = [{"id": f"c{n}", "inputs": {"seconds": seconds}} for n in range(3)]
+        created = http.post(
+            "/api/v1/test-runs", json={"function": "slow", "cases": cases, "concurrency": 1}
+        )
+        assert created.status_code == 201, created.text
+        run_id: str = created.json()["id"]
+        run_waiter(http, run_id, lambda run: run["progress"]["counts"]["running"] == 1)
+    return run_id
+
+
 def test_cases_never_started_fail_when_the_executing_receiver_stops(
     database_url: str, project: Any, endpoint_app: Any, run_waiter: Any
 ) -> None:
@@ -26,15 +39,7 @@ def test_cases_never_started_fail_when_the_executing_receiver_stops(
         endpoint_app(survivor.url, project.api_key)  # the endpoint stays reachable
         executor = start_in_thread(Settings(database_url=database_url))
         try:
-            with httpx.Client(base_url=executor.url, headers=headers, timeout=30) as http:
-                cases = [{"id": f"c{n}", "inputs": {"seconds": 1.5}} for n in range(3)]
-                created = http.post(
-                    "/api/v1/test-runs",
-                    json={"function": "slow", "cases": cases, "concurrency": 1},
-                )
-                assert created.status_code == 201, created.text
-                run_id = created.json()["id"]
-                run_waiter(http, run_id, lambda run: run["progress"]["counts"]["running"] == 1)
+            run_id = _start_slow_run(executor.url, headers, 1.5, run_waiter)
         finally:
             executor.stop()  # its queued cases will never be invoked by it
         with httpx.Client(base_url=survivor.url, headers=headers, timeout=30) as http:
@@ -112,15 +117,7 @@ def test_a_run_of_a_killed_receiver_finishes_once_its_heartbeat_is_stale(
         endpoint_app(survivor.url, project.api_key)
         process, url = _serve(database_url)
         try:
-            with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-                cases = [{"id": f"c{n}", "inputs": {"seconds": 1.0}} for n in range(3)]
-                created = http.post(
-                    "/api/v1/test-runs",
-                    json={"function": "slow", "cases": cases, "concurrency": 1},
-                )
-                assert created.status_code == 201, created.text
-                run_id = created.json()["id"]
-                run_waiter(http, run_id, lambda run: run["progress"]["counts"]["running"] == 1)
+            run_id = _start_slow_run(url, headers, 1.0, run_waiter)
         finally:
             process.kill()  # no goodbye: only its heartbeat stops
             process.wait(10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -172,21 +173,28 @@ def test_ids_of_another_project_are_refused(
     assert client.get(f"/api/v1/test-runs/{theirs}").status_code == 404
 
 
+@contextmanager
+def _sweeping_receiver(database_url: str, api_key: str) -> Iterator[httpx.Client]:
+    """A receiver of its own sweeping every 0.2 s, and a client with the project's key."""
+    settings = Settings(database_url=database_url, linking_sweep_interval_s=0.2)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with start_in_thread(settings) as server:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+            yield http
+
+
 def test_a_run_whose_reporter_vanished_is_finished_by_the_sweep(
     database_url: str, project: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reported, "REPORTER_STALE_S", 1.0)
-    headers = {"Authorization": f"Bearer {project.api_key}"}
-    settings = Settings(database_url=database_url, linking_sweep_interval_s=0.2)
-    with start_in_thread(settings) as server:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-            run_id = _new_run(http)
-            _post(http, run_id, _result("passed", case_id="t::ok"), _result(case_id="t::killed"))
-            deadline = time.monotonic() + 30
+    with _sweeping_receiver(database_url, project.api_key) as http:
+        run_id = _new_run(http)
+        _post(http, run_id, _result("passed", case_id="t::ok"), _result(case_id="t::killed"))
+        deadline = time.monotonic() + 30
+        run = http.get(f"/api/v1/test-runs/{run_id}").json()
+        while run["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
             run = http.get(f"/api/v1/test-runs/{run_id}").json()
-            while run["status"] == "running" and time.monotonic() < deadline:
-                time.sleep(0.2)
-                run = http.get(f"/api/v1/test-runs/{run_id}").json()
     assert run["status"] == "completed"
     assert run["metadata"]["finish_reason"] == "reporter vanished"
     by_case = {r["case_id"]: r for r in run["results"]}
@@ -199,15 +207,12 @@ def test_a_live_reporter_keeps_its_run_open(
     database_url: str, project: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reported, "REPORTER_STALE_S", 1.5)
-    headers = {"Authorization": f"Bearer {project.api_key}"}
-    settings = Settings(database_url=database_url, linking_sweep_interval_s=0.2)
-    with start_in_thread(settings) as server:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-            run_id = _new_run(http)
-            _post(http, run_id, _result(case_id="t::long"))
-            for _ in range(8):  # heartbeats for ~3 s, twice the staleness limit
-                time.sleep(0.4)
-                assert _post(http, run_id).status_code == 200
-            run = http.get(f"/api/v1/test-runs/{run_id}").json()
+    with _sweeping_receiver(database_url, project.api_key) as http:
+        run_id = _new_run(http)
+        _post(http, run_id, _result(case_id="t::long"))
+        for _ in range(8):  # heartbeats for ~3 s, twice the staleness limit
+            time.sleep(0.4)
+            assert _post(http, run_id).status_code == 200
+        run = http.get(f"/api/v1/test-runs/{run_id}").json()
     assert run["status"] == "running"
     assert [r["status"] for r in run["results"]] == ["running"]

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from spanlink.receiver.storage import create_api_key, create_project
+from receiver_fixtures import new_project, project_client
 
 
 def _post(http: httpx.Client, **body: Any) -> httpx.Response:
@@ -112,12 +111,8 @@ def test_projects_cannot_invoke_or_read_each_other(
     endpoint_app(receiver.url, project.api_key)
     created = _post(client, function="answer", cases=[{"inputs": {"question": "q"}}]).json()
     run_waiter(client, created["id"])
-    other_name = f"other-{time.monotonic_ns()}"
-    other_key = create_api_key(database_url, other_name)
-    create_project(database_url, other_name)
-    with httpx.Client(
-        base_url=receiver.url, headers={"Authorization": f"Bearer {other_key}"}
-    ) as other:
+    other_project = new_project(database_url, "other")
+    with project_client(receiver.url, other_project.api_key) as other:
         refused = _post(other, function="answer", cases=[{"inputs": {"question": "q"}}])
         assert refused.status_code == 409
         assert other.get(f"/api/v1/test-runs/{created['id']}").status_code == 404

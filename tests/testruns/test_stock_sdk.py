@@ -6,11 +6,9 @@ from typing import Any
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from websockets.sync.client import connect
+from receiver_helpers import stock_provider
+from socket_helpers import open_socket, register
 
 import spanlink.protocol as p
 
@@ -19,21 +17,12 @@ def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
     receiver: Any, project: Any, client: httpx.Client, run_waiter: Any
 ) -> None:
     # A provider of its own (never the global one): the stock exporter, no spanlink code.
-    provider = TracerProvider(resource=Resource.create({"service.name": "stock-service"}))
-    provider.add_span_processor(
-        SimpleSpanProcessor(
-            OTLPSpanExporter(
-                endpoint=f"{receiver.url}/v1/traces",
-                headers={"Authorization": f"Bearer {project.api_key}"},
-            )
-        )
+    provider = stock_provider(
+        receiver.url, project.api_key, Resource.create({"service.name": "stock-service"})
     )
     tracer = provider.get_tracer("stock")
-    ws_url = receiver.url.replace("http://", "ws://") + "/ws/endpoints"
-    headers = {"Authorization": f"Bearer {project.api_key}"}
-    with connect(ws_url, additional_headers=headers) as ws:
-        ws.send(p.encode(p.Register(functions=(p.FunctionSpec(name="f"),), sdk_version="0")))
-        assert isinstance(p.decode(ws.recv(timeout=10)), p.Registered)
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f")
         created = client.post(
             "/api/v1/test-runs", json={"function": "f", "cases": [{"id": "k", "inputs": {}}]}
         ).json()

@@ -8,30 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from socket_helpers import open_socket, recv, register
+from websockets.sync.client import ClientConnection
 
 import spanlink.protocol as p
 from spanlink.receiver.server import RunningReceiver
 from spanlink.receiver.testruns import _streaming
-
-
-def _open(receiver: RunningReceiver, key: str) -> ClientConnection:
-    url = receiver.url.replace("http://", "ws://") + "/ws/endpoints"
-    return connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=5)
-
-
-def _recv(ws: ClientConnection) -> p.Message:
-    while True:
-        message = p.decode(ws.recv(timeout=10))
-        if not isinstance(message, p.Ping):
-            return message
-        ws.send(p.encode(p.Pong(id=message.id)))
-
-
-def _register(ws: ClientConnection, name: str) -> None:
-    specs = (p.FunctionSpec(name=name, streaming=True),)
-    ws.send(p.encode(p.Register(functions=specs, sdk_version="0")))
-    assert isinstance(_recv(ws), p.Registered)
 
 
 def _case(run: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +78,7 @@ def test_a_long_stream_is_capped_by_the_client_and_the_output_is_whole(
 def _start_case(client: httpx.Client, ws: ClientConnection) -> tuple[str, p.Invoke]:
     created = client.post("/api/v1/test-runs", json={"function": "f", "cases": [{"inputs": {}}]})
     assert created.status_code == 201, created.text
-    invoke = _recv(ws)
+    invoke = recv(ws)
     assert isinstance(invoke, p.Invoke)
     return created.json()["id"], invoke
 
@@ -108,8 +90,8 @@ def _chunk(invocation_id: str, index: int, data: Any) -> str:
 def test_bad_and_unknown_chunks_get_errors_and_the_connection_goes_on(
     receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
 ) -> None:
-    with _open(receiver, project.api_key) as ws:
-        _register(ws, "f")
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f", streaming=True)
         run_id, invoke = _start_case(client, ws)
         iid = invoke.invocation_id
         envelope = {"type": "chunk", "v": 1, "invocation_id": iid}
@@ -123,7 +105,7 @@ def test_bad_and_unknown_chunks_get_errors_and_the_connection_goes_on(
         ]
         for text, code in bad:
             ws.send(text)
-            reply = _recv(ws)
+            reply = recv(ws)
             assert isinstance(reply, p.Error), (text, reply)
             assert reply.code == (code or "invalid_message"), (text, reply)
             assert reply.message_type == "chunk"
@@ -138,7 +120,7 @@ def test_bad_and_unknown_chunks_get_errors_and_the_connection_goes_on(
         assert case["status"] == "passed" and case["output"] == "fine"
         # A chunk after the result is refused: the invocation is no longer in flight.
         ws.send(_chunk(iid, 1, "late"))
-        late = _recv(ws)
+        late = recv(ws)
         assert isinstance(late, p.Error) and late.code == "unexpected_message"
         assert _case(client.get(f"/api/v1/test-runs/{run_id}").json())["output"] == "fine"
 
@@ -152,8 +134,8 @@ def test_receiver_keeps_streamed_chunks_within_its_caps(
 ) -> None:
     monkeypatch.setattr(_streaming, "MAX_STREAM_CHUNKS", 3)
     monkeypatch.setattr(_streaming, "MAX_STREAM_BYTES", 40)
-    with _open(receiver, project.api_key) as ws:
-        _register(ws, "f")
+    with open_socket(receiver, project.api_key) as ws:
+        register(ws, "f", streaming=True)
         run_id, invoke = _start_case(client, ws)
         iid = invoke.invocation_id
         for index in range(3):

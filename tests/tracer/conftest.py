@@ -18,29 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_helpers import global_sdk_provider
 
 _state: dict[str, object] = {}
 
 
 def _session_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     if "provider" not in _state:
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            provider = current
-        else:
-            provider = TracerProvider(resource=Resource.create({"service.name": "spanlink-tests"}))
-            trace.set_tracer_provider(provider)
-            if trace.get_tracer_provider() is not provider:  # someone else won the race
-                global_provider = trace.get_tracer_provider()
-                assert isinstance(global_provider, TracerProvider), (
-                    "the global tracer provider is not an SDK TracerProvider"
-                )
-                provider = global_provider
+        provider = global_sdk_provider()
         exporter = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         _state["provider"] = provider

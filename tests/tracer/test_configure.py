@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from plugin_helpers import write_distribution
+
 PRELUDE = """
 import json, threading, time
 from opentelemetry import trace
@@ -144,11 +146,8 @@ def _exporter_distribution(tmp_path: Path, name: str) -> str:
             """
         )
     )
-    dist_info = tmp_path / f"{module}-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text(
-        f"[spanlink_exporter]\n{name} = {module}:Recording\n"
+    write_distribution(
+        tmp_path, module, "1.0", {"spanlink_exporter": {name: f"{module}:Recording"}}
     )
     return os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
 

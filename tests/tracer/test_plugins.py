@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from plugin_helpers import write_distribution
 
 from spanlink.tracer import hookspecs, plugins
 from spanlink.tracer.model import SpanRecord
@@ -39,10 +40,7 @@ def installed_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "broken_plugin": "raise ImportError('missing optional dependency foo')\n",
     }.items():
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
-        dist_info = tmp_path / f"{name}-1.0.dist-info"
-        dist_info.mkdir()
-        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        (dist_info / "entry_points.txt").write_text(f"[spanlink]\n{name} = {name}\n")
+        write_distribution(tmp_path, name, "1.0", {"spanlink": {name: name}})
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     for name in ("good_plugin", "broken_plugin"):

@@ -7,7 +7,6 @@ The run is created by ``POST /api/v1/test-runs`` with a ``source`` and no ``func
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,9 +17,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.auth import Project
 from spanlink.receiver.linking import ResultLink
 from spanlink.receiver.redaction import RulesCache, redact_value
+from spanlink.receiver.storage import run_in_project
 from spanlink.receiver.testruns import reported, store
 from spanlink.receiver.testruns._redact import redact_reported
 from spanlink.receiver.testruns.service import TestRunService
@@ -111,11 +111,6 @@ def run_url(request: Request, run_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/ui/#/runs/{run_id}"
 
 
-def _scoped(request: Request, project: int, work: Callable[[Connection], Any]) -> Any:
-    with project_transaction(request.app.state.engine, project) as connection:
-        return work(connection)
-
-
 async def create_reported_run(body: ReportedRunIn, request: Request, project: int) -> JSONResponse:
     """Create a client-reported run (201), or find it (200) when its id exists already."""
     run_id = (body.id or uuid.uuid4().hex).lower()
@@ -135,7 +130,7 @@ async def create_reported_run(body: ReportedRunIn, request: Request, project: in
         )
 
     try:
-        created = await run_in_threadpool(_scoped, request, project, create)
+        created = await run_in_project(request.app.state.engine, project, create)
     except reported.IdTaken as error:
         raise HTTPException(409, f"{error}; allocate a new id") from None
     answer = {
@@ -207,7 +202,7 @@ async def report_results(
         return len(final)
 
     try:
-        finished = await run_in_threadpool(_scoped, request, project, write)
+        finished = await run_in_project(request.app.state.engine, project, write)
     except reported.IdTaken as error:
         raise HTTPException(409, str(error)) from None
     except DBAPIError as error:
@@ -232,7 +227,7 @@ async def finish_test_run(
         reported.finish_reported_run(db, run_id)
         return store.get_run(db, project, run_id)
 
-    run = await run_in_threadpool(_scoped, request, project, finish)
+    run = await run_in_project(request.app.state.engine, project, finish)
     if run is None:  # pragma: no cover - checked above in the same transaction
         raise HTTPException(404, f"test run {run_id} not found in this project")
     run["url"] = run_url(request, run_id)

@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
@@ -25,6 +23,7 @@ from spanlink.receiver.api.datasets import (
 )
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
 from spanlink.receiver.datasets import get_version
+from spanlink.receiver.storage import run_in_project
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -212,11 +211,6 @@ async def create_test_run(
     return JSONResponse(created, status_code=201)
 
 
-def _scoped(request: Request, project: int, work: Callable[[Connection], Any]) -> Any:
-    with project_transaction(request.app.state.engine, project) as connection:
-        return work(connection)
-
-
 @router.get("/test-runs")
 async def list_test_runs(
     request: Request,
@@ -225,8 +219,8 @@ async def list_test_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """The project's runs, newest first, with their progress."""
-    items, total = await run_in_threadpool(
-        _scoped, request, project, lambda db: store.list_runs(db, project, limit, offset)
+    items, total = await run_in_project(
+        request.app.state.engine, project, lambda db: store.list_runs(db, project, limit, offset)
     )
     return page(items, total, limit, offset)
 
@@ -238,8 +232,8 @@ async def get_test_run(
     run_id: Annotated[str, Path(pattern=_ID)],
 ) -> JSONResponse:
     """A run with each case's result, linked trace ids, tokens, cost and anomalies."""
-    run = await run_in_threadpool(
-        _scoped, request, project, lambda db: store.get_run(db, project, run_id.lower())
+    run = await run_in_project(
+        request.app.state.engine, project, lambda db: store.get_run(db, project, run_id.lower())
     )
     if run is None:
         raise HTTPException(404, f"test run {run_id} not found in this project")

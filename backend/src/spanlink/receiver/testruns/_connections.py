@@ -34,13 +34,13 @@ class Target:
     local: EndpointConnection | None
 
 
+@dataclass(eq=False)
 class ConnectionRows:
     """This receiver's rows of ``endpoint_connections``, and the lookup of everyone's."""
 
-    def __init__(self, engine: Engine, receiver_id: str, registry: EndpointRegistry) -> None:
-        self.engine = engine
-        self.receiver_id = receiver_id
-        self.registry = registry
+    engine: Engine
+    receiver_id: str
+    registry: EndpointRegistry
 
     async def record(self, connection: EndpointConnection) -> None:
         """Announce a registered connection to the other receivers (a warning when the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,6 +31,7 @@ __all__ = ["ACK_TIMEOUT_S", "Dispatch"]
 ACK_TIMEOUT_S = 2.0
 
 
+@dataclass(eq=False)
 class Dispatch:
     """This receiver's side of the routing: sends to other receivers, handles their messages.
 
@@ -38,20 +40,12 @@ class Dispatch:
     their acknowledgement, by result id.
     """
 
-    def __init__(
-        self,
-        engine: Engine,
-        receiver_id: str,
-        registry: EndpointRegistry,
-        wake: Callable[[str], None],
-        on_cancel_run: Callable[[int, str, str], Awaitable[None]],
-    ) -> None:
-        self.engine = engine
-        self.receiver_id = receiver_id
-        self.registry = registry
-        self.wake = wake
-        self.on_cancel_run = on_cancel_run
-        self.acks: dict[str, asyncio.Future[bool]] = {}
+    engine: Engine
+    receiver_id: str
+    registry: EndpointRegistry
+    wake: Callable[[str], None]
+    on_cancel_run: Callable[[int, str, str], Awaitable[None]]
+    acks: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
 
     async def remote_dispatch(
         self, project_id: int, target: Target, result_id: str, waiter: asyncio.Future[None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine
@@ -26,14 +27,14 @@ logger = logging.getLogger("spanlink.receiver.testruns")
 CONNECTION_REFRESH_S = 10.0
 
 
+@dataclass(eq=False)
 class Heartbeats:
     """The periodic refresh of ``runs`` and ``rows`` by ``receiver_id``."""
 
-    def __init__(self, engine: Engine, receiver_id: str, runs: Runs, rows: ConnectionRows) -> None:
-        self.engine = engine
-        self.receiver_id = receiver_id
-        self.runs = runs
-        self.rows = rows
+    engine: Engine
+    receiver_id: str
+    runs: Runs
+    rows: ConnectionRows
 
     async def run(self) -> None:
         """Refresh forever (the caller cancels the task to stop)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -30,25 +31,18 @@ __all__ = ["Results"]
 logger = logging.getLogger("spanlink.receiver.testruns")
 
 
+@dataclass(eq=False)
 class Results:
     """Stores results and wakes whoever waits for them; ``waiters`` by result id."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        receiver_id: str,
-        strategy: ReceiverLinkingStrategy,
-        redaction: RulesCache | None,
-        evaluation: EvaluationService | None = None,
-    ) -> None:
-        self.engine = engine
-        #: Judges results whose cases have evaluators (an expected output included).
-        self.evaluation = evaluation
-        self.receiver_id = receiver_id
-        self.strategy = strategy
-        self.redaction = redaction
-        #: Cases this receiver executes, waiting for their result.
-        self.waiters: dict[str, asyncio.Future[None]] = {}
+    engine: Engine
+    receiver_id: str
+    strategy: ReceiverLinkingStrategy
+    redaction: RulesCache | None
+    #: Judges results whose cases have evaluators (an expected output included).
+    evaluation: EvaluationService | None = None
+    #: Cases this receiver executes, waiting for their result.
+    waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     def rules(self, project_id: int) -> CompiledRules:
         """The project's redaction rules (a database read when not cached: a worker thread)."""

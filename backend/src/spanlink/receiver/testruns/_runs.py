@@ -89,27 +89,18 @@ class RunState:
     task: asyncio.Task[None] | None = None
 
 
+@dataclass(eq=False)
 class Runs:
     """The runs this receiver executes (``active``, by run id); see the module docs."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        receiver_id: str,
-        registry: EndpointRegistry,
-        rows: ConnectionRows,
-        results: Results,
-        dispatch: Dispatch,
-        strategy: ReceiverLinkingStrategy,
-    ) -> None:
-        self.engine = engine
-        self.receiver_id = receiver_id
-        self.registry = registry
-        self.rows = rows
-        self.results = results
-        self.dispatch = dispatch
-        self.strategy = strategy
-        self.active: dict[str, RunState] = {}
+    engine: Engine
+    receiver_id: str
+    registry: EndpointRegistry
+    rows: ConnectionRows
+    results: Results
+    dispatch: Dispatch
+    strategy: ReceiverLinkingStrategy
+    active: dict[str, RunState] = field(default_factory=dict)
 
     def by_project(self) -> dict[int, list[str]]:
         """The ids of the runs executed here, by project."""

@@ -17,6 +17,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from spanlink.tracer.support import span_with_attributes
+
 __all__ = ["TRUNCATION_MARKER", "Batcher", "Chunk", "EncodeResult", "Encoder"]
 
 #: Appended to a string attribute value cut to fit the size cap; ``{n}`` is the bytes removed.
@@ -238,20 +240,11 @@ def _with_attributes(
     events: list[tuple[Event, dict[str, Any]]],
 ) -> ReadableSpan:
     """A copy of ``span`` with other span and event attributes (everything else kept)."""
-    return ReadableSpan(
-        name=span.name,
-        context=span.get_span_context(),
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=[
+    return span_with_attributes(
+        span,
+        attributes,
+        [
             Event(event.name, event_attributes, event.timestamp)
             for event, event_attributes in events
         ],
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
     )

@@ -248,14 +248,9 @@ def _any_value(value: Any) -> dict[str, Any]:
         }
     if value is None:
         return {}
-    if isinstance(value, bool):
-        return _any_value(bool(value))
-    if isinstance(value, str):
-        return _any_value(str(value))
-    if isinstance(value, int):
-        return _any_value(int(value))
-    if isinstance(value, float):
-        return _any_value(float(value))
+    for scalar in (bool, str, int, float):  # subclasses (an IntEnum...) as their base type
+        if isinstance(value, scalar):
+            return _any_value(scalar(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, Sequence):

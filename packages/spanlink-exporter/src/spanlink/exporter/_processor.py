@@ -21,8 +21,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from spanlink.exporter import _env
 from spanlink.exporter._stats import DropReason
+from spanlink.tracer.support import run_with_deadline
 
 if TYPE_CHECKING:
     from spanlink.exporter._exporter import SpanlinkExporter
@@ -61,24 +62,6 @@ def _queue_size(value: int | None) -> int:
             _DEFAULT_MAX_QUEUE_SIZE,
         )
     return _DEFAULT_MAX_QUEUE_SIZE
-
-
-def _run_bounded(fn: Callable[[], Any], timeout_s: float, name: str) -> tuple[bool, Any]:
-    """Run ``fn`` on a daemon thread, waiting at most ``timeout_s``: ``(finished, result)``."""
-    outcome: list[Any] = []
-
-    def target() -> None:
-        try:
-            outcome.append(fn())
-        except Exception:
-            _logger.exception("spanlink exporter: %s failed", name)
-
-    thread = threading.Thread(target=target, name=f"spanlink-exporter-{name}", daemon=True)
-    thread.start()
-    thread.join(max(0.0, timeout_s))
-    if thread.is_alive() or not outcome:
-        return False, None
-    return True, outcome[0]
 
 
 class _Counted(SpanExporter):
@@ -177,8 +160,12 @@ class SpanlinkBatchProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued, waiting at most ``timeout_millis``; True when done."""
         deadline = time.monotonic() + timeout_millis / 1000
-        finished, result = _run_bounded(
-            lambda: self._inner.force_flush(timeout_millis), timeout_millis / 1000, "flush"
+        finished, result = run_with_deadline(
+            lambda: self._inner.force_flush(timeout_millis),
+            timeout_millis / 1000,
+            "exporter-flush",
+            logger=_logger,
+            warn_late=False,
         )
         spilled = self._spill(deadline)
         return bool(finished and result is not False and spilled)
@@ -201,7 +188,13 @@ class SpanlinkBatchProcessor(SpanProcessor):
             exporter._close_by(start + budget - min(0.5 * budget, 2.0))
         else:
             exporter._close_by(finish)
-        _run_bounded(self._inner.shutdown, finish - time.monotonic(), "shutdown")
+        run_with_deadline(
+            self._inner.shutdown,
+            finish - time.monotonic(),
+            "exporter-shutdown",
+            logger=_logger,
+            warn_late=False,  # what is left is spilled to the spool next
+        )
         self._spill(finish)
         self._closed = True
         self._spill_wake.set()

@@ -254,14 +254,9 @@ def _any_value(value: Any) -> bytes:
     if value is None:
         return b""
     # Subclasses and containers, in the stock encoder's order of checks.
-    if isinstance(value, bool):
-        return _any_value(bool(value))
-    if isinstance(value, str):
-        return _any_value(str(value))
-    if isinstance(value, int):
-        return _any_value(int(value))
-    if isinstance(value, float):
-        return _any_value(float(value))
+    for scalar in (bool, str, int, float):  # subclasses (an IntEnum...) as their base type
+        if isinstance(value, scalar):
+            return _any_value(scalar(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return len_field(b"\x3a", bytes(value))
     if isinstance(value, Sequence):

@@ -382,7 +382,7 @@ class SpanlinkSession:
     def _flush_spans(self, deadline: float) -> None:
         if self._processor is None:
             return
-        from spanlink.tracer._processor import run_with_deadline
+        from spanlink.tracer.support import run_with_deadline
 
         remaining = max(0.0, deadline - time.monotonic())
         run_with_deadline(

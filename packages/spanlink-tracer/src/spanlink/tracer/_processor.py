@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,38 +33,13 @@ from spanlink.tracer._context import span_attributes_from_context
 from spanlink.tracer.model import SpanRecord
 from spanlink.tracer.plugins import call_each, load_plugins
 from spanlink.tracer.semconv import normalize
+from spanlink.tracer.support import run_with_deadline, span_with_attributes
 
 __all__ = ["SpanlinkProcessor", "export_processor", "run_with_deadline"]
 
 logger = logging.getLogger("spanlink.tracer")
 
 _SCALARS = (str, bool, int, float)
-
-
-def run_with_deadline(fn: Callable[[], Any], timeout_s: float, what: str) -> tuple[bool, Any]:
-    """Run ``fn`` in a daemon thread and wait at most ``timeout_s`` seconds for it.
-
-    Returns ``(finished, result)``. A call that overruns keeps running in the background
-    (it cannot be killed) but never holds up the caller; an exception counts as not
-    finished and is logged.
-    """
-    outcome: list[Any] = []
-
-    def target() -> None:
-        try:
-            outcome.append(fn())
-        except Exception:
-            logger.exception("spanlink: %s failed", what)
-
-    thread = threading.Thread(target=target, name=f"spanlink-{what}", daemon=True)
-    thread.start()
-    thread.join(max(0.0, timeout_s))
-    if thread.is_alive():
-        logger.warning("spanlink: %s did not finish within %.1f s; continuing", what, timeout_s)
-        return False, None
-    if not outcome:
-        return False, None
-    return True, outcome[0]
 
 
 def export_processor(exporter: SpanExporter) -> SpanProcessor:
@@ -258,17 +232,4 @@ class SpanlinkProcessor(SpanProcessor):
                             changed = True
         if not changed:
             return span
-        return ReadableSpan(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=attributes,
-            events=span.events,
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
+        return span_with_attributes(span, attributes)

@@ -1,7 +1,7 @@
 """Small helpers that spanlink's own distributions share (exporter, endpoint, receiver, plugins).
 
-Written once here so that every package retries, warns, reads its environment variables
-and bounds numbers the same way.
+Written once here so that every package retries, warns, reads its environment variables,
+bounds numbers and waits on a call with a deadline the same way.
 They are stable enough to use, but they are not the tracing API: that is ``spanlink.tracer``.
 """
 
@@ -11,7 +11,10 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
 
 __all__ = [
     "INT64_MAX",
@@ -21,7 +24,9 @@ __all__ = [
     "clamp_int64",
     "env_setting",
     "env_value",
+    "run_with_deadline",
     "saturating_add",
+    "span_with_attributes",
 ]
 
 #: The bounds of a signed 64-bit integer: OTLP ``int_value``, a Postgres ``bigint``.
@@ -97,3 +102,59 @@ class WarnOnce:
         """Forget what was logged (for tests)."""
         with self._lock:
             self._seen.clear()
+
+
+def run_with_deadline(
+    fn: Callable[[], Any],
+    timeout_s: float,
+    what: str,
+    *,
+    logger: logging.Logger | None = None,
+    warn_late: bool = True,
+) -> tuple[bool, Any]:
+    """Run ``fn`` in a daemon thread and wait at most ``timeout_s`` seconds for it.
+
+    Returns ``(finished, result)``. A call that overruns keeps running in the background
+    (it cannot be killed) but never holds up the caller; an exception counts as not
+    finished and is logged on ``logger`` (default ``spanlink.tracer``), as is an overrun
+    unless ``warn_late`` is False (the caller says what happens instead).
+    """
+    log = logger or logging.getLogger("spanlink.tracer")
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(fn())
+        except Exception:
+            log.exception("spanlink: %s failed", what)
+
+    thread = threading.Thread(target=target, name=f"spanlink-{what}", daemon=True)
+    thread.start()
+    thread.join(max(0.0, timeout_s))
+    if thread.is_alive():
+        if warn_late:
+            log.warning("spanlink: %s did not finish within %.1f s; continuing", what, timeout_s)
+        return False, None
+    if not outcome:
+        return False, None
+    return True, outcome[0]
+
+
+def span_with_attributes(
+    span: ReadableSpan, attributes: Mapping[str, Any], events: Sequence[Event] | None = None
+) -> ReadableSpan:
+    """A copy of a finished ``span`` with other attributes (and events); all else kept."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.get_span_context(),
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events if events is None else events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
