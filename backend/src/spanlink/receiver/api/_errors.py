@@ -43,8 +43,10 @@ def error_response(
 
 
 def _location(loc: Any) -> str:
-    parts = [str(part) for part in loc] if isinstance(loc, (list, tuple)) else [str(loc)]
-    return ".".join(parts)
+    parts = loc if isinstance(loc, (list, tuple)) else [loc]
+    # pydantic names a model validator in the path ("function-after[check(), Model]"): it
+    # says nothing to the client, the field names around it do.
+    return ".".join(str(p) for p in parts if not (isinstance(p, str) and "[" in p and "(" in p))
 
 
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
@@ -70,9 +72,18 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, RequestValidationError)
     fields = _field_errors(error)
     total = len(error.errors())
-    summary = "; ".join(f"{_location(item['loc'])}: {item['msg']}" for item in fields)
-    if total > len(fields):
-        summary += f"; and {total - len(fields)} more"
+    # As many fields as fit in the message, then how many more there are (never cut off).
+    budget = _MAX_MESSAGE_CHARS - 64
+    listed: list[str] = []
+    for item in fields:
+        line = f"{_location(item['loc'])}: {item['msg']}"
+        budget -= len(line) + 2
+        if budget < 0:
+            break
+        listed.append(line)
+    summary = "; ".join(listed)
+    if total > len(listed):
+        summary += f"; and {total - len(listed)} more"
     return error_response(422, f"invalid request: {summary}", errors=fields)
 
 
