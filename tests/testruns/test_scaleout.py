@@ -99,3 +99,29 @@ def test_run_goes_on_when_the_endpoint_receiver_restarts_mid_invocation(
         # The client reconnected and re-registered; the other cases ran on it.
         assert [r["status"] for r in rest] == ["passed", "passed"]
         assert run["status"] == "completed"
+
+
+def test_an_over_long_environment_is_announced_to_the_other_receivers(
+    database_url: str, project: Any, endpoint_app: Any
+) -> None:
+    # The environment is an indexed column of endpoint_connections: unbounded, the row's
+    # upsert failed (only logged) and no other receiver could find the endpoint.
+    import psycopg
+
+    from spanlink.receiver.storage import bound_indexed
+
+    environment = "staging-" + "é" * 3000
+    settings = Settings(database_url=database_url)
+    with start_in_thread(settings) as holder:
+        endpoint_app(holder.url, project.api_key, environment=environment)
+        deadline = time.monotonic() + 20
+        while True:
+            with psycopg.connect(database_url) as connection:
+                rows = connection.execute(
+                    "SELECT environment FROM endpoint_connections WHERE project_id = %s",
+                    (project.id,),
+                ).fetchall()
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert rows == [(bound_indexed(environment),)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
-from spanlink.receiver.storage import database_errors, project_scope, run_in_project
+from spanlink.receiver.storage import bound_indexed, database_errors, project_scope, run_in_project
 from spanlink.receiver.testruns.registry import EndpointConnection, EndpointRegistry
 
 __all__ = ["CONNECTION_FRESH_S", "ConnectionRows", "Target"]
@@ -49,7 +49,8 @@ class ConnectionRows:
             "id": connection.id,
             "p": connection.project_id,
             "r": self.receiver_id,
-            "env": connection.environment,
+            # Indexed: bounded as ingest bounds its indexed columns (and as _find_remote looks).
+            "env": bound_indexed(connection.environment),
             "functions": json.dumps(sorted(connection.functions)),
             "instance": connection.instance_id,
             "sdk": connection.sdk,
@@ -129,7 +130,12 @@ class ConnectionRows:
                 f"AND last_seen > now() - interval '{CONNECTION_FRESH_S} seconds' "
                 "ORDER BY random() LIMIT 1"
             ),
-            {"p": project_id, "env": environment, "me": self.receiver_id, "function": function},
+            {
+                "p": project_id,
+                "env": bound_indexed(environment),
+                "me": self.receiver_id,
+                "function": function,
+            },
         ).first()
         return (row[0], row[1]) if row else None
 
