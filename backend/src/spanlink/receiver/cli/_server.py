@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     from spanlink.receiver.app import create_app
     from spanlink.receiver.settings import Settings
     from spanlink.receiver.storage import upgrade
+    from spanlink.receiver.testruns.websocket import max_frame_bytes
 
     options = enrichment_options(args)  # a bad combination fails before anything starts
     _check_port(args.host, args.port)
@@ -55,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,
+        ws_max_size=max_frame_bytes(settings),
     )
     return 0
 
