@@ -53,6 +53,21 @@ def test_404_405_and_422_have_the_documented_shape(client: httpx.Client) -> None
     _assert_shape(bad_json, 422)
 
 
+def test_ingest_errors_have_the_documented_shape(client: httpx.Client) -> None:
+    too_big = client.post(
+        "/v1/traces",
+        content=b"\x00" * (8 * 1024 * 1024 + 1),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    _assert_shape(too_big, 413)
+    csv = client.post("/v1/traces", content=b"x", headers={"Content-Type": "text/csv"})
+    _assert_shape(csv, 415)
+    _assert_shape(
+        client.post("/v1/traces", content=b"\xff", headers={"Content-Type": "application/json"}),
+        400,
+    )
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
 def test_a_nan_in_an_invalid_field_is_a_422_not_a_500(client: httpx.Client, number: str) -> None:
     body = f'{{"function": "f", "cases": [{{"id": "a"}}], "timeout_s": {number}}}'

@@ -155,3 +155,23 @@ def test_rate_limit_is_decided_on_the_message_type_not_its_text(
                 while True:
                     late = _recv(ws, timeout=1.5)
                     assert isinstance(late, p.Error) and late.code == "overloaded", late
+
+
+def test_a_frame_over_the_hard_limit_is_refused_while_it_arrives(
+    receiver: RunningReceiver, project: Any
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from spanlink.receiver.testruns.websocket import max_frame_bytes
+
+    limit = max_frame_bytes(Settings(database_url="postgresql://unused@127.0.0.1:1/none"))
+    with _open(receiver, project.api_key) as ws:
+        ws.send(p.encode(p.Register(functions=(p.FunctionSpec(name="f"),), sdk_version="1")))
+        assert isinstance(_recv(ws), p.Registered)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.send("x" * (limit + 1))
+            while True:
+                _recv(ws)
+    # Closed by the WebSocket server's own frame limit, not after buffering the frame whole.
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert closed.value.rcvd.reason != "message too big"

@@ -10,6 +10,7 @@ import uvicorn
 
 from spanlink.receiver.app import create_app
 from spanlink.receiver.settings import Settings
+from spanlink.receiver.testruns.websocket import max_frame_bytes
 
 __all__ = ["ReceiverStartError", "RunningReceiver", "start_in_thread"]
 
@@ -54,6 +55,7 @@ def start_in_thread(
         log_level="warning",
         lifespan="on",
         access_log=False,
+        ws_max_size=max_frame_bytes(settings),
     )
     server = uvicorn.Server(config)
     # uvicorn installs no signal handlers outside the main thread: the caller keeps its own.

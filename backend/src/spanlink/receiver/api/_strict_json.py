@@ -83,8 +83,8 @@ class StrictJSONBodies:
         if constant is not None:
             response = error_response(
                 422,
-                f"the request body is not valid JSON: {constant} is not a JSON number "
-                "(send null, or the value as a string)",
+                f"the request body is not valid JSON: {constant} is not a JSON number, "
+                "numbers must be finite (send null, or the value as a string)",
             )
             await response(scope, receive, send)
             return

@@ -48,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     from spanlink.receiver.app import APP_FACTORY, create_app
     from spanlink.receiver.settings import Settings
     from spanlink.receiver.storage import upgrade
+    from spanlink.receiver.testruns.websocket import max_frame_bytes
 
     options = enrichment_options(args)  # a bad combination fails before anything starts
     _check_port(args.host, args.port)
@@ -66,6 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "log_level": args.log_level,
         "access_log": False,
+        # A frame larger than this is refused while it arrives, not buffered first.
+        "ws_max_size": max_frame_bytes(settings),
     }
     if args.workers == 1:
         # uvicorn re-raises SIGTERM after its graceful shutdown; turned into a normal exit

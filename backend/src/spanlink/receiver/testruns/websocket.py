@@ -44,12 +44,13 @@ from spanlink.protocol import (
     encode,
 )
 from spanlink.receiver.api.auth import authenticate
+from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import DatabaseUnavailable
 from spanlink.receiver.testruns.ratelimit import TokenBucket
 from spanlink.receiver.testruns.registry import EndpointConnection, SendFailed
 from spanlink.receiver.testruns.service import TestRunService
 
-__all__ = ["DECODE_THREADS", "OFFLOAD_CHARS", "REGISTER_TIMEOUT_S", "router"]
+__all__ = ["DECODE_THREADS", "OFFLOAD_CHARS", "REGISTER_TIMEOUT_S", "max_frame_bytes", "router"]
 
 logger = logging.getLogger("spanlink.receiver.testruns")
 
@@ -68,6 +69,15 @@ _HARD_LIMIT_FACTOR = 4
 OFFLOAD_CHARS = 64 * 1024
 #: Worker threads decoding large messages at once, per app (others wait their turn).
 DECODE_THREADS = 2
+
+
+def max_frame_bytes(settings: Settings) -> int:
+    """The WebSocket server's frame limit (uvicorn's ``ws_max_size``): the hard limit.
+
+    A larger frame is refused while it arrives (close code 1009) instead of being buffered
+    whole (uvicorn's default would take 16 MiB) and refused only then.
+    """
+    return _HARD_LIMIT_FACTOR * settings.endpoint_max_message_bytes
 
 
 def _decode_slots(websocket: WebSocket) -> asyncio.Semaphore:
