@@ -212,7 +212,11 @@ class EvaluationService:
             return
         needs_trace = await run_in_threadpool(self._needs_trace, job)
         span_count = await self._settle(project_id, result_id) if needs_trace else 0
-        if self._remote is not None and self._remote.send(project_id, result_id, span_count):
+        # Sending talks to the broker (bounded by its socket timeouts): off the event loop.
+        remote = self._remote
+        if remote is not None and await run_in_threadpool(
+            remote.send, project_id, result_id, span_count
+        ):
             self.stats["celery"] += 1
         else:
             assert self._slots is not None
