@@ -343,6 +343,11 @@ def main() -> int:
     parser.add_argument(
         "--redaction", action="store_true", help="redaction on: every builtin + one pattern"
     )
+    parser.add_argument(
+        "--without-search-vector",
+        action="store_true",
+        help="what-if: drop spans.search (and its index) in the scratch database first",
+    )
     args = parser.parse_args()
 
     load_before = loadavg()
@@ -360,6 +365,8 @@ def main() -> int:
     with scratch_database(args.database_url) as database_url, ExitStack() as stack:
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute(MINIMAL_TABLE)
+            if args.without_search_vector:  # what the ingest path costs without it
+                connection.execute("ALTER TABLE spans DROP COLUMN search")
         receivers = {}
         for workers in (1, 2):
             name = f"bench-{workers}-worker"
@@ -501,6 +508,8 @@ def main() -> int:
         ]
         table = "\n".join(header + lines)
         switch = "on" if args.redaction else "off"
+        if args.without_search_vector:
+            switch += ", WITHOUT the search vector (what-if: spans.search dropped)"
         verdict = "met" if best >= 0.7 else "not met"
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = f"""
