@@ -1,6 +1,6 @@
 """Scores in the viewer: a run's cases show inputs, output, expected and every score with
-its explanation; the span panel shows the scores attached to the span. Untrusted text
-stays text."""
+its explanation; the trace page shows the trace's scores and the span panel the scores
+attached to the span. Untrusted text stays text."""
 
 from __future__ import annotations
 
@@ -82,12 +82,16 @@ def test_span_panel_shows_the_spans_scores(page, receiver, api_key, client) -> N
         "/api/v1/scores", json={**feedback, "trace_id": tid.hex(), "span_id": tool.hex()}
     )
     assert answer.status_code == 201, answer.text
+    whole = {"name": "resolved", "passed": True, "explanation": "the customer said thanks"}
+    assert client.post("/api/v1/scores", json={**whole, "trace_id": tid.hex()}).status_code == 201
     sign_in(page, receiver.url, api_key, f"#/trace/{tid.hex()}?span={root.hex()}")
     wait_rendered(page, "trace")
     page.wait_for_selector(".panel li.score")
     panel = page.text_content(".panel")
     assert "Scores (1)" in panel and "relevance" in panel and "on topic" in panel
-    assert "thumbs" not in panel  # another span's score
+    assert "thumbs" not in panel and "resolved" not in panel  # another span's, the trace's
+    header = page.text_content(".trace-scores")
+    assert "Scores (1)" in header and "the customer said thanks" in header
     page.evaluate("route => { location.hash = route; }", f"#/trace/{tid.hex()}?span={tool.hex()}")
     page.wait_for_function(
         "() => (document.querySelector('.panel')?.textContent || '').includes('wrong order id')"

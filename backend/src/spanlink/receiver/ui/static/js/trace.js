@@ -6,6 +6,7 @@ import { h, link, mount, notice, route } from "./dom.js";
 import * as enrich from "./enrich.js";
 import * as fmt from "./format.js";
 import { spanPanel } from "./panel.js";
+import { scoreList } from "./scores.js";
 import { go } from "./router.js";
 import { Waterfall } from "./waterfall.js";
 
@@ -179,6 +180,17 @@ export async function renderTrace(view, traceId, ctx) {
       )
     : null;
 
+  // Scores of the whole trace (no span named); a span's own are in its panel.
+  const traceScores = scores.filter((score) => !score.span_id);
+  const scoreBox = traceScores.length
+    ? h(
+        "section",
+        { class: "trace-scores", attrs: { "aria-label": "Scores of this trace" } },
+        h("h2", { text: `Scores (${traceScores.length})` }),
+        scoreList(traceScores),
+      )
+    : null;
+
   const tests = (trace.test_links || []).filter((l) => l.test_run_id);
   const testBox = tests.length
     ? h(
@@ -227,6 +239,7 @@ export async function renderTrace(view, traceId, ctx) {
         )
       : null,
     anomalyList,
+    scoreBox,
     testBox,
   );
 
