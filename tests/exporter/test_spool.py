@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spanlink.exporter import DropReason, SpanlinkExporter
-from spanlink.exporter._spool import Spool
+from spanlink.exporter._spool import Spool, target_of
 
 
 def _exporter(url: str, spool_dir: Path, **kwargs: Any) -> SpanlinkExporter:
@@ -120,7 +120,7 @@ def test_full_spool_drops_oldest_and_counts(
     assert exporter.stats().spans_dropped == {DropReason.SPOOL_EVICTED: 3 * len(batches[0])}
     assert sum("is full (spool_max_bytes" in r.getMessage() for r in caplog.records) == 1
     # The three newest batches are the ones kept...
-    spool = Spool(spool_dir, cap)
+    spool = Spool(spool_dir, cap, target_of(exporter.url, {}))
     kept = []
     for f in files:
         batch = spool.read(f)
@@ -170,8 +170,12 @@ def test_corrupt_and_torn_files_are_skipped_and_reported(
     first.write_bytes(bytes(data))
     second = tmp_path / names[1]
     second.write_bytes(second.read_bytes()[:40])
-    (tmp_path / "00000000000000000001-1-00000000-7.spool").write_bytes(b"not a spool file")
-    (tmp_path / ".00000000000000000002-1-00000000-1.spool.tmp").write_bytes(b"half written")
+    target = names[0].split("-")[3]
+    (tmp_path / f"00000000000000000001-1-00000000-{target}-7.spool").write_bytes(b"not a spool")
+    (tmp_path / f".00000000000000000002-1-00000000-{target}-1.spool.tmp").write_bytes(b"half")
+    # A file of no known target (an older format, or another exporter's) is left alone.
+    stranger = "00000000000000000003-1-00000000-5.spool"
+    (tmp_path / stranger).write_bytes(b"someone else's")
     receiver.start()
     with caplog.at_level(logging.ERROR, logger="spanlink.exporter"):
         reader = _exporter(url, tmp_path)
@@ -187,7 +191,7 @@ def test_corrupt_and_torn_files_are_skipped_and_reported(
     corrupt = [r.getMessage() for r in caplog.records if "is corrupt (" in r.getMessage()]
     assert len(corrupt) == 3
     assert any(names[0] in m and "checksum" in m for m in corrupt)
-    assert spool_files(tmp_path) == []
+    assert spool_files(tmp_path) == [stranger]
 
 
 def test_rejected_spooled_batch_is_not_resent_forever(
@@ -253,7 +257,7 @@ def test_spool_dir_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> No
 
 
 def test_spool_write_is_atomic(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, 10_000)
+    spool = Spool(tmp_path, 10_000, target_of("http://127.0.0.1:9/v1/traces", {}))
     spool.write(b"body", 3, "application/x-protobuf", "gzip")
     entries = os.listdir(tmp_path)
     assert len(entries) == 1 and entries[0].endswith("-3.spool")  # no temp file left behind
@@ -298,7 +302,7 @@ def test_receiver_crash_with_a_pooled_connection_loses_nothing(
 
 
 def test_spool_files_are_private_to_the_user(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "private", 10_000)
+    spool = Spool(tmp_path / "private", 10_000, target_of("http://127.0.0.1:9/v1/traces", {}))
     spool.write(b"prompt text", 1, "application/x-protobuf", "identity")
     (name,) = spool.names()
     assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700

@@ -19,7 +19,7 @@ from spanlink.exporter._json import JsonEncoder
 from spanlink.exporter._protobuf import ProtobufEncoder
 from spanlink.exporter._resend import Resender
 from spanlink.exporter._sender import FailureLog, Outcome, Sender, Sent
-from spanlink.exporter._spool import Spool
+from spanlink.exporter._spool import Spool, target_of
 from spanlink.exporter._stats import DropReason, ExporterStats, StatsRecorder
 from spanlink.exporter._version import __version__
 
@@ -57,8 +57,12 @@ class SpanlinkExporter(SpanExporter):
             and a single bigger span has its largest string values truncated.
         max_retries: retries per request after the first attempt, within the deadline.
         spool_dir: when given, batches not delivered in time are kept there and re-sent by a
-            background thread, also after the process restarts.
-        spool_max_bytes: bound of the spool; the oldest batches are dropped (and counted).
+            background thread, also after the process restarts. Each batch is tagged with a
+            hash of the endpoint URL and request headers (the API key included, never in
+            clear): exporters with another endpoint or key may share the directory, and each
+            only re-sends its own batches.
+        spool_max_bytes: bound of this exporter's batches in the spool (those of other
+            targets are not counted); the oldest are dropped (and counted).
         backoff_initial: first backoff ceiling in seconds (doubles per retry, full jitter).
         backoff_max: largest backoff ceiling in seconds.
 
@@ -131,7 +135,11 @@ class SpanlinkExporter(SpanExporter):
         self._spool: Spool | None = None
         self._resender: Resender | None = None
         if spool_dir is not None:
-            self._spool = Spool(spool_dir, spool_max_bytes)
+            # Keyed by receiver and credentials: exporters of other projects may share the
+            # directory, and must never re-send these batches (nor this one theirs).
+            self._spool = Spool(
+                spool_dir, spool_max_bytes, target_of(settings.url, settings.headers)
+            )
             self._resender = Resender(
                 self._spool,
                 self._sender,

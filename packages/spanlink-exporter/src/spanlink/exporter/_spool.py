@@ -6,28 +6,45 @@ renamed into place, so a reader only ever sees complete files; a torn or corrupt
 its checksum and is reported and removed instead of crashing the exporter. The total size is
 bounded: the oldest files are removed first to make room, and the spans they held counted.
 
-File names sort oldest first: ``<unix ns>-<pid>-<sequence>-<span count>.spool``.
+A spool belongs to one target: a receiver URL and the request headers that carry its
+credentials (the API key). Exporters with other targets may share the directory; each only
+lists, re-sends and evicts the files of its own target, so a batch is never delivered to
+another receiver or under another key (another project). The target is a hash in the file
+name and in the checksummed header, never the key itself.
+
+File names sort oldest first: ``<unix ns>-<pid>-<sequence>-<target>-<span count>.spool``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import struct
 import threading
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Spool", "SpoolCorruptError", "SpooledBatch", "span_count_from_name"]
+__all__ = ["Spool", "SpoolCorruptError", "SpooledBatch", "span_count_from_name", "target_of"]
 
-_MAGIC = b"SPANLINK-SPOOL\x01\n"
+# Version 2 added the target; files of version 1 have no target and are never re-sent.
+_MAGIC = b"SPANLINK-SPOOL\x02\n"
 # crc32 of the body, body length, span count, content type and content encoding lengths.
 _HEADER = struct.Struct("<IQIHH")
+_TARGET_CHARS = 24  # hex digits of the target hash: 96 bits, no collision between targets
 _SUFFIX = ".spool"
 _TMP_SUFFIX = ".tmp"
 _STALE_TMP_SECONDS = 60.0
+
+
+def target_of(url: str, headers: Mapping[str, str]) -> str:
+    """The spool target of a receiver URL and its request headers: a hash, not the key."""
+    canonical = json.dumps([url, sorted((k.lower(), v) for k, v in headers.items())])
+    return hashlib.sha256(b"spanlink-spool\0" + canonical.encode()).hexdigest()[:_TARGET_CHARS]
 
 
 class SpoolCorruptError(Exception):
@@ -51,15 +68,21 @@ class SpooledBatch:
 
 
 class Spool:
-    """A bounded directory of spooled request bodies, shared by the exporter's threads."""
+    """A bounded directory of spooled request bodies, shared by the exporter's threads.
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+    Only the files of ``target`` (see :func:`target_of`) are listed, read, counted against
+    ``max_bytes`` and evicted; those of other targets in the same directory are left alone.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int, target: str) -> None:
         if max_bytes <= 0:
             raise ValueError(
                 f"spanlink exporter: spool_max_bytes must be positive, not {max_bytes!r}"
             )
         self.directory = Path(directory).expanduser()
         self.max_bytes = max_bytes
+        self.target = target
+        self._own_suffix = f"-{target}-"
         self._lock = threading.Lock()
         self._sequence = itertools.count()
         self._in_flight: str | None = None
@@ -83,13 +106,16 @@ class Spool:
         """
         ctype, cenc = content_type.encode(), content_encoding.encode()
         header = _HEADER.pack(zlib.crc32(body), len(body), span_count, len(ctype), len(cenc))
-        data = b"".join((_MAGIC, header, ctype, cenc, body))
+        data = b"".join((_MAGIC, self.target.encode(), header, ctype, cenc, body))
         if len(data) > self.max_bytes:
             raise OSError(f"a batch of {len(data)} bytes exceeds spool_max_bytes={self.max_bytes}")
         with self._lock:
             evicted = self._make_room(len(data))
             sequence = next(self._sequence)
-            name = f"{time.time_ns():020d}-{os.getpid()}-{sequence:08d}-{span_count}{_SUFFIX}"
+            name = (
+                f"{time.time_ns():020d}-{os.getpid()}-{sequence:08d}-{self.target}-"
+                f"{span_count}{_SUFFIX}"
+            )
             temporary = self.directory / f".{name}{_TMP_SUFFIX}"
             try:
                 fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -105,9 +131,10 @@ class Spool:
         return evicted
 
     def names(self) -> list[str]:
-        """Spooled files, oldest first."""
+        """This target's spooled files, oldest first."""
+        own = self._own_suffix
         try:
-            return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
+            return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX) and own in n)
         except FileNotFoundError:
             return []
 
@@ -116,17 +143,20 @@ class Spool:
         return sum(size for _, size in self._sizes())
 
     def read(self, name: str) -> SpooledBatch | None:
-        """Read and verify one file; ``None`` if it is gone. Marks it as being resent.
+        """Read and verify one file; ``None`` if it is gone or not this target's.
 
-        Raises ``SpoolCorruptError`` (after removing the file) when it fails verification.
+        Marks it as being resent. Raises ``SpoolCorruptError`` (after removing the file)
+        when it fails verification.
         """
         path = self.directory / name
+        if self._own_suffix not in name:
+            return None  # another target's: never read, sent or removed from here
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            batch = _decode(name, data)
+            batch = _decode(name, data, self.target)
         except ValueError as error:
             path.unlink(missing_ok=True)
             raise SpoolCorruptError(
@@ -185,10 +215,10 @@ class Spool:
         return evicted
 
     def _remove_stale_temporaries(self) -> None:
-        """Temporary files left by a process that died while writing (never renamed)."""
+        """This target's temporary files left by a process that died while writing."""
         now = time.time()
         for entry in os.scandir(self.directory):
-            if entry.name.endswith(_TMP_SUFFIX):
+            if entry.name.endswith(_TMP_SUFFIX) and self._own_suffix in entry.name:
                 try:
                     if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
                         os.unlink(entry.path)
@@ -217,10 +247,14 @@ def span_count_from_name(name: str) -> int:
         return 0
 
 
-def _decode(name: str, data: bytes) -> SpooledBatch:
+def _decode(name: str, data: bytes, target: str) -> SpooledBatch:
     if not data.startswith(_MAGIC):
         raise ValueError("bad magic")
     offset = len(_MAGIC)
+    # The name says whose it is; the header must agree (a renamed file is not sent).
+    if data[offset : offset + _TARGET_CHARS] != target.encode():
+        raise ValueError("written for another target")
+    offset += _TARGET_CHARS
     if len(data) < offset + _HEADER.size:
         raise ValueError("truncated header")
     crc, body_len, span_count, ctype_len, cenc_len = _HEADER.unpack_from(data, offset)

@@ -8,6 +8,8 @@ spans and results within ``--spanlink-flush-timeout``, finishes the run and comp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from spanlink.pytest._reporter import Reporter
     from spanlink.tracer import SpanlinkProcessor
 
-__all__ = ["WORKER_KEY", "SpanlinkSession"]
+__all__ = ["WORKER_KEY", "SpanlinkSession", "spool_key"]
 
 #: The key of the run's settings in an xdist worker's ``workerinput``.
 WORKER_KEY = "spanlink"
@@ -49,6 +51,12 @@ DEFAULT_URL = "http://127.0.0.1:4318"
 _ENV_CARRIER = ("TRACEPARENT", "TRACESTATE", "BAGGAGE")
 
 _EVALUATION_EVENT = "gen_ai.evaluation.result"
+
+
+def spool_key(url: str, api_key: str | None) -> str:
+    """A hash naming the spool of one receiver and key; the key cannot be read back from it."""
+    canonical = json.dumps([url.rstrip("/"), api_key or ""]).encode()
+    return hashlib.sha256(b"spanlink-pytest-spool\0" + canonical).hexdigest()[:24]
 
 
 def _iso(epoch: float) -> str:
@@ -122,15 +130,31 @@ class SpanlinkSession:
             "create": self.create,
         }
 
-    def _spool_dir(self) -> Path:
-        """Where spans the receiver did not take wait for it (also for the next session)."""
+    def _spool_dir(self) -> Path | None:
+        """Where spans the receiver did not take wait for it (also for the next session).
+
+        The folder is keyed by a hash of the receiver URL and API key (never the key itself):
+        a later session re-sends only what was spooled for its own receiver and key, never
+        another project's spans. Without pytest's cache, a per-user cache folder (mode 0700)
+        is used, not one every user and session on the machine shares. ``None`` (no spool)
+        when no such folder can be made.
+        """
         worker = str(getattr(self.config, "workerinput", {}).get("workerid", "main"))
+        name = f"spool-{spool_key(self.url, self.api_key)}-{worker}"
         cache = getattr(self.config, "cache", None)
         if cache is not None:
-            return Path(cache.mkdir("spanlink")) / f"spool-{worker}"
-        import tempfile
+            return Path(cache.mkdir("spanlink")) / name
+        import platformdirs
 
-        return Path(tempfile.gettempdir()) / "spanlink-pytest-spool" / worker
+        base = Path(platformdirs.user_cache_dir("spanlink", appauthor=False)) / "pytest"
+        try:
+            # Spans may carry prompts and user data: only this user may read them.
+            base.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            base.mkdir(mode=0o700, exist_ok=True)
+        except OSError as error:
+            self.summary.note(f"spans are not spooled: cannot create {str(base)!r} ({error})")
+            return None
+        return base / name
 
     def _install_tracing(self) -> None:
         from opentelemetry import trace
