@@ -3,6 +3,7 @@
 import { ApiError, get } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
+import { caseDetailRow, compareControl, scoresCell } from "./runcases.js";
 
 const REFRESH_MS = 2000;
 const ACTIVE = new Set(["pending", "queued", "created", "running", "started", "in_progress"]);
@@ -140,6 +141,7 @@ function caseRow(r) {
     h("td", { text: caseAnomalies(r) }),
     h("td", {}, traceId ? link("trace", ["trace", String(traceId)], null, "trace-link") : "—"),
     h("td", { class: "error-text", text: r.error ? String(r.error) : "" }),
+    scoresCell(r),
   );
 }
 
@@ -195,7 +197,7 @@ export async function renderRun(view, runId, ctx) {
         ].map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]),
       ),
     );
-    const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Trace", "Error"];
+    const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Trace", "Error", "Scores"];
     mount(
       box,
       results.length
@@ -206,14 +208,15 @@ export async function renderRun(view, runId, ctx) {
               "table",
               { class: "data cases" },
               h("thead", {}, h("tr", {}, headers.map((text) => h("th", { attrs: { scope: "col" }, text })))),
-              h("tbody", {}, results.map(caseRow)),
+              h("tbody", {}, results.map((r) => [caseRow(r), caseDetailRow(r, headers.length)])),
             ),
           )
         : notice("info", "This run has no results yet."),
     );
     live.textContent = active ? `Running — refreshing every ${REFRESH_MS / 1000} s…` : "";
     if (first) {
-      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, live, box);
+      const compare = compareControl(runId, { signal: ctx.signal });
+      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, compare, live, box);
       first = false;
     }
     view.dataset.rendered = "run";
