@@ -9,7 +9,12 @@ Run it with ``hatch run demo``. It
 3. starts a test run of three cases through the receiver's API: the receiver invokes the
    endpoint per case, and every span of each invocation is linked to the case's result;
 4. prints the per-case table (status, latency, spans, tokens, cost, anomalies), one trace
-   as a tree with its cost, and the trace viewer's URL for it.
+   as a tree with its cost, and the trace viewer's URL for it;
+5. changes the app's behaviour a little (``support_bot.LOOKUP_ORDER_FIRST``: the order is
+   looked up before the docs are searched), runs the same cases again, and prints the
+   comparison of the two runs (the order question regresses: its answer no longer states
+   the order status), the first divergence of that case's two traces, and the viewer URLs
+   of the comparison and of the trace diff.
 
 With ``--keep-serving`` (the default when run in a terminal) the receiver keeps running
 after that, so the viewer URL can be opened; Ctrl+C stops it.
@@ -33,7 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CASES = [
     {"id": "refund-policy", "inputs": {"question": "How do refunds work?"}},
-    {"id": "order-status", "inputs": {"question": "Where is my order?", "order_id": "A-1001"}},
+    {
+        "id": "order-status",
+        "inputs": {"question": "Where is my order?", "order_id": "A-1001"},
+        "expected_output": "Based on our policy: Order A-1001 is shipped.",
+    },
     {"id": "unknown-order", "inputs": {"question": "Where is my order?", "order_id": "Z-9999"}},
 ]
 #: Run statuses before the run settles; every other status is final.
@@ -135,6 +144,49 @@ def wait_for_run(client: httpx.Client, run_id: str, cases: int, timeout: float) 
         time.sleep(0.1)
 
 
+def run_cases(client: httpx.Client, name: str) -> dict[str, Any]:
+    """Run the demo's cases through the receiver (it invokes the endpoint); the settled run."""
+    response = client.post(
+        "/api/v1/test-runs",
+        json={
+            "function": "answer",
+            "environment": "demo",
+            "name": name,
+            "cases": CASES,
+            "metadata": {"dataset_id": "support-bot-demo"},
+        },
+    )
+    response.raise_for_status()
+    return wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
+
+
+def print_comparison(client: httpx.Client, base_url: str, run: str, baseline: str) -> None:
+    """The two runs compared, and the first divergence of the first regression's traces."""
+    from spanlink.receiver.cli import format_comparison
+
+    answer = client.get(f"/api/v1/test-runs/{run}/compare", params={"baseline": baseline})
+    answer.raise_for_status()
+    comparison = answer.json()
+    console.print(format_comparison(comparison))
+    console.print(f"compare them: [bold]{base_url}/ui/#/compare/{run}?baseline={baseline}[/bold]")
+    for regression in comparison["regressions"]:
+        traces = regression["traces"]
+        if not (traces["baseline"] and traces["run"]):
+            continue
+        a, b = traces["baseline"][0], traces["run"][0]
+        diff = client.get(f"/api/v1/traces/{a}/diff/{b}").json()
+        first = diff["first_divergence"]
+        reasons = "; ".join(reason["message"] for reason in regression["reasons"])
+        console.print(f"\nregression [red]{regression['case_id']}[/red]: {reasons}")
+        if first is not None:
+            console.print(f"first divergence: {first['kind']} {first['name']!r}: {first['reason']}")
+        for entry in diff["spans"]:
+            if entry["status"] != "same":
+                console.print(f"  {entry['status']:8} {entry['name']}")
+        console.print(f"diff the traces: [bold]{base_url}/ui/#/diff/{a}/{b}[/bold]")
+        break
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("SPANLINK_DATABASE_URL"))
@@ -163,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"receiver at {receiver.url}, project 'demo'")
 
         configure(endpoint=receiver.url, api_key=api_key, service_name="support-bot")
+        import support_bot
         from support_bot import answer
 
         endpoint(name="answer", description="the support bot's answer to one question")(answer)
@@ -173,12 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         headers = {"Authorization": f"Bearer {api_key}"}
         with httpx.Client(base_url=receiver.url, headers=headers, timeout=30) as client:
-            response = client.post(
-                "/api/v1/test-runs",
-                json={"function": "answer", "environment": "demo", "cases": CASES},
-            )
-            response.raise_for_status()
-            run = wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
+            run = run_cases(client, "support bot")
             console.print()
             print_run(run)
             traced = [r for r in run["results"] if r.get("trace_id")]
@@ -194,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"\nview it: [bold]{receiver.url}/ui/#/trace/{trace_id}[/bold]  "
                     f"(sign in with the API key {api_key})"
                 )
+
+            # A small change to the app, the same cases again, and what it broke.
+            support_bot.LOOKUP_ORDER_FIRST = True
+            console.print("\nagain, with the order looked up before the docs are searched:")
+            second = run_cases(client, "support bot, order first")
+            print_run(second)
+            print_comparison(client, receiver.url, second["id"], run["id"])
         if args.keep_serving:
             console.print("the receiver keeps running; press Ctrl+C to stop")
             try:

@@ -24,9 +24,10 @@ def test_demo_runs_a_linked_enriched_test_run(database_url: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "completed" in out
+    first = out.split("again, with the order looked up", 1)[0]
     rows = {
         case: line
-        for line in out.splitlines()
+        for line in first.splitlines()
         for case in ("refund-policy", "order-status", "unknown-order")
         if case in line and "│" in line
     }
@@ -38,3 +39,20 @@ def test_demo_runs_a_linked_enriched_test_run(database_url: str) -> None:
         assert re.search(r"\$0\.0000\d\d", rows[case]), rows[case]
     assert "chat gpt-4o-mini" in out and "cached 128" in out
     assert re.search(r"/ui/#/trace/[0-9a-f]{32}", out)
+    # The second run, after the app's change: the order question regressed, and the diff of
+    # its traces names where they first diverge.
+    changes = {
+        case: line.split("│")[2].strip()
+        for line in out.split("vs baseline", 1)[1].splitlines()
+        for case in ("refund-policy", "order-status", "unknown-order")
+        if f"│ {case} " in line
+    }
+    assert changes == {
+        "order-status": "regressed",
+        "unknown-order": "still_failing",
+        "refund-policy": "unchanged",
+    }
+    assert "regression order-status: status passed -> failed" in out
+    assert re.search(r"^first divergence: (added|removed) 'execute_tool lookup_order'", out, re.M)
+    assert re.search(r"/ui/#/compare/[0-9a-f-]{36}\?baseline=[0-9a-f-]{36}", out)
+    assert re.search(r"/ui/#/diff/[0-9a-f]{32}/[0-9a-f]{32}", out)
