@@ -289,4 +289,21 @@ def test_a_thousand_span_pair(page, receiver, api_key, client) -> None:
     assert page.get_attribute(".diff-row.first-divergence", "class").count("selected") == 1
     assert page.text_content(".diff-panel .panel-title") == "execute_tool retry"
     screenshot(page, "trace-diff-1000")
+    page.check("#diff-only-changes")
+    shown = page.eval_on_selector_all(
+        ".diff-row", "rows => rows.filter(r => r.offsetParent !== null).map(r => r.dataset.status)"
+    )
+    assert sorted(shown) == sorted(s for s in statuses if s != "same")
+    page.problems.assert_clean()
+
+
+def test_what_cannot_be_compared_says_why(page, receiver, api_key, database_url, project) -> None:
+    lonely = insert_run(database_url, project.id, {"q": {}}, dataset="alone", minutes=5)
+    sign_in(page, receiver.url, api_key, f"#/compare/{lonely}?baseline=auto")
+    page.wait_for_selector("#view [role=alert]")
+    assert "no baseline for run" in page.text_content("#view [role=alert]")
+    missing = "0" * 32
+    page.goto(f"{receiver.url}/ui/#/diff/{missing}/{'1' * 32}")
+    page.wait_for_selector("main[data-rendered=diff] [role=alert]")
+    assert f"trace {missing} not found" in page.text_content("#view [role=alert]")
     page.problems.assert_clean()

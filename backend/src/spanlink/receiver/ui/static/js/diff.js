@@ -245,6 +245,12 @@ export async function renderDiff(view, a, b, ctx) {
     rows[next].scrollIntoView({ block: "nearest" });
   });
 
+  // "Only differences" hides the unchanged rows; the first divergence is never one of them.
+  const only = h("input", { attrs: { type: "checkbox", id: "diff-only-changes" } });
+  only.addEventListener("change", () => {
+    scroller.classList.toggle("only-changes", only.checked);
+    if (selected >= 0) rows[selected].scrollIntoView({ block: "nearest" });
+  });
   const jump = () => {
     if (firstIndex < 0) return;
     select(firstIndex);
@@ -279,6 +285,7 @@ export async function renderDiff(view, a, b, ctx) {
     ),
     toolSequences(diff.tool_calls),
     banner,
+    h("label", { class: "only-changes-toggle" }, only, " Only differences"),
     h(
       "div",
       { class: "diff-layout" },
