@@ -3,6 +3,7 @@
 import { ApiError, get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
+import { compareControl } from "./compare.js";
 import { caseDetail, scoreSummary } from "./scores.js";
 
 const REFRESH_MS = 2000;
@@ -284,7 +285,8 @@ export async function renderRun(view, runId, ctx) {
     }
     live.textContent = active ? `Running — refreshing every ${REFRESH_MS / 1000} s…` : "";
     if (first) {
-      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, live, box);
+      const compare = compareControl(runId, { signal: ctx.signal });
+      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, compare, live, box);
       first = false;
     }
     view.dataset.rendered = "run";
