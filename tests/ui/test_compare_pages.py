@@ -308,3 +308,14 @@ def test_what_cannot_be_compared_says_why(page, receiver, api_key, database_url,
     # Whichever of the three requests answers first says so.
     assert re.search(r"trace (0{32}|1{32}) not found", page.text_content("#view [role=alert]"))
     page.problems.assert_clean()
+
+
+def test_ids_that_are_no_path_segment_are_refused(page, receiver, api_key) -> None:
+    # ".." would address another resource (/api/v1/test-runs/../compare is /api/v1/compare).
+    sign_in(page, receiver.url, api_key, "#/compare/..?baseline=auto")
+    page.wait_for_selector("main[data-rendered=compare] [role=alert]")
+    assert page.text_content("#view [role=alert]") == "“..” is not a run id."
+    page.goto(f"{receiver.url}/ui/#/diff/..%2Fx/{'1' * 32}")
+    page.wait_for_selector("main[data-rendered=diff] [role=alert]")
+    assert page.text_content("#view [role=alert]") == "“../x” is not a trace id."
+    page.problems.assert_clean()

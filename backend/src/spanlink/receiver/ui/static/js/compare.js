@@ -2,7 +2,7 @@
 // their reasons and deltas, then every other case; the change kind filter lives in the URL.
 // Also the run page's "compare with" control that opens it.
 
-import { get } from "./api.js";
+import { get, pathSegment } from "./api.js";
 import { h, link, mount, notice, route } from "./dom.js";
 import * as fmt from "./format.js";
 import { go } from "./router.js";
@@ -57,7 +57,7 @@ export function deltasView(deltas) {
     parts.push(
       h(
         "span",
-        { class: "delta score", dataset: { metric: `score:${name}` } },
+        { class: "delta delta-score", dataset: { metric: `score:${name}` } },
         h("span", { class: "delta-label", text: `${name} ` }),
         `${value(score.baseline)} → ${value(score.run)}`,
         score.delta !== null && score.delta !== undefined
@@ -227,7 +227,9 @@ export async function renderCompare(view, runId, ctx) {
   mount(view, h("p", { class: "muted", text: "Comparing…" }));
   let answer;
   try {
-    answer = await get(`/api/v1/test-runs/${encodeURIComponent(runId)}/compare`, { baseline }, { signal: ctx.signal });
+    const segment = pathSegment(runId);
+    if (segment === null) throw Object.assign(new Error(`“${runId}” is not a run id.`), { status: 422 });
+    answer = await get(`/api/v1/test-runs/${segment}/compare`, { baseline }, { signal: ctx.signal });
   } catch (failure) {
     if (!ctx.isCurrent() || failure.name === "AbortError") throw failure;
     if (failure.status === 404 || failure.status === 422) {

@@ -3,7 +3,7 @@
 // first divergence highlighted and scrolled into view. Clicking a row compares both spans'
 // attributes with the differences marked.
 
-import { get } from "./api.js";
+import { get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -160,10 +160,14 @@ export async function renderDiff(view, a, b, ctx) {
   let traceA;
   let traceB;
   try {
+    const [segA, segB] = [pathSegment(a), pathSegment(b)];
+    for (const [id, segment] of [[a, segA], [b, segB]]) {
+      if (segment === null) throw Object.assign(new Error(`“${id}” is not a trace id.`), { status: 422 });
+    }
     [diff, traceA, traceB] = await Promise.all([
-      get(`/api/v1/traces/${encodeURIComponent(a)}/diff/${encodeURIComponent(b)}`, null, opts),
-      get(`/api/v1/traces/${encodeURIComponent(a)}`, null, opts),
-      get(`/api/v1/traces/${encodeURIComponent(b)}`, null, opts),
+      get(`/api/v1/traces/${segA}/diff/${segB}`, null, opts),
+      get(`/api/v1/traces/${segA}`, null, opts),
+      get(`/api/v1/traces/${segB}`, null, opts),
     ]);
   } catch (failure) {
     if (!ctx.isCurrent() || failure.name === "AbortError") throw failure;

@@ -259,10 +259,11 @@ export async function renderRun(view, runId, ctx) {
       ),
     );
     const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Scores", "Trace", "Error"];
-    // A refresh keeps the case details the reader opened.
+    // A refresh keeps the case details the reader opened (the detail itself, not the JSON
+    // nodes inside it, which start open).
     const opened = new Set(
       [...box.querySelectorAll("tr.case-detail-row")]
-        .filter((row) => row.querySelector("details[open]"))
+        .filter((row) => row.querySelector("details.case-detail")?.open)
         .map((row) => row.dataset.detailOf),
     );
     mount(
@@ -281,7 +282,7 @@ export async function renderRun(view, runId, ctx) {
         : notice("info", "This run has no results yet."),
     );
     for (const row of box.querySelectorAll("tr.case-detail-row")) {
-      if (opened.has(row.dataset.detailOf)) row.querySelector("details").open = true;
+      if (opened.has(row.dataset.detailOf)) row.querySelector("details.case-detail").open = true;
     }
     live.textContent = active ? `Running — refreshing every ${REFRESH_MS / 1000} s…` : "";
     if (first) {
