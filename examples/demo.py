@@ -13,7 +13,13 @@ Run it with ``hatch run demo``. It
    what the bot did;
 4. prints the per-case table (status, latency, spans, tokens, cost, anomalies), the scores
    per case with their explanations, one trace as a tree with its cost, and the trace
-   viewer's URL for it.
+   viewer's URL for it;
+5. changes the app's behaviour a little (``support_bot.LOOKUP_ORDER_FIRST``: the order is
+   looked up before the docs are searched), runs the same dataset again, prints that run
+   and its scores, and prints the comparison of the two runs (the order question
+   regresses: its answer no longer states the order status, so its ``contains`` evaluator
+   fails), the first divergence of that case's two traces, and the viewer URLs of the
+   comparison and of the trace diff.
 
 With ``--keep-serving`` (the default when run in a terminal) the receiver keeps running
 after that, so the viewer URL can be opened; Ctrl+C stops it.
@@ -183,6 +189,43 @@ def wait_for_run(client: httpx.Client, run_id: str, cases: int, timeout: float) 
         time.sleep(0.1)
 
 
+def run_dataset(client: httpx.Client, name: str) -> dict[str, Any]:
+    """Run the demo's dataset through the receiver (it invokes the endpoint); the settled run."""
+    response = client.post(
+        "/api/v1/test-runs",
+        json={"function": "answer", "environment": "demo", "name": name, "dataset": DATASET},
+    )
+    response.raise_for_status()
+    return wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
+
+
+def print_comparison(client: httpx.Client, base_url: str, run: str, baseline: str) -> None:
+    """The two runs compared, and the first divergence of the first regression's traces."""
+    from spanlink.receiver.cli import format_comparison
+
+    answer = client.get(f"/api/v1/test-runs/{run}/compare", params={"baseline": baseline})
+    answer.raise_for_status()
+    comparison = answer.json()
+    console.print(format_comparison(comparison))
+    console.print(f"compare them: [bold]{base_url}/ui/#/compare/{run}?baseline={baseline}[/bold]")
+    for regression in comparison["regressions"]:
+        traces = regression["traces"]
+        if not (traces["baseline"] and traces["run"]):
+            continue
+        a, b = traces["baseline"][0], traces["run"][0]
+        diff = client.get(f"/api/v1/traces/{a}/diff/{b}").json()
+        first = diff["first_divergence"]
+        reasons = "; ".join(reason["message"] for reason in regression["reasons"])
+        console.print(f"\nregression [red]{regression['case_id']}[/red]: {reasons}")
+        if first is not None:
+            console.print(f"first divergence: {first['kind']} {first['name']!r}: {first['reason']}")
+        for entry in diff["spans"]:
+            if entry["status"] != "same":
+                console.print(f"  {entry['status']:8} {entry['name']}")
+        console.print(f"diff the traces: [bold]{base_url}/ui/#/diff/{a}/{b}[/bold]")
+        break
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("SPANLINK_DATABASE_URL"))
@@ -211,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"receiver at {receiver.url}, project 'demo'")
 
         configure(endpoint=receiver.url, api_key=api_key, service_name="support-bot")
+        import support_bot
         from support_bot import answer
 
         endpoint(name="answer", description="the support bot's answer to one question")(answer)
@@ -223,12 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(base_url=receiver.url, headers=headers, timeout=30) as client:
             pushed = client.post("/api/v1/datasets", json={"name": DATASET, "cases": CASES})
             pushed.raise_for_status()
-            response = client.post(
-                "/api/v1/test-runs",
-                json={"function": "answer", "environment": "demo", "dataset": DATASET},
-            )
-            response.raise_for_status()
-            run = wait_for_run(client, response.json()["id"], len(CASES), timeout=30)
+            run = run_dataset(client, "support bot")
             console.print()
             print_run(run)
             print_scores(run)
@@ -245,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"\nview it: [bold]{receiver.url}/ui/#/trace/{trace_id}[/bold]  "
                     f"(sign in with the API key {api_key})"
                 )
+
+            # A small change to the app, the same cases again, and what it broke.
+            support_bot.LOOKUP_ORDER_FIRST = True
+            console.print("\nagain, with the order looked up before the docs are searched:")
+            second = run_dataset(client, "support bot, order first")
+            print_run(second)
+            print_scores(second)
+            print_comparison(client, receiver.url, second["id"], run["id"])
         if args.keep_serving:
             console.print("the receiver keeps running; press Ctrl+C to stop")
             try:

@@ -20,6 +20,9 @@ DOCS = {
 }
 ORDERS = {"A-1001": {"status": "shipped", "carrier": "DHL"}, "A-1002": {"status": "processing"}}
 SYSTEM_PROMPT = "You are a concise support assistant. Answer from the provided context only."
+#: A change of behaviour for the demo's second run: look the order up before searching the
+#: docs. The order status then comes first in the context, so the answer no longer states it.
+LOOKUP_ORDER_FIRST = False
 
 
 @observe.retrieval()
@@ -73,10 +76,14 @@ def chat(messages: list[dict[str, str]]) -> dict[str, Any]:
 @observe.agent(name="support-bot")
 def answer(question: str, order_id: str | None = None) -> str:
     """Answer a customer question, looking up the order when one is given."""
-    context = search_docs(question)
-    if order_id is not None:
+    if order_id is not None and LOOKUP_ORDER_FIRST:
         order = lookup_order(order_id)
-        context.append(f"Order {order_id} is {order['status']}.")
+        context = [f"Order {order_id} is {order['status']}.", *search_docs(question)]
+    else:
+        context = search_docs(question)
+        if order_id is not None:
+            order = lookup_order(order_id)
+            context.append(f"Order {order_id} is {order['status']}.")
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": question + "\n" + "\n".join(context)},

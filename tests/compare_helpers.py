@@ -139,7 +139,8 @@ def insert_run(
     base_branch: str | None = None,
     status: str = "completed",
 ) -> str:
-    """A finished run, one result per case: ``{case_id: {"status", "duration_ms", "scores"}}``."""
+    """A finished run, one result per case: ``{case_id: {"status", "duration_ms", "scores"}}``
+    (and optionally ``"id"``, ``"input"``, ``"output"``, ``"expected"``)."""
     run_id = str(uuid.uuid4())
     created = T0 + timedelta(minutes=minutes)
     git = {"branch": branch, "commit": f"commit-{minutes}"}
@@ -153,13 +154,17 @@ def insert_run(
              json.dumps({"dataset_id": dataset, "git": git}), created, created, created),
         )  # fmt: skip
         for case_id, result in results.items():
-            meta = {"scores": result.get("scores", [])}
+            meta: dict[str, Any] = {"scores": result.get("scores", [])}
+            if "expected" in result:
+                meta |= {"has_expected": True, "expected_output": result["expected"]}
             connection.execute(
                 "INSERT INTO test_results (project_id, id, run_id, case_id, status, duration_ms, "
-                "metadata, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "metadata, input, output, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (project_id, result.get("id", str(uuid.uuid4())), run_id, case_id,
                  result.get("status", "passed"), result.get("duration_ms", 100.0),
-                 json.dumps(meta), created),
+                 json.dumps(meta), json.dumps(result["input"]) if "input" in result else None,
+                 json.dumps(result["output"]) if "output" in result else None, created),
             )  # fmt: skip
     return run_id
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 #: Screenshots of each page, kept as test artifacts (gitignored, never committed).
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
 
 #: The agent trace's spans in depth-first order: (name, depth).
 AGENT_TREE = [

@@ -24,8 +24,10 @@ def test_demo_runs_a_linked_enriched_test_run(database_url: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "completed" in out
+    # The first run's tables; the second run (after the app's change) follows that line.
+    first, second = out.split("again, with the order looked up", 1)
     rows: dict[str, str] = {}  # the first table's row of each case (the scores follow)
-    for line in out.splitlines():
+    for line in first.splitlines():
         for case in ("refund-policy", "order-status", "unknown-order"):
             if case in line and "│" in line:
                 rows.setdefault(case, line)
@@ -39,7 +41,7 @@ def test_demo_runs_a_linked_enriched_test_run(database_url: str) -> None:
     names = ("contains", "tool_not_called", "tool_called")
     judged = {
         (case, name)
-        for line in out.splitlines()
+        for line in first.splitlines()
         if "│" in line and "yes" in line
         for case in ("refund-policy", "order-status")
         for name in names
@@ -51,6 +53,30 @@ def test_demo_runs_a_linked_enriched_test_run(database_url: str) -> None:
         ("order-status", "contains"),
         ("order-status", "tool_called"),
     }, out
-    assert "not judged: error" in out
+    assert "not judged: error" in first
     assert "chat gpt-4o-mini" in out and "cached 128" in out
     assert re.search(r"/ui/#/trace/[0-9a-f]{32}", out)
+    # The second run, after the app's change: the order question regressed, and the diff of
+    # its traces names where they first diverge.
+    changes = {
+        case: line.split("│")[2].strip()
+        for line in out.split("vs baseline", 1)[1].splitlines()
+        for case in ("refund-policy", "order-status", "unknown-order")
+        if f"│ {case} " in line
+    }
+    assert changes == {
+        "order-status": "regressed",
+        "unknown-order": "still_failing",
+        "refund-policy": "unchanged",
+    }
+    # Its answer no longer says "shipped": the case fails, and its contains evaluator with it
+    # (the tool call it checks still happened).
+    scores = second.split("vs baseline", 1)[0]
+    missing = r"│ order-status +│ contains +│ no +│ 0 +│ found 0 of 1; missing \['shipped'\]"
+    assert re.search(missing, scores), scores
+    assert re.search(r"│ order-status +│ tool_called +│ yes ", scores), scores
+    reasons = "status passed -> failed; score contains: passed -> failed"
+    assert f"regression order-status: {reasons}\n" in out
+    assert re.search(r"^first divergence: (added|removed) 'execute_tool lookup_order'", out, re.M)
+    assert re.search(r"/ui/#/compare/[0-9a-f-]{36}\?baseline=[0-9a-f-]{36}", out)
+    assert re.search(r"/ui/#/diff/[0-9a-f]{32}/[0-9a-f]{32}", out)

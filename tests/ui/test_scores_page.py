@@ -98,3 +98,33 @@ def test_span_panel_shows_the_spans_scores(page, receiver, api_key, client) -> N
     )
     assert "relevance" not in page.text_content(".panel")
     page.problems.assert_clean()
+
+
+def test_a_refresh_keeps_open_only_the_case_details_the_reader_opened(
+    page, receiver, api_key, client
+) -> None:
+    run_id = uuid.uuid4().hex
+    assert client.post("/api/v1/test-runs", json={"source": "pytest", "id": run_id}).is_success
+    results = [
+        {"id": uuid.uuid4().hex, "case_id": case, "status": "passed", "inputs": {"q": case}}
+        for case in ("first", "second")
+    ]
+    posted = client.post(f"/api/v1/test-runs/{run_id}/results", json={"results": results})
+    assert posted.status_code == 200, posted.text
+    sign_in(page, receiver.url, api_key, f"#/run/{run_id}")
+    wait_rendered(page, "run")
+    assert page.get_attribute("main", "data-run-status") == "running"
+    page.click("tr[data-detail-of=second] details.case-detail summary")
+
+    def opened_after_a_refresh() -> list[str]:
+        row = page.query_selector("tr[data-detail-of=first]")
+        page.wait_for_function("row => !row.isConnected", arg=row, timeout=15_000)
+        return page.eval_on_selector_all(
+            "tr.case-detail-row", "rows => rows.filter(r => r.querySelector"
+            "('details.case-detail').open).map(r => r.dataset.detailOf)",
+        )  # fmt: skip
+
+    # The inputs' JSON nodes inside a closed detail start open; that opens no detail.
+    assert opened_after_a_refresh() == ["second"]
+    assert opened_after_a_refresh() == ["second"]
+    page.problems.assert_clean()

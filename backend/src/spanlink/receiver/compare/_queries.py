@@ -90,11 +90,9 @@ _RESULTS = text(
     """
 )
 _SPAN_COUNT = text("SELECT count(*) FROM spans WHERE project_id = :p AND trace_id = :trace")
-_SPANS = text(
-    """
-    SELECT span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, attributes
-    FROM spans WHERE project_id = :p AND trace_id = :trace
-    """
+_SPANS_SQL = (
+    "SELECT span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, attributes"
+    " FROM spans WHERE project_id = %s AND trace_id = %s"
 )
 _ENRICHMENT = text(
     "SELECT data->'spans' FROM trace_enrichments WHERE project_id = :p AND trace_id = :trace"
@@ -261,19 +259,27 @@ def load_diff_trace(
         return None
     if count > MAX_DIFF_SPANS:
         raise TraceTooLarge(side, count, MAX_DIFF_SPANS)
+    # The driver's cursor on the same connection (so in the same project-scoped transaction):
+    # thousands of rows as plain tuples, without a Row object per row, take about a third
+    # less time to read, and reading is most of a diff's time in the API.
+    driver = connection.connection.driver_connection
+    assert driver is not None  # an open Connection always holds its driver connection
+    with driver.cursor() as cursor:
+        cursor.execute(_SPANS_SQL, (project_id, trace_id))
+        rows = cursor.fetchall()
     spans = [
         SpanRecord(
             trace_id=trace_id,
-            span_id=row.span_id,
-            parent_span_id=row.parent_span_id,
-            name=row.name,
-            kind=row.kind,
-            start_time_unix_nano=int(row.start_ns),
-            end_time_unix_nano=int(row.end_ns),
-            status_code=row.status_code,
-            attributes=dict(row.attributes or {}),
+            span_id=span_id,
+            parent_span_id=parent_span_id,
+            name=name,
+            kind=kind,
+            start_time_unix_nano=int(start_ns),
+            end_time_unix_nano=int(end_ns),
+            status_code=status_code,
+            attributes=attributes if isinstance(attributes, dict) else {},
         )
-        for row in connection.execute(_SPANS, params)
+        for span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, attributes in rows
     ]
     enrichment = connection.execute(_ENRICHMENT, params).scalar_one_or_none()
     return Trace(trace_id, spans), dict(enrichment) if isinstance(enrichment, Mapping) else {}

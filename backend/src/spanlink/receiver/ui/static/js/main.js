@@ -2,6 +2,8 @@
 // a view can be shared), and the top navigation.
 
 import { AuthError, clearKey, get, getKey, setKey } from "./api.js";
+import { renderCompare } from "./compare.js";
+import { renderDiff } from "./diff.js";
 import { h, mount, notice } from "./dom.js";
 import { renderMetrics } from "./metrics.js";
 import { renderRun, renderRuns } from "./runs.js";
@@ -93,8 +95,8 @@ async function render() {
   nav.hidden = false;
   signout.hidden = false;
   const { parts, params } = currentRoute();
-  const [section = "traces", id] = parts;
-  document.title = `${{ trace: "Trace", run: "Test run", runs: "Test runs", metrics: "Metrics" }[section] || "Traces"} · spanlink`;
+  const [section = "traces", id, other] = parts;
+  document.title = `${{ trace: "Trace", run: "Test run", runs: "Test runs", metrics: "Metrics", compare: "Comparison", diff: "Trace diff" }[section] || "Traces"} · spanlink`;
   const ctx = {
     params,
     isCurrent: () => mine === generation,
@@ -109,12 +111,14 @@ async function render() {
   const controller = new AbortController();
   ctx.signal = controller.signal;
   ctx.onCleanup(() => controller.abort());
-  markNav({ trace: "traces", run: "runs" }[section] || section);
+  markNav({ trace: "traces", run: "runs", compare: "runs", diff: "runs" }[section] || section);
   try {
     if (section === "trace" && id) await renderTrace(view, id, ctx);
     // "#/runs/<id>" too: the URL the receiver hands out for a run (POST /test-runs).
     else if ((section === "run" || section === "runs") && id) await renderRun(view, id, ctx);
     else if (section === "runs") await renderRuns(view, ctx);
+    else if (section === "compare" && id) await renderCompare(view, id, ctx);
+    else if (section === "diff" && id && other) await renderDiff(view, id, other, ctx);
     else if (section === "metrics") await renderMetrics(view, ctx);
     else await renderTraces(view, ctx);
   } catch (failure) {

@@ -3,6 +3,7 @@
 import { ApiError, get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
+import { compareControl } from "./compare.js";
 import { caseDetail, scoreSummary } from "./scores.js";
 
 const REFRESH_MS = 2000;
@@ -258,10 +259,11 @@ export async function renderRun(view, runId, ctx) {
       ),
     );
     const headers = ["Case", "Status", "Latency", "Tokens", "Cost", "Anomalies", "Scores", "Trace", "Error"];
-    // A refresh keeps the case details the reader opened.
+    // A refresh keeps the case details the reader opened (the detail itself, not the JSON
+    // nodes inside it, which start open).
     const opened = new Set(
       [...box.querySelectorAll("tr.case-detail-row")]
-        .filter((row) => row.querySelector("details[open]"))
+        .filter((row) => row.querySelector("details.case-detail")?.open)
         .map((row) => row.dataset.detailOf),
     );
     mount(
@@ -280,11 +282,12 @@ export async function renderRun(view, runId, ctx) {
         : notice("info", "This run has no results yet."),
     );
     for (const row of box.querySelectorAll("tr.case-detail-row")) {
-      if (opened.has(row.dataset.detailOf)) row.querySelector("details").open = true;
+      if (opened.has(row.dataset.detailOf)) row.querySelector("details.case-detail").open = true;
     }
     live.textContent = active ? `Running — refreshing every ${REFRESH_MS / 1000} s…` : "";
     if (first) {
-      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, live, box);
+      const compare = compareControl(runId, { signal: ctx.signal });
+      mount(view, h("div", { class: "crumbs" }, link("← Test runs", ["runs"])), title, meta, compare, live, box);
       first = false;
     }
     view.dataset.rendered = "run";

@@ -51,8 +51,13 @@ export function scoreList(scores) {
   );
 }
 
-function block(title, value) {
-  return h("div", { class: "io" }, h("div", { class: "io-key", text: title }), h("div", { class: "json" }, jsonTree(value)));
+function block(part, title, value) {
+  return h(
+    "div",
+    { class: `io io-${part}` },
+    h("div", { class: "io-key", text: title }),
+    h("div", { class: "json" }, jsonTree(value)),
+  );
 }
 
 /** A case's inputs, output, expected output and scores, folded under a summary line. */
@@ -63,10 +68,10 @@ export function caseDetail(result) {
     "details",
     { class: "case-detail" },
     h("summary", { text: "Inputs, output and scores" }),
-    block("inputs", result.input ?? result.inputs ?? {}),
-    block(result.output === undefined && result.partial_output !== undefined ? "output so far" : "output", output ?? null),
+    block("inputs", "inputs", result.input ?? result.inputs ?? {}),
+    block("output", result.output === undefined && result.partial_output !== undefined ? "output so far" : "output", output ?? null),
     result.expected_output !== null && result.expected_output !== undefined
-      ? block("expected", result.expected_output)
+      ? block("expected", "expected", result.expected_output)
       : null,
     scores.length ? scoreList(scores) : h("p", { class: "muted", text: "No scores." }),
   );
