@@ -1,4 +1,5 @@
-"""``GET /api/v1/traces`` (the list, with filters) and ``GET /api/v1/traces/{trace_id}``."""
+"""``GET /api/v1/traces`` (the list, with filters), ``GET /api/v1/traces/{trace_id}`` and
+``GET /api/v1/traces/{trace_id}/spans/{span_id}``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from sqlalchemy import Engine
 
 from spanlink.receiver.api._http import check_no_nul, page, unix_ns
 from spanlink.receiver.api.auth import Project, project_transaction
-from spanlink.receiver.api.responses import TraceDetail, TraceList
+from spanlink.receiver.api.responses import SpanDetail, TraceDetail, TraceList
 from spanlink.receiver.enrichment import EnrichmentService
-from spanlink.receiver.storage import TraceFilters, get_trace_json, list_traces
+from spanlink.receiver.storage import TraceFilters, get_span_json, get_trace_json, list_traces
 
 __all__ = ["router"]
 
@@ -111,6 +112,9 @@ def traces_list(
     return page(rows, total, limit, offset)
 
 
+_TRACE_ID = Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")
+
+
 @router.get(
     "/traces/{trace_id}",
     response_model=TraceDetail,
@@ -119,18 +123,49 @@ def traces_list(
 def trace_detail(
     request: Request,
     project: Project,
-    trace_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")],
+    trace_id: Annotated[str, _TRACE_ID],
     sync: Annotated[
         bool, Query(description="compute and store the enrichment now if missing or stale")
     ] = False,
+    full: Annotated[
+        bool,
+        Query(
+            description="each span also with its attributes, events, links, resource, scope "
+            "and plugin results (the whole trace at once: large)"
+        ),
+    ] = False,
 ) -> Response:
-    """One trace: spans depth-first (orphans as roots), its enrichment and test links."""
+    """One trace: spans depth-first (orphans as roots), its enrichment and test links.
+
+    Each span is lean (what a waterfall draws); ``GET .../spans/{span_id}`` has one span in
+    full, ``full=true`` all of them.
+    """
     if sync:
         enrichment: EnrichmentService = request.app.state.enrichment
         enrichment.ensure_fresh(project, trace_id.lower())
     engine: Engine = request.app.state.engine
     with project_transaction(engine, project) as connection:
-        body = get_trace_json(connection, project, trace_id.lower())
+        body = get_trace_json(connection, project, trace_id.lower(), full=full)
     if body is None:
         raise HTTPException(404, f"trace {trace_id} not found in this project")
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/traces/{trace_id}/spans/{span_id}",
+    response_model=SpanDetail,
+    responses={404: {"description": "no such span in this project's trace"}},
+)
+def span_detail(
+    request: Request,
+    project: Project,
+    trace_id: Annotated[str, _TRACE_ID],
+    span_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{16}$", description="16 hex digits")],
+) -> Response:
+    """One span with its attributes, events, links, resource, scope and plugin results."""
+    engine: Engine = request.app.state.engine
+    with project_transaction(engine, project) as connection:
+        body = get_span_json(connection, project, trace_id.lower(), span_id.lower())
+    if body is None:
+        raise HTTPException(404, f"span {span_id} of trace {trace_id} not found in this project")
     return Response(body, media_type="application/json")

@@ -1,4 +1,4 @@
-"""Read queries: the trace list, one trace as a tree, metrics. Always within one project.
+"""Read queries: the trace list and metrics. Always within one project.
 
 Every query filters on ``project_id`` explicitly *and* runs in a transaction bound to that
 project (``project_transaction``), so row-level security backs up each filter.
@@ -6,8 +6,6 @@ project (``project_transaction``), so row-level security backs up each filter.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +15,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Text,
-    TextClause,
     and_,
     any_,
     cast,
@@ -28,10 +25,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
 from spanlink.receiver.storage._bounds import bound_indexed
-from spanlink.receiver.storage._costs import cost_result, trace_cost
 from spanlink.receiver.storage._tables import (
     scores,
     spans,
@@ -41,7 +36,7 @@ from spanlink.receiver.storage._tables import (
 )
 from spanlink.tracer.support import clamp_int64
 
-__all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
+__all__ = ["TraceFilters", "list_traces", "metrics"]
 
 # A trace's cost, as ``_costs.trace_cost`` reads it: the total only when every model call
 # was priced (``complete``); null when unknown or when the trace called no model.
@@ -256,144 +251,6 @@ def list_traces(
             select(func.count()).select_from(traces).where(where)
         ).scalar_one()
     return rows, int(total)
-
-
-# Postgres renders each span's JSON itself: the API returns it without re-parsing.
-# ``row_to_json`` of a sub-select costs less than ``json_build_object`` with the same keys
-# (no per-call argument type lookups); the text differs only in whitespace.
-_SPANS_JSON = text(
-    """
-    SELECT span_id, parent_span_id, start_time_unix_nano, end_time_unix_nano, status_code,
-           test_run_id, test_case_id, test_result_id, row_to_json(doc)::text
-    FROM (
-        SELECT spans.trace_id, spans.span_id, spans.parent_span_id, spans.name, spans.kind,
-               spans.start_ns AS start_time_unix_nano, spans.end_ns AS end_time_unix_nano,
-               spans.duration_ns / 1e6 AS duration_ms, spans.status_code,
-               spans.status_message, spans.service_name, spans.environment,
-               spans.test_run_id, spans.test_case_id, spans.test_result_id,
-               spans.attributes, spans.events, spans.links, spans.resource,
-               spans.scope_name, spans.scope_version,
-               enrichment.by_span -> spans.span_id AS enrichment
-        FROM spans
-        -- The trace's per-span results, read (and detoasted) once rather than once per span.
-        LEFT JOIN (SELECT e.data -> 'spans' AS by_span FROM trace_enrichments e
-                   WHERE e.project_id = :project_id AND e.trace_id = :trace_id) AS enrichment
-               ON true
-        WHERE spans.project_id = :project_id AND spans.trace_id = :trace_id
-    ) AS doc
-    """
-)
-_ENRICHMENT_JSON = text(
-    """
-    SELECT json_build_object('data', data, 'plugin_versions', plugin_versions,
-                             'span_count', span_count, 'computed_at', computed_at)::text,
-           data #> '{trace,cost}'
-    FROM trace_enrichments WHERE project_id = :project_id AND trace_id = :trace_id
-    """
-)
-
-
-def _driver_sql(statement: TextClause) -> str:
-    """The statement with psycopg's ``%(name)s`` placeholders, for the driver-level fetch."""
-    return str(statement.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
-
-
-_SPANS_SQL = _driver_sql(_SPANS_JSON)
-_ENRICHMENT_SQL = _driver_sql(_ENRICHMENT_JSON)
-
-# Columns of a span row as fetched by ``_SPANS_JSON`` (plain tuples: no per-row objects).
-_ID, _PARENT, _START, _END, _STATUS, _RUN, _CASE, _RESULT, _DOC = range(9)
-
-_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str
-
-
-def _tree_order(rows: list[tuple[Any, ...]]) -> list[tuple[int, tuple[Any, ...], list[str]]]:
-    """Depth-first ``(depth, row, child ids)``: orphans are roots, children by start time."""
-    ordered = sorted(rows, key=lambda r: (r[_START], r[_ID]))
-    ids = {row[_ID] for row in ordered}
-    children: dict[str, list[tuple[Any, ...]]] = {}
-    roots = []
-    for row in ordered:
-        parent = row[_PARENT]
-        if parent is not None and parent in ids and parent != row[_ID]:
-            children.setdefault(parent, []).append(row)
-        else:
-            roots.append(row)
-    out: list[tuple[int, tuple[Any, ...], list[str]]] = []
-    seen: set[str] = set()
-    stack = [(0, row) for row in reversed(roots)]
-    while stack:
-        depth, row = stack.pop()
-        span_id = row[_ID]
-        if span_id in seen:
-            continue
-        seen.add(span_id)
-        kids = children.get(span_id, ())
-        out.append((depth, row, [kid[_ID] for kid in kids]))
-        stack.extend((depth + 1, kid) for kid in reversed(kids))
-    # Spans only reachable through a parent cycle: list them as roots so none is lost.
-    out.extend((0, row, []) for row in ordered if row[_ID] not in seen)
-    return out
-
-
-def _test_links(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Distinct (run, case, result) ids of the spans carrying any, with their span counts."""
-    counts = Counter(
-        (row[_RUN], row[_CASE], row[_RESULT])
-        for row in rows
-        if row[_RUN] is not None or row[_CASE] is not None or row[_RESULT] is not None
-    )
-    # Sorted as Postgres sorts them: ascending, missing ids last.
-    return [
-        {"test_run_id": r, "test_case_id": c, "test_result_id": t, "span_count": n}
-        for (r, c, t), n in sorted(
-            counts.items(), key=lambda item: [(v is None, v or "") for v in item[0]]
-        )
-    ]
-
-
-def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> str | None:
-    """The trace as the API's JSON text, or None when this project has no such trace.
-
-    Two statements on the driver connection: the spans (each rendered as JSON text by
-    Postgres, with its test ids) and the trace's enrichment. Test links, the tree and the
-    header are derived from the fetched rows; span JSON is spliced in, never re-parsed.
-    """
-    params = {"project_id": project_id, "trace_id": trace_id}
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        cursor.execute(_SPANS_SQL, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-        if not rows:
-            return None
-        cursor.execute(_ENRICHMENT_SQL, params)
-        found = cursor.fetchone()
-    enrichment = found[0] if found is not None else None
-    # The cost result alone is parsed (the enrichment's text is spliced in as it is).
-    cost = cost_result(found[1]) if found is not None else trace_cost(None)
-    ordered = _tree_order(rows)
-    start = min(row[_START] for row in rows)
-    end = max(row[_END] for row in rows)
-    string = _json_string
-    # Each span's JSON object gets its tree position appended before the closing brace.
-    span_docs = [
-        f'{row[_DOC][:-1]},"depth":{depth},"children":[{",".join(map(string, kids))}]}}'
-        for depth, row, kids in ordered
-    ]
-    header = {
-        "trace_id": trace_id,
-        "start_time_unix_nano": start,
-        "end_time_unix_nano": end,
-        "duration_ms": max(0, end - start) / 1e6,
-        "span_count": len(rows),
-        "error_count": sum(1 for row in rows if row[_STATUS] == "ERROR"),
-        "root_span_ids": [row[_ID] for depth, row, _ in ordered if depth == 0],
-        "test_links": _test_links(rows),
-        "cost_usd": cost.usd,
-    }
-    head = json.dumps(header)[:-1]
-    return f'{head}, "enrichment": {enrichment or "null"}, "spans": [' + ",".join(span_docs) + "]}"
 
 
 _METRICS = text(
