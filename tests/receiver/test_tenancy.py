@@ -53,7 +53,14 @@ def test_reads_are_scoped_on_every_endpoint(
     assert other_client.get(span).status_code == 404
     for params in ({}, {"test_run_id": "shared-run"}, {"q": "secret"}, {"name": "mine"}):
         listing = other_client.get("/api/v1/traces", params=params).json()
-        assert listing == {"items": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
+        assert listing == {
+            "items": [],
+            "total": 0,
+            "limit": 50,
+            "offset": 0,
+            "next_offset": None,
+            "total_is_estimate": False,
+        }
     assert other_client.get("/api/v1/metrics").json()["trace_count"] == 0
     assert client.get("/api/v1/metrics").json()["trace_count"] == 1
 

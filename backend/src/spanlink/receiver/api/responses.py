@@ -51,10 +51,13 @@ class TraceList(BaseModel):
     """A page of traces, newest first."""
 
     items: list[TraceSummary]
+    #: With ``total_is_estimate``, extrapolated: a text search for a word in many spans
+    #: counts the traces it walked for the page, not every match.
     total: int
     limit: int
     offset: int
     next_offset: int | None
+    total_is_estimate: bool
 
 
 class SpanSummary(BaseModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Engine
 
 from spanlink.receiver.api._http import check_no_nul, page, unix_ns
@@ -76,11 +76,12 @@ def traces_list(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> JSONResponse:
+) -> Response:
     """Traces of the key's project, newest first, with the total matching the filters.
 
     ``score_name`` (with ``score_min``/``score_max``) keeps traces that have such a score, or
-    whose test result has one.
+    whose test result has one. ``total_is_estimate`` is true when the total of a text search
+    for a word in many spans was extrapolated rather than counted.
     """
     if score_name is None and (score_min is not None or score_max is not None):
         raise HTTPException(422, "score_min and score_max need score_name")
@@ -108,8 +109,8 @@ def traces_list(
     check_no_nul(**{key: getattr(filters, key) for key in _TEXT_FILTERS})
     engine: Engine = request.app.state.engine
     with project_transaction(engine, project) as connection:
-        rows, total = list_traces(connection, project, filters, limit, offset)
-    return page(rows, total, limit, offset)
+        rows, total, estimated = list_traces(connection, project, filters, limit, offset)
+    return page(rows, total, limit, offset, total_is_estimate=estimated)
 
 
 _TRACE_ID = Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")
