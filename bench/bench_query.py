@@ -127,7 +127,7 @@ def ensure_huge_trace(database_url: str, project_id: int) -> str:
 
 
 def ensure_scores(database_url: str, project_id: int) -> None:
-    """One ``helpfulness`` score (0.00..0.99) on every 10th trace, stored once."""
+    """One ``helpfulness`` score (0.0, 0.1, ... 0.9) on every 10th trace, stored once."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         if connection.execute(
             "SELECT 1 FROM scores WHERE project_id = %s AND name = 'helpfulness' LIMIT 1",
@@ -291,9 +291,9 @@ def main() -> int:
                     {"q": "refund", "environment": "dev"},
                 ),
                 (
-                    "`GET /api/v1/traces?score_name=helpfulness&score_min=0.95` (score filter)",
+                    "`GET /api/v1/traces?score_name=helpfulness&score_min=0.9` (score filter)",
                     "/api/v1/traces",
-                    {"score_name": "helpfulness", "score_min": "0.95"},
+                    {"score_name": "helpfulness", "score_min": "0.9"},
                 ),
                 (
                     f"`GET /api/v1/traces/{{id}}` ({BIG_TRACE_SPANS:,}-span trace)",
