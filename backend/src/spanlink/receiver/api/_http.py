@@ -116,4 +116,3 @@ def page(
     if total_is_estimate is not None:
         body["total_is_estimate"] = total_is_estimate
     return FastJSONResponse(body)
-
