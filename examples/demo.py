@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                 traced[0]["trace_id"] if traced else None,
             )
             if trace_id is not None:
-                trace = client.get(f"/api/v1/traces/{trace_id}", params={"sync": "true"}).json()
+                trace = client.get(
+                    f"/api/v1/traces/{trace_id}", params={"sync": "true", "full": "true"}
+                ).json()
                 console.print()
                 print_trace(trace)
                 console.print(

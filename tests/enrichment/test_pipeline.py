@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import psycopg
 import pytest
@@ -42,10 +44,16 @@ def test_enrichment_is_stored_after_ingest_without_sync(
     assert data["trace"]["cost"]["llm_spans"] == 1
     assert "anomaly" in data["trace"]
 
-    # The detail carries each span's own enrichment; spans without results carry null.
-    by_id = {span["span_id"]: span for span in trace["spans"]}
-    assert by_id[llm.span_id.hex()]["enrichment"]["cost"] == cost
-    assert by_id[tool.span_id.hex()]["enrichment"] is None
+    # A span in full carries its own enrichment; spans without results carry null.
+    def span(sid: bytes) -> Any:
+        return client.get(f"/api/v1/traces/{tid.hex()}/spans/{sid.hex()}").json()
+
+    assert span(llm.span_id)["enrichment"]["cost"] == cost
+    assert span(tool.span_id)["enrichment"] is None
+    full = client.get(f"/api/v1/traces/{tid.hex()}", params={"full": "true"}).json()
+    by_id = {s["span_id"]: s["enrichment"] for s in full["spans"]}
+    assert by_id[llm.span_id.hex()] == data["spans"][llm.span_id.hex()]
+    assert by_id[tool.span_id.hex()] is None
     # The list row carries the total cost from the stored enrichment.
     items = client.get("/api/v1/traces").json()["items"]
     row = next(r for r in items if r["trace_id"] == tid.hex())

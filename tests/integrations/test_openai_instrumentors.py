@@ -111,7 +111,9 @@ def _only_trace(client: httpx.Client, spans: int) -> dict[str, Any]:
         time.sleep(0.05)
     assert len(listed["items"]) == 1, listed
     trace_id = listed["items"][0]["trace_id"]
-    trace: dict[str, Any] = client.get(f"/api/v1/traces/{trace_id}", params={"sync": True}).json()
+    trace: dict[str, Any] = client.get(
+        f"/api/v1/traces/{trace_id}", params={"sync": True, "full": True}
+    ).json()
     assert len(trace["spans"]) == spans, trace
     return trace
 

@@ -44,7 +44,7 @@ def session(
 
 
 def _trace(client: httpx.Client, trace_id: str) -> dict[str, Any]:
-    answer = client.get(f"/api/v1/traces/{trace_id}")
+    answer = client.get(f"/api/v1/traces/{trace_id}", params={"full": "true"})
     assert answer.status_code == 200, answer.text
     trace: dict[str, Any] = answer.json()
     return trace

@@ -54,7 +54,7 @@ def _full_request() -> tuple[bytes, bytes, bytes, object]:
 def _check_trace(
     client: httpx.Client, tid: bytes, root: bytes, child: bytes, linked: tuple
 ) -> None:
-    response = client.get(f"/api/v1/traces/{tid.hex()}")
+    response = client.get(f"/api/v1/traces/{tid.hex()}", params={"full": "true"})
     assert response.status_code == 200, response.text
     trace = response.json()
     assert trace["span_count"] == 2 and trace["error_count"] == 1
@@ -162,7 +162,7 @@ def test_other_conventions_are_normalized_and_raw_kept(client: httpx.Client) -> 
     }
     request = make_request([make_span(tid, sid, name="ChatCompletion", attributes=attributes)])
     assert post_proto(client, request).status_code == 200
-    span = client.get(f"/api/v1/traces/{tid.hex()}").json()["spans"][0]
+    span = client.get(f"/api/v1/traces/{tid.hex()}", params={"full": "true"}).json()["spans"][0]
     for key, value in attributes.items():  # raw attributes kept
         assert span["attributes"][key] == value
     assert span["attributes"]["gen_ai.request.model"] == "gpt-4o-mini"

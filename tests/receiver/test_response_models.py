@@ -1,6 +1,6 @@
-"""The trace list, trace detail and metrics JSON (built in SQL) match the documented models.
+"""The trace list, trace detail, span and metrics JSON match the documented models.
 
-The bodies are assembled by Postgres, not by pydantic, so nothing else keeps them and
+The bodies are assembled from rows, not by pydantic, so nothing else keeps them and
 ``spanlink.receiver.api.responses`` in step: each body must validate, and carry exactly the
 documented keys (a key added in SQL but not in the model, or the reverse, fails here).
 """
@@ -16,7 +16,9 @@ from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, 
 from spanlink.receiver.api.responses import (
     Metrics,
     ModelMetrics,
+    SpanDetail,
     SpanOut,
+    SpanOutFull,
     TestLink,
     TraceDetail,
     TraceEnrichment,
@@ -70,18 +72,25 @@ def test_trace_list_and_detail_match_the_documented_models(client: httpx.Client)
     tid = _store_trace(client)
 
     # ?sync=true: the enrichment is computed now, so the body carries plugin results too.
-    detail: dict[str, Any] = client.get(f"/api/v1/traces/{tid}?sync=true").json()
-    TraceDetail.model_validate(detail)
-    assert set(detail) == _keys(TraceDetail)
-    assert detail["enrichment"] is not None
-    assert set(detail["enrichment"]) == _keys(TraceEnrichment)
-    assert len(detail["spans"]) == 3 and len(detail["root_span_ids"]) == 2
-    for span in detail["spans"]:
-        assert set(span) == _keys(SpanOut), span["name"]
+    for params, span_model in (({"sync": "true"}, SpanOut), ({"full": "true"}, SpanOutFull)):
+        detail: dict[str, Any] = client.get(f"/api/v1/traces/{tid}", params=params).json()
+        TraceDetail.model_validate(detail)
+        assert set(detail) == _keys(TraceDetail)
+        assert detail["enrichment"] is not None
+        assert set(detail["enrichment"]) == _keys(TraceEnrichment)
+        assert len(detail["spans"]) == 3 and len(detail["root_span_ids"]) == 2
+        for span in detail["spans"]:
+            span_model.model_validate(span)
+            assert set(span) == _keys(span_model), span["name"]
+        assert detail["test_links"]
+        for link in detail["test_links"]:
+            assert set(link) == _keys(TestLink)
     assert any(span["enrichment"] for span in detail["spans"])
-    assert detail["test_links"]
-    for link in detail["test_links"]:
-        assert set(link) == _keys(TestLink)
+    for span in detail["spans"]:
+        one: dict[str, Any] = client.get(f"/api/v1/traces/{tid}/spans/{span['span_id']}").json()
+        SpanDetail.model_validate(one)
+        assert set(one) == _keys(SpanDetail)
+        assert one == {k: v for k, v in span.items() if k not in ("depth", "children")}
 
     listing: dict[str, Any] = client.get("/api/v1/traces", params={"limit": 5}).json()
     TraceList.model_validate(listing)

@@ -38,7 +38,7 @@ def test_stock_sdk_pipeline_round_trip(receiver, client: httpx.Client, api_key: 
 
     finished = {span.name: span for span in memory.get_finished_spans()}
     trace_hex = f"{root.get_span_context().trace_id:032x}"
-    trace = client.get(f"/api/v1/traces/{trace_hex}").json()
+    trace = client.get(f"/api/v1/traces/{trace_hex}", params={"full": "true"}).json()
     stored = {span["name"]: span for span in trace["spans"]}
     assert set(stored) == {"checkout", "pay"}
     for name, sdk_span in finished.items():

@@ -48,9 +48,19 @@ def test_reads_are_scoped_on_every_endpoint(
     _seed(client, tid, sid, "mine")
     assert client.get(f"/api/v1/traces/{tid.hex()}").status_code == 200
     assert other_client.get(f"/api/v1/traces/{tid.hex()}").status_code == 404
+    span = f"/api/v1/traces/{tid.hex()}/spans/{sid.hex()}"
+    assert client.get(span).json()["attributes"]["spanlink.input"] == "secret mine"
+    assert other_client.get(span).status_code == 404
     for params in ({}, {"test_run_id": "shared-run"}, {"q": "secret"}, {"name": "mine"}):
         listing = other_client.get("/api/v1/traces", params=params).json()
-        assert listing == {"items": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
+        assert listing == {
+            "items": [],
+            "total": 0,
+            "limit": 50,
+            "offset": 0,
+            "next_offset": None,
+            "total_is_estimate": False,
+        }
     assert other_client.get("/api/v1/metrics").json()["trace_count"] == 0
     assert client.get("/api/v1/metrics").json()["trace_count"] == 1
 
@@ -67,6 +77,9 @@ def test_writes_cannot_touch_another_project(
     theirs = other_client.get(f"/api/v1/traces/{tid.hex()}").json()
     assert [s["name"] for s in mine["spans"]] == ["original"]
     assert [s["name"] for s in theirs["spans"]] == ["impostor"]
+    span = f"/api/v1/traces/{tid.hex()}/spans/{sid.hex()}"
+    assert client.get(span).json()["attributes"]["spanlink.input"] == "secret original"
+    assert other_client.get(span).json()["attributes"]["spanlink.input"] == "secret impostor"
     assert client.get("/api/v1/traces").json()["items"][0]["span_count"] == 1
 
 

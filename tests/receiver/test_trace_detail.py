@@ -12,9 +12,9 @@ from spanlink.receiver.ingest import prepare_batch, write_batch
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import create_app_engine
 
-# Every column of a stored span and the key it has in the API's span object.
-_COLUMNS = {
-    "trace_id": "trace_id",
+# The stored columns every span object carries and their keys in it; then what only the
+# full span (``full=true``, ``GET .../spans/{id}``) adds.
+_LEAN_COLUMNS = {
     "span_id": "span_id",
     "parent_span_id": "parent_span_id",
     "name": "name",
@@ -28,6 +28,14 @@ _COLUMNS = {
     "test_run_id": "test_run_id",
     "test_case_id": "test_case_id",
     "test_result_id": "test_result_id",
+    "model": "model",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "attributes->>'gen_ai.operation.name'": "operation_name",
+    "attributes->>'gen_ai.tool.name'": "tool_name",
+}
+_FULL_COLUMNS = {
+    "trace_id": "trace_id",
     "attributes": "attributes",
     "events": "events",
     "links": "links",
@@ -35,6 +43,7 @@ _COLUMNS = {
     "scope_name": "scope_name",
     "scope_version": "scope_version",
 }
+_COLUMNS = {**_LEAN_COLUMNS, **_FULL_COLUMNS}
 
 
 def _store(database_url: str, project_id: int, spans: list) -> None:
@@ -53,6 +62,13 @@ def test_span_objects_match_the_stored_rows(
     tid, root = trace_id(), span_id()
     child = span_id()
     odd = 'quote " backslash \\ newline \n tab \t nul-free \u2603 \U0001f600 </script>'
+    llm = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 3,
+        "gen_ai.tool.name": odd,
+    }
     _store(
         database_url,
         project.id,
@@ -63,7 +79,7 @@ def test_span_objects_match_the_stored_rows(
                 child,
                 parent=root,
                 start=NOW + 5,
-                attributes={"text": odd, "n": 3, "f": 0.1, "flag": True, "list": [1, "a"]},
+                attributes={"text": odd, "n": 3, "f": 0.1, "flag": True, "list": [1, "a"], **llm},
                 events=[("evt", NOW + 6, {"k": odd})],
                 links=[(tid, root, {"why": odd})],
             ),
@@ -72,7 +88,7 @@ def test_span_objects_match_the_stored_rows(
     with psycopg.connect(database_url) as connection:
         columns = ", ".join(_COLUMNS)
         stored = {
-            row[1]: dict(zip(_COLUMNS.values(), row, strict=True))
+            row[0]: dict(zip(_COLUMNS.values(), row, strict=True))
             for row in connection.execute(
                 f"SELECT {columns} FROM spans WHERE project_id = %s AND trace_id = %s",
                 (project.id, tid.hex()),
@@ -84,22 +100,53 @@ def test_span_objects_match_the_stored_rows(
                 (project.id, tid.hex()),
             ).fetchall()
         )
-    response = client.get(f"/api/v1/traces/{tid.hex()}")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/json"
-    trace = response.json()
-    assert [s["span_id"] for s in trace["spans"]] == [root.hex(), child.hex()]
-    for span in trace["spans"]:
-        expected = dict(stored[span["span_id"]])
-        expected["duration_ms"] = durations[span["span_id"]] / 1e6
-        expected["enrichment"] = None
-        expected["depth"] = 0 if span["span_id"] == root.hex() else 1
-        expected["children"] = [child.hex()] if span["span_id"] == root.hex() else []
-        assert span == expected
-    assert trace["spans"][0]["name"] == odd
+    full_keys = set(_FULL_COLUMNS.values()) | {"enrichment"}
+    for full in (False, True):
+        response = client.get(f"/api/v1/traces/{tid.hex()}", params={"full": full})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        trace = response.json()
+        assert [s["span_id"] for s in trace["spans"]] == [root.hex(), child.hex()]
+        for span in trace["spans"]:
+            expected = dict(stored[span["span_id"]])
+            expected["duration_ms"] = durations[span["span_id"]] / 1e6
+            expected["enrichment"] = None
+            if not full:  # lean: no attributes, events, links, resource, scope
+                expected = {k: v for k, v in expected.items() if k not in full_keys}
+            expected["depth"] = 0 if span["span_id"] == root.hex() else 1
+            expected["children"] = [child.hex()] if span["span_id"] == root.hex() else []
+            assert span == expected
+        assert trace["spans"][0]["name"] == odd
+        lean_child = trace["spans"][1]
+        assert (lean_child["model"], lean_child["operation_name"]) == ("gpt-4o", "chat")
+        assert (lean_child["input_tokens"], lean_child["output_tokens"]) == (12, 3)
+        assert lean_child["tool_name"] == odd
+        # The body is one valid JSON document (no stray control characters).
+        json.loads(response.content.decode("utf-8"))
     assert trace["spans"][1]["attributes"]["text"] == odd
-    # The body is one valid JSON document (no stray control characters from the splicing).
-    json.loads(response.content.decode("utf-8"))
+
+    # One span in full: what ``full=true`` has of it, without its place in the tree.
+    for sid in (root, child):
+        response = client.get(f"/api/v1/traces/{tid.hex()}/spans/{sid.hex().upper()}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        expected = dict(stored[sid.hex()])
+        expected["duration_ms"] = durations[sid.hex()] / 1e6
+        expected["enrichment"] = None
+        assert response.json() == expected
+
+
+def test_a_missing_span_is_404_and_a_bad_id_422(client: httpx.Client, database_url: str, project):
+    tid, root = trace_id(), span_id()
+    _store(database_url, project.id, [make_span(tid, root, name="only")])
+    missing = client.get(f"/api/v1/traces/{tid.hex()}/spans/{span_id().hex()}")
+    assert missing.status_code == 404
+    assert "not found" in missing.text
+    other_trace = client.get(f"/api/v1/traces/{trace_id().hex()}/spans/{root.hex()}")
+    assert other_trace.status_code == 404
+    for bad in ("xyz", "0" * 15, "0" * 17, "g" * 16):
+        assert client.get(f"/api/v1/traces/{tid.hex()}/spans/{bad}").status_code == 422
+    assert client.get(f"/api/v1/traces/{tid.hex()}", params={"full": "maybe"}).status_code == 422
 
 
 def test_test_links_group_and_order_like_postgres(

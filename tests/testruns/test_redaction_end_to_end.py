@@ -153,7 +153,7 @@ def test_secrets_sent_by_the_stock_otlp_exporter_are_not_stored(
         "chat [REDACTED:api_key]",
     ]
     chat_trace = next(item for item in listed if item["name"].startswith("chat"))
-    detail = client.get(f"/api/v1/traces/{chat_trace['trace_id']}").json()
+    detail = client.get(f"/api/v1/traces/{chat_trace['trace_id']}", params={"full": "true"}).json()
     chat = next(s for s in detail["spans"] if s["name"].startswith("chat"))
     assert chat["name"] == "chat [REDACTED:api_key]"
     assert chat["attributes"]["db.password"] == "[REDACTED:password]"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from fastapi import HTTPException
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
@@ -15,7 +16,14 @@ from spanlink.receiver.api._errors import error_response
 from spanlink.receiver.settings import Settings
 from spanlink.tracer.support import INT64_MAX
 
-__all__ = ["check_no_nul", "page", "reject_unknown_query", "retry_later", "unix_ns"]
+__all__ = [
+    "FastJSONResponse",
+    "check_no_nul",
+    "page",
+    "reject_unknown_query",
+    "retry_later",
+    "unix_ns",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -77,15 +85,34 @@ def check_no_nul(**values: str | None) -> None:
             raise HTTPException(400, f"query parameter {name!r} must not contain NUL characters")
 
 
-def page(items: Sequence[Any], total: int, limit: int, offset: int) -> JSONResponse:
-    """One page of a list: ``items``, ``total``, ``limit``, ``offset`` and ``next_offset``."""
+class FastJSONResponse(JSONResponse):
+    """A JSON answer encoded with orjson (several times faster than ``json.dumps``)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:  # e.g. an integer past 64 bits in stored metadata
+            return super().render(content)
+
+
+def page(
+    items: Sequence[Any],
+    total: int,
+    limit: int,
+    offset: int,
+    *,
+    total_is_estimate: bool | None = None,
+) -> JSONResponse:
+    """One page of a list: ``items``, ``total``, ``limit``, ``offset`` and ``next_offset``
+    (and ``total_is_estimate`` when given)."""
     next_offset = offset + len(items) if offset + len(items) < total else None
-    return JSONResponse(
-        {
-            "items": list(items),
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_offset": next_offset,
-        }
-    )
+    body = {
+        "items": list(items),
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": next_offset,
+    }
+    if total_is_estimate is not None:
+        body["total_is_estimate"] = total_is_estimate
+    return FastJSONResponse(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 __all__ = [
     "ErrorBody",
@@ -14,7 +14,10 @@ __all__ = [
     "LatencyMs",
     "Metrics",
     "ModelMetrics",
+    "SpanDetail",
     "SpanOut",
+    "SpanOutFull",
+    "SpanSummary",
     "TestLink",
     "TraceDetail",
     "TraceEnrichment",
@@ -48,18 +51,18 @@ class TraceList(BaseModel):
     """A page of traces, newest first."""
 
     items: list[TraceSummary]
+    #: With ``total_is_estimate``, extrapolated: a text search for a word in many spans
+    #: counts the traces it walked for the page, not every match.
     total: int
     limit: int
     offset: int
     next_offset: int | None
+    total_is_estimate: bool
 
 
-class SpanOut(BaseModel):
-    """One span of a trace, in depth-first tree order."""
+class SpanSummary(BaseModel):
+    """What the trace answer carries of every span: enough to draw it in a waterfall."""
 
-    model_config = ConfigDict(extra="allow")
-
-    trace_id: str
     span_id: str
     parent_span_id: str | None
     name: str
@@ -74,16 +77,42 @@ class SpanOut(BaseModel):
     test_run_id: str | None
     test_case_id: str | None
     test_result_id: str | None
+    #: ``gen_ai.response.model``, else ``gen_ai.request.model``.
+    model: str | None
+    #: ``gen_ai.usage.input_tokens`` / ``output_tokens`` when they are integers.
+    input_tokens: int | None
+    output_tokens: int | None
+    #: ``gen_ai.operation.name`` and ``gen_ai.tool.name`` as text.
+    operation_name: str | None
+    tool_name: str | None
+
+
+class SpanDetail(SpanSummary):
+    """One span with everything stored about it (``GET .../spans/{span_id}``)."""
+
+    trace_id: str
+    scope_name: str | None
+    scope_version: str | None
     attributes: dict[str, Any]
     events: list[dict[str, Any]]
     links: list[dict[str, Any]]
     resource: dict[str, Any]
-    scope_name: str | None
-    scope_version: str | None
+    #: This span's plugin results (``{plugin: result}``) from the trace's enrichment, or None.
+    enrichment: dict[str, Any] | None
+
+
+class SpanOut(SpanSummary):
+    """One span of a trace, in depth-first tree order."""
+
     depth: int
     children: list[str]
-    #: This span's plugin results (``{plugin: result}``) from the trace's enrichment, or None.
-    enrichment: dict[str, Any] | None = None
+
+
+class SpanOutFull(SpanDetail):
+    """One span of a trace fetched with ``full=true``: the span in full and its tree place."""
+
+    depth: int
+    children: list[str]
 
 
 class TraceEnrichment(BaseModel):
@@ -120,7 +149,8 @@ class TraceDetail(BaseModel):
     #: USD when every model call of the trace was priced; null when unknown or no model call.
     cost_usd: float | None
     enrichment: TraceEnrichment | None
-    spans: list[SpanOut]
+    #: Lean spans; with ``full=true``, spans in full.
+    spans: list[SpanOut] | list[SpanOutFull]
 
 
 class LatencyMs(BaseModel):

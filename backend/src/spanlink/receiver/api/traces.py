@@ -1,4 +1,5 @@
-"""``GET /api/v1/traces`` (the list, with filters) and ``GET /api/v1/traces/{trace_id}``."""
+"""``GET /api/v1/traces`` (the list, with filters), ``GET /api/v1/traces/{trace_id}`` and
+``GET /api/v1/traces/{trace_id}/spans/{span_id}``."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Engine
 
 from spanlink.receiver.api._http import check_no_nul, page, unix_ns
 from spanlink.receiver.api.auth import Project, project_transaction
-from spanlink.receiver.api.responses import TraceDetail, TraceList
+from spanlink.receiver.api.responses import SpanDetail, TraceDetail, TraceList
 from spanlink.receiver.enrichment import EnrichmentService
-from spanlink.receiver.storage import TraceFilters, get_trace_json, list_traces
+from spanlink.receiver.storage import TraceFilters, get_span_json, get_trace_json, list_traces
 
 __all__ = ["router"]
 
@@ -75,11 +76,12 @@ def traces_list(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> JSONResponse:
+) -> Response:
     """Traces of the key's project, newest first, with the total matching the filters.
 
     ``score_name`` (with ``score_min``/``score_max``) keeps traces that have such a score, or
-    whose test result has one.
+    whose test result has one. ``total_is_estimate`` is true when the total of a text search
+    for a word in many spans was extrapolated rather than counted.
     """
     if score_name is None and (score_min is not None or score_max is not None):
         raise HTTPException(422, "score_min and score_max need score_name")
@@ -107,8 +109,11 @@ def traces_list(
     check_no_nul(**{key: getattr(filters, key) for key in _TEXT_FILTERS})
     engine: Engine = request.app.state.engine
     with project_transaction(engine, project) as connection:
-        rows, total = list_traces(connection, project, filters, limit, offset)
-    return page(rows, total, limit, offset)
+        rows, total, estimated = list_traces(connection, project, filters, limit, offset)
+    return page(rows, total, limit, offset, total_is_estimate=estimated)
+
+
+_TRACE_ID = Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")
 
 
 @router.get(
@@ -119,18 +124,49 @@ def traces_list(
 def trace_detail(
     request: Request,
     project: Project,
-    trace_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")],
+    trace_id: Annotated[str, _TRACE_ID],
     sync: Annotated[
         bool, Query(description="compute and store the enrichment now if missing or stale")
     ] = False,
+    full: Annotated[
+        bool,
+        Query(
+            description="each span also with its attributes, events, links, resource, scope "
+            "and plugin results (the whole trace at once: large)"
+        ),
+    ] = False,
 ) -> Response:
-    """One trace: spans depth-first (orphans as roots), its enrichment and test links."""
+    """One trace: spans depth-first (orphans as roots), its enrichment and test links.
+
+    Each span is lean (what a waterfall draws); ``GET .../spans/{span_id}`` has one span in
+    full, ``full=true`` all of them.
+    """
     if sync:
         enrichment: EnrichmentService = request.app.state.enrichment
         enrichment.ensure_fresh(project, trace_id.lower())
     engine: Engine = request.app.state.engine
     with project_transaction(engine, project) as connection:
-        body = get_trace_json(connection, project, trace_id.lower())
+        body = get_trace_json(connection, project, trace_id.lower(), full=full)
     if body is None:
         raise HTTPException(404, f"trace {trace_id} not found in this project")
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/traces/{trace_id}/spans/{span_id}",
+    response_model=SpanDetail,
+    responses={404: {"description": "no such span in this project's trace"}},
+)
+def span_detail(
+    request: Request,
+    project: Project,
+    trace_id: Annotated[str, _TRACE_ID],
+    span_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{16}$", description="16 hex digits")],
+) -> Response:
+    """One span with its attributes, events, links, resource, scope and plugin results."""
+    engine: Engine = request.app.state.engine
+    with project_transaction(engine, project) as connection:
+        body = get_span_json(connection, project, trace_id.lower(), span_id.lower())
+    if body is None:
+        raise HTTPException(404, f"span {span_id} of trace {trace_id} not found in this project")
     return Response(body, media_type="application/json")

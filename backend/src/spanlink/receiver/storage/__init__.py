@@ -48,9 +48,9 @@ from spanlink.receiver.storage._scores import (
     result_score,
     scores_by_result,
 )
+from spanlink.receiver.storage._trace_detail import get_span_json, get_trace_json
 from spanlink.receiver.storage._trace_queries import (
     TraceFilters,
-    get_trace_json,
     list_traces,
     metrics,
 )
@@ -79,6 +79,7 @@ __all__ = [
     "database_deadline",
     "database_errors",
     "generate_key",
+    "get_span_json",
     "get_trace_json",
     "hash_key",
     "head_revision",

@@ -1,4 +1,4 @@
-"""Read queries: the trace list, one trace as a tree, metrics. Always within one project.
+"""Read queries: the trace list and metrics. Always within one project.
 
 Every query filters on ``project_id`` explicitly *and* runs in a transaction bound to that
 project (``project_transaction``), so row-level security backs up each filter.
@@ -7,8 +7,7 @@ project (``project_transaction``), so row-level security backs up each filter.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -17,7 +16,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Text,
-    TextClause,
     and_,
     any_,
     cast,
@@ -28,10 +26,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 
 from spanlink.receiver.storage._bounds import bound_indexed
-from spanlink.receiver.storage._costs import cost_result, trace_cost
 from spanlink.receiver.storage._tables import (
     scores,
     spans,
@@ -41,7 +37,7 @@ from spanlink.receiver.storage._tables import (
 )
 from spanlink.tracer.support import clamp_int64
 
-__all__ = ["TraceFilters", "get_trace_json", "list_traces", "metrics"]
+__all__ = ["COMMON_TEXT_SPANS", "TraceFilters", "list_traces", "metrics"]
 
 # A trace's cost, as ``_costs.trace_cost`` reads it: the total only when every model call
 # was priced (``complete``); null when unknown or when the trace called no model.
@@ -137,6 +133,30 @@ def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
     )
 
 
+def _text_match(q: str) -> ColumnElement[bool]:
+    return spans.c.search.op("@@")(func.websearch_to_tsquery(literal_column("'english'"), q))
+
+
+#: Above this many matching spans (the planner's estimate, from the lexeme statistics of
+#: the search column), a text search walks the traces newest first and checks each for a
+#: matching span, instead of collecting every matching span's trace first; its total is
+#: then extrapolated from the walk.
+COMMON_TEXT_SPANS = 20_000
+
+_ESTIMATE_MATCHES = text(
+    "EXPLAIN (FORMAT JSON) SELECT 1 FROM spans WHERE project_id = :project_id "
+    "AND search @@ websearch_to_tsquery('english', :q)"
+)
+
+
+def _is_common_text(connection: Connection, project_id: int, q: str) -> bool:
+    """Whether Postgres expects more than :data:`COMMON_TEXT_SPANS` spans to match ``q``."""
+    plan = connection.execute(_ESTIMATE_MATCHES, {"project_id": project_id, "q": q}).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return bool(plan[0]["Plan"]["Plan Rows"] > COMMON_TEXT_SPANS)
+
+
 def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     t = traces.c
     where: list[ColumnElement[bool]] = [t.project_id == project_id]
@@ -175,9 +195,7 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     if f.name is not None:
         span_where.append(s.name == bound_indexed(f.name))
     if f.q is not None:
-        span_where.append(
-            s.search.op("@@")(func.websearch_to_tsquery(literal_column("'english'"), f.q))
-        )
+        span_where.append(_text_match(f.q))
     if span_where:
         if f.root_only:
             span_where.append(s.parent_span_id.is_(None))
@@ -190,210 +208,160 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     return where
 
 
+_LIST_COLUMNS = (
+    "trace_id",
+    "root_name",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "span_count",
+    "error_count",
+    "environment",
+    "service_name",
+    "test_run_id",
+    "test_case_id",
+    "test_result_id",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _page_select(source: Any) -> Any:
+    """The list columns of ``source`` (``traces`` or a sub-select of it) with the cost."""
+    c = source.c
+    return select(*(c[name] for name in _LIST_COLUMNS), _COST_TOTAL.label("cost_usd")).select_from(
+        source.outerjoin(
+            trace_enrichments,
+            and_(
+                trace_enrichments.c.project_id == c.project_id,
+                trace_enrichments.c.trace_id == c.trace_id,
+            ),
+        )
+    )
+
+
+def _item(row: Any) -> dict[str, Any]:
+    return {
+        "trace_id": row["trace_id"],
+        "name": row["root_name"],
+        "start_time_unix_nano": row["start_ns"],
+        "end_time_unix_nano": row["end_ns"],
+        "duration_ms": row["duration_ns"] / 1e6,
+        "span_count": row["span_count"],
+        "error_count": row["error_count"],
+        "environment": row["environment"],
+        "service_name": row["service_name"],
+        "test_run_id": row["test_run_id"],
+        "test_case_id": row["test_case_id"],
+        "test_result_id": row["test_result_id"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "total_tokens": clamp_int64(row["input_tokens"] + row["output_tokens"]),
+        "cost_usd": row["cost_usd"],
+    }
+
+
+def _only_text(f: TraceFilters) -> bool:
+    """The text is the only span-level filter (the others are selective by nature)."""
+    return f.q is not None and all(
+        value is None
+        for value in (
+            f.test_run_id,
+            f.test_case_id,
+            f.test_result_id,
+            f.session_id,
+            f.user_id,
+            f.conversation_id,
+            f.name,
+        )
+    )
+
+
+def _list_common_text(
+    connection: Connection, project_id: int, f: TraceFilters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A text search for a word in many spans: the traces matching the other filters are
+    walked newest first, each checked for a matching span (a primary-key probe), until the
+    page is full. The total is exact when the walk reached the last candidate, else the
+    number of candidates times the share of the walked ones that matched (an estimate)."""
+    assert f.q is not None
+    others = _conditions(project_id, replace(f, q=None, root_only=False))
+    t = traces.c
+    candidates = (
+        select(
+            traces,
+            func.row_number().over(order_by=(t.start_ns.desc(), t.trace_id)).label("walked"),
+        )
+        .where(*others)
+        .subquery("candidates")
+    )
+    c = candidates.c
+    s = spans.c
+    probe = [s.project_id == c.project_id, s.trace_id == c.trace_id, _text_match(f.q)]
+    if f.root_only:
+        probe.append(s.parent_span_id.is_(None))
+    # The window numbers the candidates before the match is checked (a condition above a
+    # window function is not pushed below it), so the last row's number is how many
+    # candidates the page walked.
+    rows = (
+        connection.execute(
+            _page_select(candidates)
+            .add_columns(c.walked)
+            .where(select(literal_column("1")).where(*probe).exists())
+            .order_by(c.start_ns.desc(), c.trace_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .mappings()
+        .all()
+    )
+    items = [_item(row) for row in rows]
+    if rows and len(rows) < limit:
+        return items, offset + len(rows), False  # the walk reached the end: exact
+    total_candidates = int(
+        connection.execute(select(func.count()).select_from(traces).where(*others)).scalar_one()
+    )
+    if not rows:
+        if offset == 0:
+            return [], 0, False
+        # Paged past the last match: the walk visited every candidate, but counted none.
+        exact = select(func.count()).select_from(traces).where(*_conditions(project_id, f))
+        return [], int(connection.execute(exact).scalar_one()), False
+    walked = int(rows[-1]["walked"])
+    matched = offset + len(rows)
+    if walked >= total_candidates:
+        return items, matched, False
+    return items, max(matched + 1, round(total_candidates * matched / walked)), True
+
+
 def list_traces(
     connection: Connection, project_id: int, filters: TraceFilters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of traces (newest first) and the total number matching the filters."""
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of traces (newest first), the total matching the filters and whether that
+    total is an estimate (only for a text search matching many spans)."""
+    if (
+        filters.q is not None
+        and _only_text(filters)
+        and _is_common_text(connection, project_id, filters.q)
+    ):
+        return _list_common_text(connection, project_id, filters, limit, offset)
     where = and_(*_conditions(project_id, filters))
     t = traces.c
     page = connection.execute(
-        select(
-            t.trace_id,
-            t.root_name,
-            t.start_ns,
-            t.end_ns,
-            t.duration_ns,
-            t.span_count,
-            t.error_count,
-            t.environment,
-            t.service_name,
-            t.test_run_id,
-            t.test_case_id,
-            t.test_result_id,
-            t.input_tokens,
-            t.output_tokens,
-            _COST_TOTAL.label("cost_usd"),
-        )
-        .select_from(
-            traces.outerjoin(
-                trace_enrichments,
-                and_(
-                    trace_enrichments.c.project_id == t.project_id,
-                    trace_enrichments.c.trace_id == t.trace_id,
-                ),
-            )
-        )
+        _page_select(traces)
         .where(where)
         .order_by(t.start_ns.desc(), t.trace_id)
         .limit(limit)
         .offset(offset)
     ).mappings()
-    rows = [
-        {
-            "trace_id": row["trace_id"],
-            "name": row["root_name"],
-            "start_time_unix_nano": row["start_ns"],
-            "end_time_unix_nano": row["end_ns"],
-            "duration_ms": row["duration_ns"] / 1e6,
-            "span_count": row["span_count"],
-            "error_count": row["error_count"],
-            "environment": row["environment"],
-            "service_name": row["service_name"],
-            "test_run_id": row["test_run_id"],
-            "test_case_id": row["test_case_id"],
-            "test_result_id": row["test_result_id"],
-            "input_tokens": row["input_tokens"],
-            "output_tokens": row["output_tokens"],
-            "total_tokens": clamp_int64(row["input_tokens"] + row["output_tokens"]),
-            "cost_usd": row["cost_usd"],
-        }
-        for row in page
-    ]
+    rows = [_item(row) for row in page]
     if offset == 0 and len(rows) < limit:
         total = len(rows)  # the whole result fits on this page: no count needed
     else:
         total = connection.execute(
             select(func.count()).select_from(traces).where(where)
         ).scalar_one()
-    return rows, int(total)
-
-
-# Postgres renders each span's JSON itself: the API returns it without re-parsing.
-# ``row_to_json`` of a sub-select costs less than ``json_build_object`` with the same keys
-# (no per-call argument type lookups); the text differs only in whitespace.
-_SPANS_JSON = text(
-    """
-    SELECT span_id, parent_span_id, start_time_unix_nano, end_time_unix_nano, status_code,
-           test_run_id, test_case_id, test_result_id, row_to_json(doc)::text
-    FROM (
-        SELECT spans.trace_id, spans.span_id, spans.parent_span_id, spans.name, spans.kind,
-               spans.start_ns AS start_time_unix_nano, spans.end_ns AS end_time_unix_nano,
-               spans.duration_ns / 1e6 AS duration_ms, spans.status_code,
-               spans.status_message, spans.service_name, spans.environment,
-               spans.test_run_id, spans.test_case_id, spans.test_result_id,
-               spans.attributes, spans.events, spans.links, spans.resource,
-               spans.scope_name, spans.scope_version,
-               enrichment.by_span -> spans.span_id AS enrichment
-        FROM spans
-        -- The trace's per-span results, read (and detoasted) once rather than once per span.
-        LEFT JOIN (SELECT e.data -> 'spans' AS by_span FROM trace_enrichments e
-                   WHERE e.project_id = :project_id AND e.trace_id = :trace_id) AS enrichment
-               ON true
-        WHERE spans.project_id = :project_id AND spans.trace_id = :trace_id
-    ) AS doc
-    """
-)
-_ENRICHMENT_JSON = text(
-    """
-    SELECT json_build_object('data', data, 'plugin_versions', plugin_versions,
-                             'span_count', span_count, 'computed_at', computed_at)::text,
-           data #> '{trace,cost}'
-    FROM trace_enrichments WHERE project_id = :project_id AND trace_id = :trace_id
-    """
-)
-
-
-def _driver_sql(statement: TextClause) -> str:
-    """The statement with psycopg's ``%(name)s`` placeholders, for the driver-level fetch."""
-    return str(statement.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
-
-
-_SPANS_SQL = _driver_sql(_SPANS_JSON)
-_ENRICHMENT_SQL = _driver_sql(_ENRICHMENT_JSON)
-
-# Columns of a span row as fetched by ``_SPANS_JSON`` (plain tuples: no per-row objects).
-_ID, _PARENT, _START, _END, _STATUS, _RUN, _CASE, _RESULT, _DOC = range(9)
-
-_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str
-
-
-def _tree_order(rows: list[tuple[Any, ...]]) -> list[tuple[int, tuple[Any, ...], list[str]]]:
-    """Depth-first ``(depth, row, child ids)``: orphans are roots, children by start time."""
-    ordered = sorted(rows, key=lambda r: (r[_START], r[_ID]))
-    ids = {row[_ID] for row in ordered}
-    children: dict[str, list[tuple[Any, ...]]] = {}
-    roots = []
-    for row in ordered:
-        parent = row[_PARENT]
-        if parent is not None and parent in ids and parent != row[_ID]:
-            children.setdefault(parent, []).append(row)
-        else:
-            roots.append(row)
-    out: list[tuple[int, tuple[Any, ...], list[str]]] = []
-    seen: set[str] = set()
-    stack = [(0, row) for row in reversed(roots)]
-    while stack:
-        depth, row = stack.pop()
-        span_id = row[_ID]
-        if span_id in seen:
-            continue
-        seen.add(span_id)
-        kids = children.get(span_id, ())
-        out.append((depth, row, [kid[_ID] for kid in kids]))
-        stack.extend((depth + 1, kid) for kid in reversed(kids))
-    # Spans only reachable through a parent cycle: list them as roots so none is lost.
-    out.extend((0, row, []) for row in ordered if row[_ID] not in seen)
-    return out
-
-
-def _test_links(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Distinct (run, case, result) ids of the spans carrying any, with their span counts."""
-    counts = Counter(
-        (row[_RUN], row[_CASE], row[_RESULT])
-        for row in rows
-        if row[_RUN] is not None or row[_CASE] is not None or row[_RESULT] is not None
-    )
-    # Sorted as Postgres sorts them: ascending, missing ids last.
-    return [
-        {"test_run_id": r, "test_case_id": c, "test_result_id": t, "span_count": n}
-        for (r, c, t), n in sorted(
-            counts.items(), key=lambda item: [(v is None, v or "") for v in item[0]]
-        )
-    ]
-
-
-def get_trace_json(connection: Connection, project_id: int, trace_id: str) -> str | None:
-    """The trace as the API's JSON text, or None when this project has no such trace.
-
-    Two statements on the driver connection: the spans (each rendered as JSON text by
-    Postgres, with its test ids) and the trace's enrichment. Test links, the tree and the
-    header are derived from the fetched rows; span JSON is spliced in, never re-parsed.
-    """
-    params = {"project_id": project_id, "trace_id": trace_id}
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        cursor.execute(_SPANS_SQL, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-        if not rows:
-            return None
-        cursor.execute(_ENRICHMENT_SQL, params)
-        found = cursor.fetchone()
-    enrichment = found[0] if found is not None else None
-    # The cost result alone is parsed (the enrichment's text is spliced in as it is).
-    cost = cost_result(found[1]) if found is not None else trace_cost(None)
-    ordered = _tree_order(rows)
-    start = min(row[_START] for row in rows)
-    end = max(row[_END] for row in rows)
-    string = _json_string
-    # Each span's JSON object gets its tree position appended before the closing brace.
-    span_docs = [
-        f'{row[_DOC][:-1]},"depth":{depth},"children":[{",".join(map(string, kids))}]}}'
-        for depth, row, kids in ordered
-    ]
-    header = {
-        "trace_id": trace_id,
-        "start_time_unix_nano": start,
-        "end_time_unix_nano": end,
-        "duration_ms": max(0, end - start) / 1e6,
-        "span_count": len(rows),
-        "error_count": sum(1 for row in rows if row[_STATUS] == "ERROR"),
-        "root_span_ids": [row[_ID] for depth, row, _ in ordered if depth == 0],
-        "test_links": _test_links(rows),
-        "cost_usd": cost.usd,
-    }
-    head = json.dumps(header)[:-1]
-    return f'{head}, "enrichment": {enrichment or "null"}, "spans": [' + ",".join(span_docs) + "]}"
+    return rows, int(total), False
 
 
 _METRICS = text(

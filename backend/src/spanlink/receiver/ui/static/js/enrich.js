@@ -33,6 +33,24 @@ export function isTool(attrs) {
   return attrs["gen_ai.operation.name"] === "execute_tool" || attrs["gen_ai.tool.name"] != null;
 }
 
+/**
+ * What the waterfall shows of a span, from the fields every span of the trace answer has
+ * (`model`, `input_tokens`, `output_tokens`, `operation_name`, `tool_name`): the same rules
+ * as isLlm/isTool/model/usage, without the span's attributes.
+ */
+export function summary(span) {
+  const op = span.operation_name ?? undefined;
+  const spanModel = span.model ?? null;
+  return {
+    llm: LLM_OPERATIONS.has(op) || (spanModel !== null && op === undefined),
+    tool: op === "execute_tool" || span.tool_name != null,
+    model: spanModel,
+    toolName: span.tool_name ?? null,
+    input: count(span.input_tokens),
+    output: count(span.output_tokens),
+  };
+}
+
 function data(enrichment) {
   const d = enrichment && enrichment.data;
   return d && typeof d === "object" ? d : {};

@@ -19,12 +19,11 @@ function totals(spans) {
   let output = 0;
   let llmCalls = 0;
   for (const span of spans) {
-    const attrs = span.attributes || {};
-    if (!enrich.isLlm(attrs)) continue;
+    const sum = enrich.summary(span);
+    if (!sum.llm) continue;
     llmCalls += 1;
-    const u = enrich.usage(attrs);
-    input += u.input || 0;
-    output += u.output || 0;
+    input += sum.input || 0;
+    output += sum.output || 0;
   }
   return { input, output, llmCalls };
 }
@@ -254,19 +253,44 @@ export async function renderTrace(view, traceId, ctx) {
     waterfall.scroller.focus({ preventScroll: true });
   }
 
-  function open(index) {
-    const span = spans[index];
-    if (!span) return;
+  // The trace answer has each span's summary; its attributes, events, links and resource
+  // are fetched when the span is opened (kept for this page, so reopening is instant).
+  const details = new Map();
+  let opening = 0;
+  function spanDetail(spanId) {
+    if (!details.has(spanId)) {
+      const path = `/api/v1/traces/${encodeURIComponent(traceId)}/spans/${encodeURIComponent(spanId)}`;
+      const request = get(path, null, { signal: ctx.signal });
+      request.catch(() => details.delete(spanId)); // a failed fetch is retried next time
+      details.set(spanId, request);
+    }
+    return details.get(spanId);
+  }
+
+  async function open(index) {
+    const lean = spans[index];
+    if (!lean) return;
+    const mine = ++opening;
+    panel.hidden = false;
+    layout.classList.add("with-panel");
+    go(route(`trace/${encodeURIComponent(traceId)}`, { span: lean.span_id }), { replace: true });
+    if (!details.has(lean.span_id)) mount(panel, h("p", { class: "muted", text: `Loading ${lean.name}…` }));
+    let span;
+    try {
+      span = await spanDetail(lean.span_id);
+    } catch (failure) {
+      if (mine !== opening || !ctx.isCurrent() || failure.name === "AbortError") return;
+      mount(panel, notice("error", `The span could not be loaded: ${failure.message}`));
+      return;
+    }
+    if (mine !== opening || !ctx.isCurrent()) return;
     // Per-span plugin results: on the span itself, or in the trace's enrichment.
     const own = span.enrichment && typeof span.enrichment === "object" ? span.enrichment : null;
     const results = own || enrich.spanResults(trace.enrichment, span.span_id);
     const spanAnomalies = findings.filter((a) => a.span_id === span.span_id);
     const spanScores = scores.filter((score) => score.span_id === span.span_id);
     mount(panel, spanPanel(span, { results, spanAnomalies, spanScores, traceStartNs: start, onClose: close }));
-    panel.hidden = false;
     panel.scrollTop = 0;
-    layout.classList.add("with-panel");
-    go(route(`trace/${encodeURIComponent(traceId)}`, { span: span.span_id }), { replace: true });
   }
 
   waterfall = new Waterfall(spans, start, totalMs, {

@@ -183,7 +183,12 @@ export async function renderTraces(view, ctx) {
   const pager = h(
     "nav",
     { class: "pager", attrs: { "aria-label": "Pages" } },
-    h("span", { class: "muted", text: `${fmt.integer(first)}–${fmt.integer(last)} of ${fmt.integer(page.total)}` }),
+    // A text search for a common word answers an extrapolated total: shown as such.
+    h("span", {
+      class: "muted pager-total",
+      attrs: page.total_is_estimate ? { title: "estimated from the traces searched for this page" } : {},
+      text: `${fmt.integer(first)}–${fmt.integer(last)} of ${page.total_is_estimate ? "about " : ""}${fmt.integer(page.total)}`,
+    }),
     offset > 0
       ? h("a", {
           class: "button secondary",

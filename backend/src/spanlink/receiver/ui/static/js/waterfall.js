@@ -12,26 +12,24 @@ const MAX_INDENT = 24;
 
 /** Precomputed per-span display data (done once; rows are rebuilt while scrolling). */
 function prepare(span, start, total) {
-  const attrs = span.attributes || {};
   const offset = (span.start_time_unix_nano - start) / 1e6;
-  const llm = enrich.isLlm(attrs);
-  const usage = enrich.usage(attrs);
+  const sum = enrich.summary(span);
   let info = "";
-  if (llm) {
-    const parts = [enrich.model(attrs) || "model?"];
-    if (usage.input !== null || usage.output !== null) {
-      parts.push(`${fmt.integer(usage.input ?? 0)}→${fmt.integer(usage.output ?? 0)} tok`);
+  if (sum.llm) {
+    const parts = [sum.model || "model?"];
+    if (sum.input !== null || sum.output !== null) {
+      parts.push(`${fmt.integer(sum.input ?? 0)}→${fmt.integer(sum.output ?? 0)} tok`);
     }
     info = parts.join(" · ");
-  } else if (enrich.isTool(attrs) && attrs["gen_ai.tool.name"]) {
-    info = `tool ${attrs["gen_ai.tool.name"]}`;
+  } else if (sum.tool && sum.toolName) {
+    info = `tool ${sum.toolName}`;
   }
   const kind = String(span.kind || "INTERNAL").toLowerCase().replace(/^span_kind_/, "");
   return {
     span,
     error: span.status_code === "ERROR",
-    llm,
-    tool: enrich.isTool(attrs),
+    llm: sum.llm,
+    tool: sum.tool,
     kind,
     info,
     left: total > 0 ? Math.min(100, (offset / total) * 100) : 0,
