@@ -220,7 +220,8 @@ def test_diff_page_aligns_marks_and_compares_spans(page, receiver, api_key, seed
     )
 
     page.click(".diff-row[data-index='4']")
-    page.wait_for_selector(".diff-panel:not([hidden])")
+    # Both spans' attributes are fetched when the row opens.
+    page.wait_for_selector(".diff-panel[data-loaded='4']:not([hidden])")
     differing = page.eval_on_selector_all(
         ".attr-diff tr.differs", "rows => rows.map(r => r.dataset.key)"
     )

@@ -188,17 +188,45 @@ export async function renderDiff(view, a, b, ctx) {
   const counts = diff.totals?.counts || {};
 
   const panel = h("aside", { class: "panel diff-panel", attrs: { hidden: true, "aria-label": "The two spans compared" } });
+  // The trace answers list each span's summary; a span's attributes are fetched when its
+  // row is opened (kept for this page, so reopening is instant).
+  const details = new Map();
+  const full = (segment, spanId) => {
+    if (!spanId) return Promise.resolve(null);
+    const key = `${segment}/${spanId}`;
+    if (!details.has(key)) {
+      const request = get(`/api/v1/traces/${segment}/spans/${encodeURIComponent(spanId)}`, null, opts);
+      request.catch(() => details.delete(key)); // a failed fetch is retried next time
+      details.set(key, request);
+    }
+    return details.get(key);
+  };
+  const [segA, segB] = [pathSegment(a), pathSegment(b)];
   const rows = [];
   let selected = -1;
-  const select = (index) => {
+  let opening = 0;
+  const select = async (index) => {
     if (selected >= 0) rows[selected].classList.remove("selected");
     selected = index;
     const row = rows[index];
     row.classList.add("selected");
     const entry = diff.spans[index];
-    mount(panel, comparePanel(entry, byIdA.get(entry.a_span_id), byIdB.get(entry.b_span_id)));
-    panel.hidden = false;
+    const mine = ++opening;
     view.dataset.selected = String(index);
+    panel.hidden = false;
+    mount(panel, comparePanel(entry, byIdA.get(entry.a_span_id), byIdB.get(entry.b_span_id)));
+    let spanA;
+    let spanB;
+    try {
+      [spanA, spanB] = await Promise.all([full(segA, entry.a_span_id), full(segB, entry.b_span_id)]);
+    } catch (failure) {
+      if (mine !== opening || !ctx.isCurrent() || failure.name === "AbortError") return;
+      mount(panel, notice("error", `The spans could not be loaded: ${failure.message}`));
+      return;
+    }
+    if (mine !== opening || !ctx.isCurrent()) return;
+    mount(panel, comparePanel(entry, spanA, spanB));
+    panel.dataset.loaded = String(index);
   };
 
   let firstIndex = -1;
