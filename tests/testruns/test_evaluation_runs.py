@@ -6,6 +6,7 @@ hang; bad configurations refused at run creation."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -291,3 +292,48 @@ def test_scores_of_evaluated_results_are_redacted(
             (project.id,),
         ).fetchall()
     assert stored and all("TKT-123456" not in row[0] for row in stored)
+
+
+@pytest.mark.parametrize("via", ["run", "dataset"])
+def test_a_judge_prompt_is_redacted_before_it_is_stored_or_sent(
+    app_client: httpx.Client, database_url: str, project: Any, judge: FakeOpenAI, via: str
+) -> None:
+    # A rubric written with a secret in it: the project's rules apply to it like to the
+    # case's inputs (it is stored with the case and sent to the judge model).
+    http = app_client
+    secret = "TKT-654321"
+    rules = {"builtin": [], "rules": [{"name": "ticket", "pattern": r"TKT-\d{6}"}]}
+    assert http.put("/api/v1/redaction", json=rules).status_code == 200
+    evaluators = [
+        {
+            "name": "llm_judge",
+            "params": {
+                "rubric": f"Is {secret} answered?",
+                "model": "j",
+                "base_url": judge.base_url,
+            },
+        }
+    ]
+    case = {"id": "c", "inputs": {"question": "about Norway"}, "evaluators": evaluators}
+    if via == "dataset":
+        name = f"judged-{uuid.uuid4().hex[:8]}"
+        pushed = http.post("/api/v1/datasets", json={"name": name, "cases": [case]})
+        assert pushed.status_code == 201, pushed.text
+        body: dict[str, Any] = {"function": "agent", "dataset": name}
+    else:
+        body = {"function": "agent", "cases": [case]}
+    created = http.post("/api/v1/test-runs", json=body)
+    assert created.status_code == 201, created.text
+    run = _wait(http, created.json()["id"], lambda run: run["status"] == "completed")
+    assert run["results"][0]["scores"], run
+    assert judge.requests, "the judge was not asked"
+    assert all(secret not in json.dumps(request) for request in judge.requests)
+    assert any("[REDACTED:ticket]" in json.dumps(request) for request in judge.requests)
+    with psycopg.connect(database_url) as connection:
+        dumped = connection.execute(
+            "SELECT (SELECT coalesce(json_agg(r)::text, '') FROM test_results r "
+            "WHERE r.project_id = %(p)s) || (SELECT coalesce(json_agg(d)::text, '') "
+            "FROM dataset_cases d WHERE d.project_id = %(p)s)",
+            {"p": project.id},
+        ).fetchone()
+    assert dumped is not None and secret not in dumped[0]

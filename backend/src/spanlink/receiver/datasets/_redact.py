@@ -6,14 +6,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from spanlink.receiver.datasets._store import DatasetCase
-from spanlink.receiver.redaction import CompiledRules, RedactionBudget, redact_text, redact_value
+from spanlink.receiver.redaction import (
+    CompiledRules,
+    RedactionBudget,
+    redact_evaluators,
+    redact_text,
+    redact_value,
+)
 
 __all__ = ["redact_dataset_cases"]
 
 
 def redact_dataset_cases(cases: Sequence[DatasetCase], rules: CompiledRules) -> list[DatasetCase]:
-    """Each case with its id, inputs, expected output and metadata redacted (evaluator
-    parameters are configuration and are kept as given)."""
+    """Each case with its id, inputs, expected output, metadata and evaluator parameters
+    redacted (a judge's rubric is sent to a model)."""
     if rules.is_empty:
         return list(cases)
     budget = RedactionBudget()
@@ -24,6 +30,7 @@ def redact_dataset_cases(cases: Sequence[DatasetCase], rules: CompiledRules) -> 
             inputs=redact_value(dict(case.inputs), rules, budget=budget),
             expected_output=redact_value(case.expected_output, rules, budget=budget),
             metadata=redact_value(dict(case.metadata), rules, budget=budget),
+            evaluators=redact_evaluators(case.evaluators, rules, budget),
         )
         for case in cases
     ]

@@ -11,6 +11,7 @@ what it replaced; applying rules twice changes nothing more.
 
 from spanlink.receiver.redaction._apply import (
     redact_attributes,
+    redact_evaluators,
     redact_span,
     redact_text,
     redact_value,
@@ -61,6 +62,7 @@ __all__ = [
     "marker",
     "parse_config",
     "redact_attributes",
+    "redact_evaluators",
     "redact_span",
     "redact_text",
     "redact_value",

@@ -16,7 +16,7 @@ from typing import Any
 from spanlink.receiver.redaction._compiled import CompiledRules, RedactionBudget
 from spanlink.tracer.model import SpanEvent, SpanLink, SpanRecord
 
-__all__ = ["redact_attributes", "redact_span", "redact_text", "redact_value"]
+__all__ = ["redact_attributes", "redact_evaluators", "redact_span", "redact_text", "redact_value"]
 
 #: Nesting followed into containers; deeper content is redacted as JSON text.
 _MAX_DEPTH = 32
@@ -173,3 +173,19 @@ def redact_span(
         scope_name=_optional(record.scope_name, rules, budget),
         scope_version=_optional(record.scope_version, rules, budget),
     )
+
+
+def redact_evaluators(
+    evaluators: Any, rules: CompiledRules, budget: RedactionBudget | None = None
+) -> list[Any]:
+    """Evaluator configurations with their ``params`` redacted (a judge's rubric is sent to
+    a model, a ``contains`` value is compared with outputs that are stored redacted); the
+    names, thresholds and flags stay as given."""
+    if rules.is_empty or not evaluators:
+        return list(evaluators or ())
+    redacted: list[Any] = []
+    for config in evaluators:
+        if isinstance(config, dict) and isinstance(config.get("params"), dict):
+            config = {**config, "params": redact_value(config["params"], rules, budget=budget)}
+        redacted.append(config)
+    return redacted

@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from spanlink.receiver.redaction import CompiledRules, RedactionBudget, redact_text, redact_value
+from spanlink.receiver.redaction import (
+    CompiledRules,
+    RedactionBudget,
+    redact_evaluators,
+    redact_text,
+    redact_value,
+)
 from spanlink.receiver.testruns import reported, store
 
 __all__ = ["redact_cases", "redact_finished", "redact_partial", "redact_reported"]
@@ -16,13 +22,14 @@ __all__ = ["redact_cases", "redact_finished", "redact_partial", "redact_reported
 def redact_cases(
     cases: Any, rules: CompiledRules, budget: RedactionBudget
 ) -> list[store.CaseInput]:
-    """Each case with its id, inputs and expected output redacted."""
+    """Each case with its id, inputs, expected output and evaluator parameters redacted."""
     return [
         replace(
             case,
             case_id=redact_text(case.case_id, rules, budget),
             inputs=redact_value(case.inputs, rules, budget=budget),
             expected_output=redact_value(case.expected_output, rules, budget=budget),
+            evaluators=redact_evaluators(case.evaluators, rules, budget),
         )
         for case in cases
     ]
