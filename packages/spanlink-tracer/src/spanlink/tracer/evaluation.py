@@ -365,27 +365,31 @@ def evaluate_case(
     twice that). Inside an event loop, await
     ``aevaluate_case`` instead so the loop is not blocked.
     """
+    planned, jobs, results = _plan(configs, case, output, trace, evaluators, enrichment)
+    # The common case, every evaluator quick and sync: one batch on one worker, waited for
+    # here (no event loop involved). What is left after it (an async evaluator's awaitable,
+    # a batch stuck past the deadline) is finished on the background loop.
+    batch = _Batch(list(jobs.items()))
+    running = _workers().submit(batch.run)
+    with contextlib.suppress(concurrent.futures.TimeoutError):
+        running.result(timeout=timeout_s)
+    stuck, called = batch.stop()
+    done = {index: value for index, value in called.items() if isinstance(value, list)}
+    if stuck is None and len(done) == len(jobs):
+        results.update(done)
+        return _verdict(planned, results)
     waiting = asyncio.run_coroutine_threadsafe(
-        aevaluate_case(
-            configs,
-            case,
-            output,
-            trace,
-            evaluators=evaluators,
-            enrichment=enrichment,
-            timeout_s=timeout_s,
-        ),
-        _background_loop(),
+        _complete(planned, jobs, results, stuck, called, timeout_s), _background_loop()
     )
     try:
-        # aevaluate_case enforces every deadline itself; the margin only covers scheduling
+        # _complete enforces every deadline itself; the margin only covers scheduling
         # (and a loop blocked by an async evaluator that never yields).
-        return waiting.result(timeout=2 * timeout_s + 5.0)
+        return waiting.result(timeout=timeout_s + 5.0)
     except concurrent.futures.TimeoutError:
         waiting.cancel()
-        planned, jobs, results = _plan(configs, case, output, trace, evaluators, enrichment)
         for index, job in jobs.items():
-            results[index] = job.failed(f"timed out after {timeout_s:g} s")
+            if index not in results:
+                results[index] = job.failed(f"timed out after {timeout_s:g} s")
         return _verdict(planned, results)
 
 
@@ -402,6 +406,30 @@ async def aevaluate_case(
     """``evaluate_case`` for async callers: async evaluators run on the caller's loop."""
     planned, jobs, results = _plan(configs, case, output, trace, evaluators, enrichment)
     loop = asyncio.get_running_loop()
+    # Most evaluators are quick and sync: call them one after the other in one worker
+    # (one thread hand-off per case, not one per evaluator). If that batch overruns the
+    # deadline, the evaluator it is stuck in times out and the ones it had not reached
+    # run each on their own worker with their own deadline.
+    batch = _Batch(list(jobs.items()))
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(
+            asyncio.shield(loop.run_in_executor(_workers(), batch.run)), timeout_s
+        )
+    stuck, called = batch.stop()
+    return await _complete(planned, jobs, results, stuck, called, timeout_s)
+
+
+async def _complete(
+    planned: Sequence[EvaluatorConfig],
+    jobs: Mapping[int, _Job],
+    results: dict[int, list[Score]],
+    stuck: int | None,
+    called: Mapping[int, list[Score] | Awaitable[Any]],
+    timeout_s: float,
+) -> CaseEvaluation:
+    """After the batch: the stuck job timed out, awaitables awaited (each with its own
+    deadline), jobs the batch did not reach run each on a worker; then the verdict."""
+    loop = asyncio.get_running_loop()
     pool = _workers()
 
     async def run(job: _Job) -> list[Score]:
@@ -417,14 +445,6 @@ async def aevaluate_case(
             return await _run_async(job, value, timeout_s, timeout_s)
         return value
 
-    # Most evaluators are quick and sync: call them one after the other in one worker
-    # (one thread hand-off per case, not one per evaluator). If that batch overruns the
-    # deadline, the evaluator it is stuck in times out and the ones it had not reached
-    # run each on their own worker with their own deadline.
-    batch = _Batch(list(jobs.items()))
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(asyncio.shield(loop.run_in_executor(pool, batch.run)), timeout_s)
-    stuck, called = batch.stop()
     if stuck is not None:
         results[stuck] = jobs[stuck].failed(f"timed out after {timeout_s:g} s")
     pending: dict[int, Awaitable[list[Score]]] = {}
