@@ -63,7 +63,11 @@ APP_FACTORY = "spanlink.receiver.app:create_app_from_environment"
 
 def create_app_from_environment() -> FastAPI:
     """Build the receiver app from the ``SPANLINK_*`` variables (one per worker process)."""
-    return create_app(Settings())
+    from spanlink.receiver._gc import tune_for_serving
+
+    app = create_app(Settings())
+    tune_for_serving()  # a worker process serves and nothing else
+    return app
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -45,6 +45,7 @@ def _workers(value: str) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from spanlink.receiver._gc import tune_for_serving
     from spanlink.receiver.app import APP_FACTORY, create_app
     from spanlink.receiver.settings import Settings
     from spanlink.receiver.storage import upgrade
@@ -74,7 +75,9 @@ def _serve(args: argparse.Namespace) -> int:
         # uvicorn re-raises SIGTERM after its graceful shutdown; turned into a normal exit
         # here, so exit handlers run (they stop the embedded Postgres this process started).
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        uvicorn.run(create_app(settings), **served)
+        app = create_app(settings)
+        tune_for_serving()
+        uvicorn.run(app, **served)
         return 0
     # Several processes accept on the one socket this process binds; each builds its own app
     # from the environment (the settings of this command, exported for them). Test runs and
