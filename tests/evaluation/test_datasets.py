@@ -118,6 +118,11 @@ def test_other_bad_pushes_are_refused(client: httpx.Client) -> None:
     assert _push(client, _name(), []).status_code == 422
     twice = _push(client, _name(), [{"id": "a"}, {"id": "a"}])
     assert twice.status_code == 422 and "used twice" in twice.text
+    # A NUL in the description (Postgres text cannot hold it): the request's fault, not a 500.
+    nul = client.post(
+        "/api/v1/datasets", json={"name": _name(), "description": "a\x00b", "cases": CASES}
+    )
+    assert nul.status_code == 422 and "NUL" in nul.text, nul.text
     missing = client.post("/api/v1/datasets/nothing-here/cases", json={"cases": [{"id": "a"}]})
     assert missing.status_code == 404 and "create it first" in missing.text
     assert client.get("/api/v1/datasets/nothing-here").status_code == 404

@@ -82,6 +82,15 @@ def test_errors_of_the_requests_data_are_rejections_not_outages(
     _run(engine, "SELECT 1")  # the pool is healthy afterwards
 
 
+def test_data_the_driver_refuses_to_send_is_a_rejection(engine: Engine) -> None:
+    # psycopg refuses a NUL in a text parameter itself (no SQLSTATE): still the request's data.
+    with pytest.raises(DatabaseRejected) as caught:
+        with database_errors(), engine.begin() as connection:
+            connection.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+    assert caught.value.status == 400
+    _run(engine, "SELECT 1")
+
+
 def test_an_undefined_column_propagates_as_a_bug(engine: Engine) -> None:
     with pytest.raises(sqlalchemy.exc.ProgrammingError):
         _run(engine, "SELECT no_such_column FROM pg_class")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from spanlink.receiver.api._http import page
@@ -89,6 +89,13 @@ class DatasetIn(BaseModel):
         "cases of the same id and the others are appended",
     )
     cases: list[DatasetCaseIn] = Field(min_length=1, max_length=MAX_DATASET_CASES)
+
+    @field_validator("description")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class CasesIn(BaseModel):

@@ -227,8 +227,12 @@ def _is_unavailable(error: BaseException) -> bool:
 
 def _rejection_status(error: BaseException) -> int | None:
     """The HTTP status for an error caused by this request's data, or None."""
-    _, sqlstate = _sqlstate(error)
-    return _REJECTED_CLASSES.get(sqlstate[:2]) if sqlstate else None
+    orig, sqlstate = _sqlstate(error)
+    if sqlstate is None:
+        # The client library refused the data before sending it (a NUL in a text value):
+        # the request's fault, like the server's class 22.
+        return 400 if isinstance(orig, psycopg.DataError) else None
+    return _REJECTED_CLASSES.get(sqlstate[:2])
 
 
 @contextmanager
