@@ -67,13 +67,16 @@ def test_list_shows_traces_and_pages(page, receiver, api_key, client) -> None:
     assert page.text_content(f"tr[data-trace-id='{ids['failing']}'] .badge.error") == "1"
     assert "1\u201350 of 55" in page.text_content(".pager")
     screenshot(page, "traces")
+    # The view already says "traces" before a page change is drawn: wait for the rows.
     page.click(".pager a[rel=next]")
     wait_rendered(page, "traces")
+    page.wait_for_function("() => document.querySelectorAll('tr[data-trace-id]').length === 5")
     assert len(_row_ids(page)) == 5
     assert _query(page)["offset"] == ["50"]
     assert "51\u201355 of 55" in page.text_content(".pager")
     page.click(".pager a[rel=prev]")
     wait_rendered(page, "traces")
+    page.wait_for_function("() => document.querySelectorAll('tr[data-trace-id]').length === 50")
     assert len(_row_ids(page)) == 50
     page.problems.assert_clean()
 
