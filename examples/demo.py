@@ -71,7 +71,8 @@ CASES = [
 #: Run statuses before the run settles; every other status is final.
 OPEN_STATUSES = {"pending", "running"}
 
-console = Console()
+#: Piped into a file or a log, rich would wrap the tables at 80 columns.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
 
 
 def _money(value: Any) -> str:

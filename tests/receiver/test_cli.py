@@ -32,7 +32,9 @@ def _free_port() -> int:
 @pytest.fixture
 def embedded_env() -> Iterator[dict[str, str]]:
     data = tempfile.mkdtemp(prefix="slcli")  # short: the server's socket lives inside
-    env = {k: v for k, v in os.environ.items() if k != "SPANLINK_DATABASE_URL"}
+    # As in a container or a CI job: no SPANLINK_DATABASE_URL, no XDG_RUNTIME_DIR.
+    unset = {"SPANLINK_DATABASE_URL", "XDG_RUNTIME_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["SPANLINK_DATA_DIR"] = data
     env["COLUMNS"] = "200"
     yield env
@@ -91,6 +93,7 @@ def test_serve_from_nothing_then_reuse(
         assert created.returncode == 0, created.stderr
         key = created.stdout.strip()
         assert key.startswith("slk_") and "shown only this once" in created.stderr
+        assert "Warning" not in created.stderr, created.stderr  # nothing but what a user needs
         tid = trace_id()
         root = span_id()
         request = make_request(

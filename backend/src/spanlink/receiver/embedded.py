@@ -8,6 +8,7 @@ the running server. Run as root, these packages create an OS user to own the ser
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ def ensure_database_url(database_url: str | None) -> str:
     if server is None:
         directory.mkdir(parents=True, exist_ok=True)
         try:
-            server = _module().get_server(directory)
+            with warnings.catch_warnings():
+                # Without XDG_RUNTIME_DIR (a container, a CI job) platformdirs warns that
+                # it falls back to /tmp/runtime-<uid> for the server's socket: that is fine.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+                server = _module().get_server(directory)
         except Exception as error:  # the packages raise a variety of errors
             raise EmbeddedDatabaseError(
                 f"could not start the embedded Postgres in {directory}: {error}. "
