@@ -237,6 +237,7 @@ def main() -> int:
         help=f"also store (once) and measure a {HUGE_TRACE_SPANS:,}-span trace",
     )
     parser.add_argument("--only", metavar="TEXT", help="measure only the rows whose label has TEXT")
+    parser.add_argument("--port", type=int, help="the receiver's port (default: a free one)")
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
@@ -259,7 +260,7 @@ def main() -> int:
             big_trace = load(database_url, project_id, args.spans)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         with (
-            receiver_process(database_url) as url,
+            receiver_process(database_url, port=args.port) as url,
             httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as client,
@@ -300,21 +301,33 @@ def main() -> int:
                     f"/api/v1/traces/{big_trace}",
                     {},
                 ),
+                (
+                    f"`GET /api/v1/traces/{{id}}?compact=true` ({BIG_TRACE_SPANS:,}-span trace, "
+                    "what the viewer reads)",
+                    f"/api/v1/traces/{big_trace}",
+                    {"compact": "true"},
+                ),
             ]
             ensure_scores(database_url, project_id)
             if args.detail_only:
-                cases = cases[-1:]
+                cases = cases[-2:]
             if args.only:
                 cases = [case for case in cases if args.only in case[0]]
             if args.with_10k:
                 huge = ensure_huge_trace(database_url, project_id)
-                cases.append(
+                cases += [
                     (
                         f"`GET /api/v1/traces/{{id}}` ({HUGE_TRACE_SPANS:,}-span trace)",
                         f"/api/v1/traces/{huge}",
                         {},
-                    )
-                )
+                    ),
+                    (
+                        f"`GET /api/v1/traces/{{id}}?compact=true` ({HUGE_TRACE_SPANS:,}-span "
+                        "trace, what the viewer reads)",
+                        f"/api/v1/traces/{huge}",
+                        {"compact": "true"},
+                    ),
+                ]
             with psycopg.connect(database_url) as connection:
                 counted = connection.execute(
                     "SELECT count(*) FROM spans WHERE project_id = %s", (project_id,)

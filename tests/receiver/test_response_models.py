@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
 
 from spanlink.receiver.api.responses import (
+    CompactTraceDetail,
     Metrics,
     ModelMetrics,
     SpanDetail,
     SpanOut,
     SpanOutFull,
+    SpanSummary,
     TestLink,
     TraceDetail,
     TraceEnrichment,
@@ -86,6 +88,12 @@ def test_trace_list_and_detail_match_the_documented_models(client: httpx.Client)
         for link in detail["test_links"]:
             assert set(link) == _keys(TestLink)
     assert any(span["enrichment"] for span in detail["spans"])
+    compact: dict[str, Any] = client.get(f"/api/v1/traces/{tid}", params={"compact": "true"}).json()
+    CompactTraceDetail.model_validate(compact)
+    assert set(compact) == _keys(CompactTraceDetail)
+    assert compact["span_fields"] == list(SpanSummary.model_fields)
+    for row in compact["spans"]:
+        SpanSummary.model_validate(dict(zip(compact["span_fields"], row, strict=True)))
     for span in detail["spans"]:
         one: dict[str, Any] = client.get(f"/api/v1/traces/{tid}/spans/{span['span_id']}").json()
         SpanDetail.model_validate(one)

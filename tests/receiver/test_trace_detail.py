@@ -184,3 +184,50 @@ def test_test_links_group_and_order_like_postgres(
     assert len(expected) == 4
     assert trace["test_links"] == expected
     assert trace["span_count"] == 8 and trace["root_span_ids"] == [root.hex()]
+
+
+def test_the_compact_answer_has_the_lean_spans_as_rows_in_start_order(
+    client: httpx.Client, database_url: str, project
+) -> None:
+    tid, root, child, orphan = trace_id(), span_id(), span_id(), span_id()
+    odd = 'quote " backslash \\ newline \n \u2603 \U0001f600 </script>'
+    loop_a, loop_b = span_id(), span_id()
+    tools = {"gen_ai.tool.name": odd, "spanlink.test.run_id": "run-b"}
+    _store(
+        database_url,
+        project.id,
+        [
+            make_span(tid, root, name=odd, start=NOW, error="failed"),
+            make_span(tid, child, parent=root, start=NOW + 5, attributes=tools),
+            # Same start as the child: ordered by span id, as the tree order breaks ties.
+            make_span(tid, span_id(), parent=root, start=NOW + 5, duration_ns=1_234_567),
+            make_span(tid, orphan, parent=span_id(), name="late", start=NOW + 20),
+            # Only reachable through a parent cycle.
+            make_span(tid, loop_a, parent=loop_b, start=NOW + 30),
+            make_span(tid, loop_b, parent=loop_a, start=NOW + 31),
+        ],
+    )
+    lean = client.get(f"/api/v1/traces/{tid.hex()}").json()
+    response = client.get(f"/api/v1/traces/{tid.hex()}", params={"compact": "true"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    compact = response.json()
+    fields = compact.pop("span_fields")
+    rows = compact.pop("spans")
+    spans = [dict(zip(fields, row, strict=True)) for row in rows]
+    expected_spans = [
+        {k: v for k, v in span.items() if k not in ("depth", "children")}
+        for span in lean.pop("spans")
+    ]
+    assert spans == sorted(expected_spans, key=lambda s: (s["start_time_unix_nano"], s["span_id"]))
+    del lean["root_span_ids"]
+    assert compact == lean
+    assert compact["error_count"] == 1 and compact["span_count"] == 6
+    assert compact["test_links"] == [
+        {"test_run_id": "run-b", "test_case_id": None, "test_result_id": None, "span_count": 1}
+    ]
+
+    missing = client.get(f"/api/v1/traces/{trace_id().hex()}", params={"compact": "true"})
+    assert missing.status_code == 404
+    both = client.get(f"/api/v1/traces/{tid.hex()}", params={"compact": "true", "full": "true"})
+    assert both.status_code == 422

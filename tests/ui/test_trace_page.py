@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver_helpers import NOW, make_request, make_span, post_proto, span_id
+from receiver_helpers import trace_id as new_trace_id
 from ui_helpers import (
     AGENT_TREE,
     js_cost,
@@ -199,3 +201,42 @@ def test_another_projects_trace_is_never_shown(page, receiver, api_key, database
     page.goto(f"{receiver.url}/ui/#/traces?q=planner")
     wait_rendered(page, "traces")
     assert page.query_selector(f"tr[data-trace-id='{theirs}']") is None
+
+
+def _without_ns(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if not k.endswith("_unix_nano")}
+
+
+def _exact(trace: dict[str, Any]) -> dict[str, Any]:
+    """The trace without its nanosecond times: above 2**53, a browser holds them to ~256 ns."""
+    return {**_without_ns(trace), "spans": [_without_ns(span) for span in trace["spans"]]}
+
+
+def test_the_viewer_orders_the_compact_answer_as_the_receiver_orders_spans(
+    page, receiver, api_key, client
+) -> None:
+    # Orphans, a parent cycle, a self-parent and start-time ties: the tree order of the
+    # page (from the compact rows) is the receiver's default answer, span for span.
+    tid, root, a, b, me = new_trace_id(), span_id(), span_id(), span_id(), span_id()
+    spans = [make_span(tid, root, name="root", start=NOW)]
+    spans += [make_span(tid, span_id(), parent=root, start=NOW + 5) for _ in range(4)]
+    spans += [
+        make_span(tid, span_id(), parent=span_id(), name="orphan", start=NOW + 3),
+        make_span(tid, a, parent=b, start=NOW + 7),
+        make_span(tid, b, parent=a, start=NOW + 8),
+        make_span(tid, me, parent=me, start=NOW + 9),
+    ]
+    assert post_proto(client, make_request(spans)).status_code == 200
+    lean = wait_for_enrichment(client, tid.hex())  # so both answers have the same enrichment
+    sign_in(page, receiver.url, api_key)
+    decoded = page.evaluate(
+        """async (id) => {
+            const { getTrace } = await import('./js/spans.js');
+            return await getTrace(id);
+        }""",
+        tid.hex(),
+    )
+
+    assert _exact(decoded) == _exact(lean)
+    assert abs(decoded["start_time_unix_nano"] - lean["start_time_unix_nano"]) < 1_000
+    page.problems.assert_clean()

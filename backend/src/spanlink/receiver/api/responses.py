@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 __all__ = [
+    "CompactTraceDetail",
     "ErrorBody",
     "FieldError",
     "Health",
@@ -151,6 +152,26 @@ class TraceDetail(BaseModel):
     enrichment: TraceEnrichment | None
     #: Lean spans; with ``full=true``, spans in full.
     spans: list[SpanOut] | list[SpanOutFull]
+
+
+class CompactTraceDetail(BaseModel):
+    """One trace with ``compact=true``: the lean spans as rows, in start order (ties by
+    span id), each an array of the ``span_fields`` values; the reader builds the tree
+    from ``parent_span_id`` (a span whose parent is missing, or only reachable through a
+    parent cycle, is a root)."""
+
+    trace_id: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    span_count: int
+    error_count: int
+    test_links: list[TestLink]
+    cost_usd: float | None
+    enrichment: TraceEnrichment | None
+    #: The names of a row's values, in order: the fields of a lean span (``SpanSummary``).
+    span_fields: list[str]
+    spans: list[list[Any]]
 
 
 class LatencyMs(BaseModel):

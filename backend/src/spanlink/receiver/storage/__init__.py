@@ -27,6 +27,7 @@ from spanlink.receiver.storage._engine import (
     database_errors,
     project_scope,
     project_transaction,
+    read_in_project,
     run_in_project,
     sqlalchemy_url,
 )
@@ -48,7 +49,11 @@ from spanlink.receiver.storage._scores import (
     result_score,
     scores_by_result,
 )
-from spanlink.receiver.storage._trace_detail import get_span_json, get_trace_json
+from spanlink.receiver.storage._trace_detail import (
+    get_span_json,
+    get_trace_json,
+    read_trace_json,
+)
 from spanlink.receiver.storage._trace_queries import (
     TraceFilters,
     list_traces,
@@ -90,6 +95,8 @@ __all__ = [
     "metrics",
     "project_scope",
     "project_transaction",
+    "read_in_project",
+    "read_trace_json",
     "replace_result_scores",
     "result_score",
     "run_in_project",

@@ -6,6 +6,7 @@
 import { get, pathSegment } from "./api.js";
 import { h, link, mount, notice } from "./dom.js";
 import * as fmt from "./format.js";
+import { getTrace } from "./spans.js";
 
 const MAX_INDENT = 24;
 const MARKS = { same: "", changed: "~", added: "+", removed: "−" };
@@ -166,8 +167,8 @@ export async function renderDiff(view, a, b, ctx) {
     }
     [diff, traceA, traceB] = await Promise.all([
       get(`/api/v1/traces/${segA}/diff/${segB}`, null, opts),
-      get(`/api/v1/traces/${segA}`, null, opts),
-      get(`/api/v1/traces/${segB}`, null, opts),
+      getTrace(segA, opts),
+      getTrace(segB, opts),
     ]);
   } catch (failure) {
     if (!ctx.isCurrent() || failure.name === "AbortError") throw failure;

@@ -29,10 +29,14 @@ export function isoTime(value) {
   return dateTime(new Date(value));
 }
 
+// One formatter for every call: toLocaleString builds a new one each time (slow for the
+// thousands of rows of a large trace).
+const INTEGER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
+
 export function integer(n) {
   if (n === null || n === undefined || n === "") return "—";
   const v = Number(n);
-  return Number.isFinite(v) ? v.toLocaleString("en-US") : String(n);
+  return Number.isFinite(v) ? INTEGER.format(v) : String(n);
 }
 
 export function tokens(input, output) {

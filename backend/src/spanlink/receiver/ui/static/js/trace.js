@@ -7,6 +7,7 @@ import * as enrich from "./enrich.js";
 import * as fmt from "./format.js";
 import { spanPanel } from "./panel.js";
 import { scoreList } from "./scores.js";
+import { getTrace } from "./spans.js";
 import { go } from "./router.js";
 import { Waterfall } from "./waterfall.js";
 
@@ -61,7 +62,7 @@ export async function renderTrace(view, traceId, ctx) {
   try {
     const segment = pathSegment(traceId);
     if (segment === null) throw Object.assign(new Error("not a trace id"), { status: 422 });
-    trace = await get(`/api/v1/traces/${segment}`, null, { signal: ctx.signal });
+    trace = await getTrace(segment, { signal: ctx.signal });
   } catch (failure) {
     if (failure.status === 404) {
       mount(view, notice("error", `Trace ${traceId} was not found in this project.`), link("← All traces", ["traces"]));

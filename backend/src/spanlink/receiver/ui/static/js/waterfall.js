@@ -10,7 +10,8 @@ export const ROW_HEIGHT = 26;
 const OVERSCAN = 12;
 const MAX_INDENT = 24;
 
-/** Precomputed per-span display data (done once; rows are rebuilt while scrolling). */
+/** Per-span display data, computed the first time the span's row is drawn (a large
+ * trace's first render prepares only the rows in view) and kept for redraws. */
 function prepare(span, start, total) {
   const offset = (span.start_time_unix_nano - start) / 1e6;
   const sum = enrich.summary(span);
@@ -44,7 +45,9 @@ export class Waterfall {
    * @param callbacks onSelect(index), onOpen(index)
    */
   constructor(spans, traceStartNs, totalMs, { onSelect, onOpen }) {
-    this.rows = spans.map((span) => prepare(span, traceStartNs, totalMs));
+    this.spans = spans;
+    this.startNs = traceStartNs;
+    this.rows = new Array(spans.length); // prepared display data, filled as rows are drawn
     // Tree helpers over the depth-first order: parent index and subtree size of each row.
     this.parent = new Int32Array(spans.length).fill(-1);
     this.hasChildren = new Uint8Array(spans.length);
@@ -123,7 +126,11 @@ export class Waterfall {
   }
 
   get count() {
-    return this.visible ? this.visible.length : this.rows.length;
+    return this.visible ? this.visible.length : this.spans.length;
+  }
+
+  prepared(index) {
+    return (this.rows[index] ??= prepare(this.spans[index], this.startNs, this.totalMs));
   }
 
   rowAt(position) {
@@ -141,10 +148,10 @@ export class Waterfall {
       this.position = null;
     } else {
       const visible = [];
-      const position = new Int32Array(this.rows.length).fill(-1);
+      const position = new Int32Array(this.spans.length).fill(-1);
       let skipDepth = Infinity;
-      for (let i = 0; i < this.rows.length; i++) {
-        const depth = this.rows[i].span.depth || 0;
+      for (let i = 0; i < this.spans.length; i++) {
+        const depth = this.spans[i].depth || 0;
         if (depth > skipDepth) continue;
         skipDepth = this.collapsed.has(i) ? depth : Infinity;
         position[i] = visible.length;
@@ -189,7 +196,7 @@ export class Waterfall {
   }
 
   row(index, position) {
-    const r = this.rows[index];
+    const r = this.prepared(index);
     const span = r.span;
     const classes = ["wf-row", `kind-${r.kind}`];
     if (r.error) classes.push("error");
@@ -249,8 +256,8 @@ export class Waterfall {
 
   /** Select a row, scrolling it into view. */
   select(index, { focus = false } = {}) {
-    if (!this.rows.length) return;
-    index = Math.max(0, Math.min(this.rows.length - 1, index));
+    if (!this.spans.length) return;
+    index = Math.max(0, Math.min(this.spans.length - 1, index));
     this.reveal(index);
     this.selected = index;
     const top = this.positionOf(index) * ROW_HEIGHT;
@@ -266,7 +273,7 @@ export class Waterfall {
   }
 
   indexOf(spanId) {
-    return this.rows.findIndex((r) => r.span.span_id === spanId);
+    return this.spans.findIndex((span) => span.span_id === spanId);
   }
 
   key(event) {
