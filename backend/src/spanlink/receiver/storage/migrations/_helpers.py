@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from alembic import op
 
-__all__ = ["APP_ROLE", "CURRENT_PROJECT", "grant_to_app", "tenant_tables"]
+__all__ = [
+    "APP_ROLE",
+    "CURRENT_PROJECT",
+    "grant_to_app",
+    "row_level_security",
+    "tenant_tables",
+]
 
 #: The role the receiver's connections act as (``SET ROLE``), when it exists.
 APP_ROLE = "spanlink_app"
@@ -18,6 +24,13 @@ CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::big
 
 
 def tenant_tables(*tables: str) -> None:
+    """Make new tables per-project: :func:`row_level_security` on each, then
+    :func:`grant_to_app` on them all."""
+    row_level_security(*tables)
+    grant_to_app(*tables)
+
+
+def row_level_security(*tables: str) -> None:
     """Row-level security on each table (forced, so the owner is held too): a row is seen
     and written only by a transaction acting for its ``project_id``."""
     for table in tables:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import APP_ROLE, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import APP_ROLE, row_level_security
 
 revision = "0001"
 down_revision = None
@@ -177,7 +177,7 @@ $$;
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    tenant_tables(*RLS_TABLES)
+    row_level_security(*RLS_TABLES)
     op.execute(CREATE_ROLE)
     op.execute(GRANTS)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import grant_to_app, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
 
 revision = "0002_enrichment"
 down_revision = "0001"
@@ -28,7 +28,6 @@ CREATE TABLE project_prices (
 def upgrade() -> None:
     op.execute(SCHEMA)
     tenant_tables("project_prices")
-    grant_to_app("project_prices")
 
 
 def downgrade() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import grant_to_app, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
 
 revision = "0003_testruns"
 down_revision = "0002_enrichment"
@@ -44,7 +44,6 @@ CREATE INDEX test_results_recent ON test_results (project_id, created_at DESC);
 def upgrade() -> None:
     op.execute(SCHEMA)
     tenant_tables("endpoint_connections")
-    grant_to_app("endpoint_connections")
 
 
 def downgrade() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import grant_to_app, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
 
 revision = "0005_redaction"
 down_revision = "0004_search_leakproof"
@@ -27,7 +27,6 @@ def upgrade() -> None:
         """
     )
     tenant_tables("redaction_rules")
-    grant_to_app("redaction_rules")
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import grant_to_app, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
 
 revision = "0006_scores"
 down_revision = "0005_redaction"
@@ -65,7 +65,6 @@ CREATE INDEX scores_name ON scores (project_id, name, value);
 def upgrade() -> None:
     op.execute(SCHEMA)
     tenant_tables("scores")
-    grant_to_app("scores")
 
 
 def downgrade() -> None:

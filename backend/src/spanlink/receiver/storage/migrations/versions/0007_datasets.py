@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from spanlink.receiver.storage.migrations._helpers import grant_to_app, tenant_tables
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
 
 revision = "0007_datasets"
 down_revision = "0006_scores"
@@ -66,7 +66,6 @@ CREATE TABLE dataset_cases (
 def upgrade() -> None:
     op.execute(SCHEMA)
     tenant_tables(*TABLES)
-    grant_to_app(*TABLES)
 
 
 def downgrade() -> None:
