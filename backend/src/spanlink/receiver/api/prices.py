@@ -13,6 +13,7 @@ from spanlink.receiver.enrichment import (
     save_prices,
     validate_price_table,
 )
+from spanlink.receiver.storage._json import iso
 
 __all__ = ["router"]
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["enrichment"])
 
 
 def _table(prices: dict[str, Any], updated: Any) -> dict[str, Any]:
-    return {"prices": prices, "updated_at": None if updated is None else updated.isoformat()}
+    return {"prices": prices, "updated_at": iso(updated)}
 
 
 @router.get("/prices")

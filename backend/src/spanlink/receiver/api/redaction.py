@@ -22,6 +22,7 @@ from spanlink.receiver.redaction import (
     parse_config,
     save_config,
 )
+from spanlink.receiver.storage._json import iso
 
 __all__ = ["router"]
 
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/api/v1", tags=["redaction"])
 def _document(config: RedactionConfig, updated: Any) -> dict[str, Any]:
     return {
         **config.to_dict(),
-        "updated_at": None if updated is None else updated.isoformat(),
+        "updated_at": iso(updated),
         "detectors": list(BUILTIN_DETECTORS),
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spanlink.receiver.redaction import CompiledRules, RedactionBudget, redact_text, redact_value
+from spanlink.receiver.storage._json import iso
 from spanlink.tracer.model import Score
 
 __all__ = [
@@ -251,7 +252,7 @@ def _doc(row: Any) -> dict[str, Any]:
     doc = dict(row._mapping)
     doc["metadata"] = doc["metadata"] or {}
     created = doc["created_at"]
-    doc["created_at"] = created.isoformat() if created is not None else None
+    doc["created_at"] = iso(created)
     return doc
 
 
