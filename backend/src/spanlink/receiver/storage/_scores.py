@@ -183,36 +183,12 @@ _INSERT = text(
 )
 
 
+#: The judgement of a score: its name, what it says and who said it.
+_JUDGEMENT = ("name", "value", "label", "passed", "explanation", "evaluator", "evaluator_version")
 #: The stored fields of a score besides its project, id and ``metadata``.
-_FIELDS = (
-    "trace_id",
-    "span_id",
-    "result_id",
-    "run_id",
-    "name",
-    "value",
-    "label",
-    "passed",
-    "explanation",
-    "evaluator",
-    "evaluator_version",
-    "error",
-    "source",
-)
+_FIELDS = ("trace_id", "span_id", "result_id", "run_id", *_JUDGEMENT, "error", "source")
 #: What ``results[].scores`` of a test run holds of each score.
-RESULT_SCORE_FIELDS = (
-    "name",
-    "value",
-    "label",
-    "passed",
-    "explanation",
-    "evaluator",
-    "evaluator_version",
-    "span_id",
-    "error",
-    "source",
-    "metadata",
-)
+RESULT_SCORE_FIELDS = (*_JUDGEMENT, "span_id", "error", "source", "metadata")
 
 
 def _params(project_id: int, row: ScoreRow) -> dict[str, Any]:
