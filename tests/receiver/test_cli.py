@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -184,6 +187,63 @@ def test_serve_with_an_unreachable_database_is_a_clear_message() -> None:
         main(["serve", "--port", str(_free_port()), "--database-url", url])
     assert "cannot reach the database" in str(stopped.value)
     assert "--database-url" in str(stopped.value)
+
+
+def test_serve_on_a_free_port_writes_the_ready_file(database_url: str, tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    process = subprocess.Popen(
+        [
+            *COMMAND,
+            "serve",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+            "--database-url",
+            database_url,
+            "--ready-file",
+            str(ready),
+            "--create-key",
+            "ready-demo",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not ready.exists():
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "no ready file within 90 s"
+            time.sleep(0.05)
+        found = json.loads(ready.read_text())
+        assert stat.S_IMODE(ready.stat().st_mode) == 0o600  # it holds an API key
+        assert found["pid"] == process.pid and found["project"] == "ready-demo"
+        assert found["database_url"] == database_url
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", found["url"])
+        assert not found["url"].endswith(":0")
+        headers = {"Authorization": f"Bearer {found['api_key']}"}
+        # Once the file is there, the receiver answers, with the key it created.
+        answer = httpx.get(f"{found['url']}/api/v1/test-runs", headers=headers, timeout=10)
+        assert answer.status_code == 200 and answer.json()["items"] == []
+    finally:
+        output = _stop(process, signal.SIGTERM)
+    assert process.returncode == 0, output
+    assert f"listening on {found['url']}" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--create-key", "p"], "--create-key needs --ready-file"),
+        (["--port", "0", "--workers", "2"], "need one worker process"),
+        (["--ready-file", "r.json", "--workers", "2"], "need one worker process"),
+    ],
+)
+def test_serve_refuses_ready_options_it_cannot_honour(args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", *args])
+    assert message in str(stopped.value)
 
 
 def _client_env(**variables: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from spanlink.receiver.app import create_app
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.testruns.websocket import max_frame_bytes
 
-__all__ = ["ReceiverStartError", "RunningReceiver", "start_in_thread"]
+__all__ = ["ReceiverStartError", "RunningReceiver", "bound_url", "start_in_thread"]
 
 
 class ReceiverStartError(RuntimeError):
@@ -44,6 +44,18 @@ class RunningReceiver:
         self.stop()
 
 
+def bound_url(server: uvicorn.Server, host: str) -> tuple[str, int]:
+    """The base URL (no trailing slash) and port a started server listens on: the port
+    the system chose when it was asked for port 0."""
+    port = server.config.port
+    for listener in server.servers:
+        for sock in listener.sockets:
+            port = sock.getsockname()[1]
+            break
+    url_host = f"[{host}]" if ":" in host else host
+    return f"http://{url_host}:{port}", port
+
+
 def start_in_thread(
     settings: Settings, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
 ) -> RunningReceiver:
@@ -71,16 +83,5 @@ def start_in_thread(
             server.should_exit = True
             raise ReceiverStartError(f"the receiver did not start within {timeout} s")
         time.sleep(0.01)
-    bound_port = port
-    for listener in server.servers:
-        for sock in listener.sockets:
-            bound_port = sock.getsockname()[1]
-            break
-    url_host = f"[{host}]" if ":" in host else host
-    return RunningReceiver(
-        url=f"http://{url_host}:{bound_port}",
-        host=host,
-        port=bound_port,
-        server=server,
-        thread=thread,
-    )
+    url, bound_port = bound_url(server, host)
+    return RunningReceiver(url=url, host=host, port=bound_port, server=server, thread=thread)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Path, Query
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
@@ -17,7 +17,10 @@ from spanlink.receiver.settings import Settings
 from spanlink.tracer.support import INT64_MAX
 
 __all__ = [
+    "ID_PATTERN",
     "FastJSONResponse",
+    "Offset",
+    "RunId",
     "check_no_nul",
     "page",
     "reject_unknown_query",
@@ -26,6 +29,13 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+#: A run or result id: a uuid, with or without dashes, in either case.
+ID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
+#: A run id in a route's path.
+RunId = Annotated[str, Path(pattern=ID_PATTERN)]
+#: ``offset`` of a list route: the first item of the page.
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 def retry_later(settings: Settings, message: str) -> JSONResponse:

@@ -3,15 +3,18 @@
 HTTP routes take :data:`Project` (a FastAPI dependency: 401 when the key is missing or
 unknown); the endpoint WebSocket calls :func:`authenticate` with the handshake's key. Both
 resolve keys through ``app.state.key_resolver`` (a cached ``KeyResolver``). Work on the
-project's data then runs in :func:`project_transaction`.
+project's data then runs in :func:`project_transaction` (in a worker thread:
+:func:`in_project`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -20,6 +23,7 @@ from spanlink.receiver.storage import (
     database_deadline,
     database_errors,
     project_transaction,
+    run_in_project,
 )
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "Project",
     "authenticate",
     "bearer_key",
+    "in_project",
     "project_transaction",
     "require_project",
 ]
@@ -37,6 +42,8 @@ MISSING_KEY = (
     "(create one with `spanlink-receiver keys create --project NAME`)"
 )
 UNKNOWN_KEY = "unknown or revoked API key"
+
+T = TypeVar("T")
 
 # Declares the scheme in the OpenAPI document; the key itself is read by ``bearer_key``.
 _scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer slk_...`")
@@ -83,3 +90,9 @@ async def require_project(
 
 #: The project id of the request's API key.
 Project = Annotated[int, Depends(require_project)]
+
+
+async def in_project(request: Request, project: int, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in a :func:`project_transaction` of the app's database, in a worker
+    thread (the event loop never waits on the database)."""
+    return await run_in_project(request.app.state.engine, project, work)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from spanlink.receiver.api._http import RunId
 from spanlink.receiver.api.auth import Project, project_transaction
 from spanlink.receiver.compare import (
     MAX_DIFF_SPANS,
@@ -32,7 +33,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["compare"])
 
-_RUN_ID = r"^[0-9a-fA-F-]{1,64}$"
 _TRACE_ID = Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")
 
 
@@ -108,7 +108,7 @@ def _compare(
 async def compare_test_run(
     request: Request,
     project: Project,
-    run_id: Annotated[str, Path(pattern=_RUN_ID)],
+    run_id: RunId,
     baseline: Annotated[
         str,
         Query(

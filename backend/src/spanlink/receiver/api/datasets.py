@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import page
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api._http import Offset, page
+from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.datasets import (
     DatasetCase,
     PushResult,
@@ -170,14 +171,13 @@ async def _push(
     await run_in_threadpool(check_evaluators, registry, groups)
     redaction: RulesCache = request.app.state.redaction
 
-    def write() -> PushResult | None:
-        with project_transaction(request.app.state.engine, project) as db:
-            if must_exist and get_version(db, project, name) is None:
-                return None
-            redacted = redact_dataset_cases(cases, redaction.get(project))
-            return push_cases(db, project, name, redacted, mode=mode, description=description)
+    def write(db: Connection) -> PushResult | None:
+        if must_exist and get_version(db, project, name) is None:
+            return None
+        redacted = redact_dataset_cases(cases, redaction.get(project))
+        return push_cases(db, project, name, redacted, mode=mode, description=description)
 
-    pushed = await run_in_threadpool(write)
+    pushed = await in_project(request, project, write)
     if pushed is None:
         raise HTTPException(404, f"dataset {name!r} not found in this project; create it first")
     return _push_answer(name, pushed)
@@ -207,15 +207,12 @@ async def get_datasets(
     request: Request,
     project: Project,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> JSONResponse:
     """The project's datasets by name, with their latest version and its case count."""
-
-    def read() -> tuple[list[dict[str, Any]], int]:
-        with project_transaction(request.app.state.engine, project) as db:
-            return list_datasets(db, project, limit, offset)
-
-    items, total = await run_in_threadpool(read)
+    items, total = await in_project(
+        request, project, lambda db: list_datasets(db, project, limit, offset)
+    )
     return page(items, total, limit, offset)
 
 
@@ -227,12 +224,7 @@ async def get_dataset(
     version: Annotated[int | None, Query(ge=1, description="default: the latest")] = None,
 ) -> JSONResponse:
     """One version of a dataset with its cases, and the list of its versions."""
-
-    def read() -> dict[str, Any] | None:
-        with project_transaction(request.app.state.engine, project) as db:
-            return get_version(db, project, name, version)
-
-    found = await run_in_threadpool(read)
+    found = await in_project(request, project, lambda db: get_version(db, project, name, version))
     if found is None:
         which = f"version {version} of dataset" if version is not None else "dataset"
         raise HTTPException(404, f"{which} {name!r} not found in this project")

@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, text
-from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.auth import Project, in_project
 
 __all__ = ["router"]
 
@@ -42,10 +41,4 @@ def _endpoints(db: Connection) -> list[dict[str, Any]]:
 @router.get("/endpoints")
 async def list_endpoints(request: Request, project: Project) -> JSONResponse:
     """Endpoint connections of the project, on every receiver."""
-
-    def read() -> list[dict[str, Any]]:
-        with project_transaction(request.app.state.engine, project) as connection:
-            return _endpoints(connection)
-
-    items = await run_in_threadpool(read)
-    return JSONResponse({"items": items})
+    return JSONResponse({"items": await in_project(request, project, _endpoints)})

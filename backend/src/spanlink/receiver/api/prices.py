@@ -5,42 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.enrichment import (
     PriceTableError,
     load_prices,
     save_prices,
     validate_price_table,
 )
+from spanlink.receiver.storage._json import iso
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["enrichment"])
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _read(engine: Engine, project: int) -> dict[str, Any]:
-    with project_transaction(engine, project) as connection:
-        prices, updated = load_prices(connection, project)
-    return {"prices": prices, "updated_at": _iso(updated)}
-
-
-def _write(engine: Engine, project: int, prices: dict[str, Any]) -> dict[str, Any]:
-    with project_transaction(engine, project) as connection:
-        updated = save_prices(connection, project, prices)
-    return {"prices": prices, "updated_at": _iso(updated)}
+def _table(prices: dict[str, Any], updated: Any) -> dict[str, Any]:
+    return {"prices": prices, "updated_at": iso(updated)}
 
 
 @router.get("/prices")
 async def get_prices(request: Request, project: Project) -> dict[str, Any]:
     """This project's price table (model pattern -> USD per token); ``{}`` when unset."""
-    return await run_in_threadpool(_read, request.app.state.engine, project)
+    return _table(*await in_project(request, project, lambda db: load_prices(db, project)))
 
 
 @router.put(
@@ -62,4 +49,5 @@ async def put_prices(
         prices = validate_price_table(body["prices"])
     except PriceTableError as error:
         raise HTTPException(422, str(error)) from None
-    return await run_in_threadpool(_write, request.app.state.engine, project, prices)
+    updated = await in_project(request, project, lambda db: save_prices(db, project, prices))
+    return _table(prices, updated)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.redaction import (
     BUILTIN_DETECTORS,
     RedactionConfig,
@@ -23,6 +22,7 @@ from spanlink.receiver.redaction import (
     parse_config,
     save_config,
 )
+from spanlink.receiver.storage._json import iso
 
 __all__ = ["router"]
 
@@ -32,29 +32,16 @@ router = APIRouter(prefix="/api/v1", tags=["redaction"])
 def _document(config: RedactionConfig, updated: Any) -> dict[str, Any]:
     return {
         **config.to_dict(),
-        "updated_at": None if updated is None else updated.isoformat(),
+        "updated_at": iso(updated),
         "detectors": list(BUILTIN_DETECTORS),
     }
-
-
-def _read(engine: Engine, project: int) -> dict[str, Any]:
-    with project_transaction(engine, project) as connection:
-        config, updated = load_config(connection, project)
-    return _document(config, updated)
-
-
-def _write(engine: Engine, cache: RulesCache, project: int, config: RedactionConfig) -> Any:
-    with project_transaction(engine, project) as connection:
-        updated = save_config(connection, project, config)
-    cache.put(project, config)
-    return _document(config, updated)
 
 
 @router.get("/redaction")
 async def get_redaction(request: Request, project: Project) -> dict[str, Any]:
     """This project's rules (``builtin``, ``rules``), when they were set, and the builtin
     detectors there are."""
-    return await run_in_threadpool(_read, request.app.state.engine, project)
+    return _document(*await in_project(request, project, lambda db: load_config(db, project)))
 
 
 @router.put(
@@ -83,6 +70,8 @@ async def put_redaction(
         config = parse_config(body)
     except RedactionConfigError as error:
         raise HTTPException(422, str(error)) from None
-    return await run_in_threadpool(
-        _write, request.app.state.engine, request.app.state.redaction, project, config
-    )
+    updated = await in_project(request, project, lambda db: save_config(db, project, config))
+    cache: RulesCache = request.app.state.redaction
+    # Compiling the rules can take a while: off the event loop, once they are committed.
+    await run_in_threadpool(cache.put, project, config)
+    return _document(config, updated)

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api.auth import Project
+from spanlink.receiver.api._http import ID_PATTERN, RunId
+from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.linking import ResultLink
 from spanlink.receiver.redaction import RulesCache, redact_value
-from spanlink.receiver.storage import run_in_project
 from spanlink.receiver.testruns import reported, store
 from spanlink.receiver.testruns._redact import redact_reported
 from spanlink.receiver.testruns.service import TestRunService
@@ -38,7 +38,6 @@ __all__ = [
 
 router = APIRouter(prefix="/api/v1", tags=["test runs"])
 
-_ID = r"^[0-9a-fA-F-]{1,64}$"
 #: Most results in one ``POST /test-runs/{id}/results``.
 MAX_RESULTS_PER_BATCH = 1000
 #: Longest failure text of one result, in characters.
@@ -53,7 +52,7 @@ class ReportedRunIn(BaseModel):
     source: str = Field(min_length=1, max_length=100, description='who reports, e.g. "pytest"')
     id: str | None = Field(
         default=None,
-        pattern=_ID,
+        pattern=ID_PATTERN,
         description="client-allocated run id (creating it again is a no-op); default: new",
     )
     name: str | None = Field(default=None, max_length=500)
@@ -84,7 +83,7 @@ class ResultIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     case_id: str = Field(min_length=1, max_length=2000)
     status: Literal["running", "passed", "failed", "error", "skipped", "xfailed", "xpassed"]
     inputs: dict[str, Any] = Field(default_factory=dict)
@@ -130,7 +129,7 @@ async def create_reported_run(body: ReportedRunIn, request: Request, project: in
         )
 
     try:
-        created = await run_in_project(request.app.state.engine, project, create)
+        created = await in_project(request, project, create)
     except reported.IdTaken as error:
         raise HTTPException(409, f"{error}; allocate a new id") from None
     answer = {
@@ -158,10 +157,7 @@ def _reported(db: Connection, project: int, run_id: str) -> None:
     },
 )
 async def report_results(
-    request: Request,
-    project: Project,
-    run_id: Annotated[str, Path(pattern=_ID)],
-    body: ResultsIn,
+    request: Request, project: Project, run_id: RunId, body: ResultsIn
 ) -> JSONResponse:
     """Upsert results of a client-reported run by id (``running`` first, final later).
 
@@ -169,21 +165,9 @@ async def report_results(
     of its trace); an empty list only tells the receiver the reporter is alive.
     """
     run_id = run_id.lower()
+    # ``ResultIn`` has the fields of ``ReportedResult`` (its scores as dicts).
     results = [
-        reported.ReportedResult(
-            id=item.id.lower(),
-            case_id=item.case_id,
-            status=item.status,
-            inputs=item.inputs,
-            output=item.output,
-            error=item.error,
-            duration_ms=item.duration_ms,
-            trace_id=item.trace_id,
-            scores=[score.model_dump() for score in item.scores],
-            started_at=item.started_at,
-            finished_at=item.finished_at,
-            metadata=item.metadata,
-        )
+        reported.ReportedResult(**{**item.model_dump(), "id": item.id.lower()})
         for item in body.results
     ]
     service: TestRunService = request.app.state.testruns
@@ -202,7 +186,7 @@ async def report_results(
         return len(final)
 
     try:
-        finished = await run_in_project(request.app.state.engine, project, write)
+        finished = await in_project(request, project, write)
     except reported.IdTaken as error:
         raise HTTPException(409, str(error)) from None
     except DBAPIError as error:
@@ -215,9 +199,7 @@ async def report_results(
 @router.post(
     "/test-runs/{run_id}/finish", responses={404: {"description": "no such client-reported run"}}
 )
-async def finish_test_run(
-    request: Request, project: Project, run_id: Annotated[str, Path(pattern=_ID)]
-) -> JSONResponse:
+async def finish_test_run(request: Request, project: Project, run_id: RunId) -> JSONResponse:
     """Finish a client-reported run (results still ``running`` become ``error``); returns
     the run as ``GET /api/v1/test-runs/{id}`` does."""
     run_id = run_id.lower()
@@ -227,7 +209,7 @@ async def finish_test_run(
         reported.finish_reported_run(db, run_id)
         return store.get_run(db, project, run_id)
 
-    run = await run_in_project(request.app.state.engine, project, finish)
+    run = await in_project(request, project, finish)
     if run is None:  # pragma: no cover - checked above in the same transaction
         raise HTTPException(404, f"test run {run_id} not found in this project")
     run["url"] = run_url(request, run_id)

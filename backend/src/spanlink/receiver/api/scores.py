@@ -19,10 +19,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, text
-from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import check_no_nul, page
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api._http import ID_PATTERN, Offset, check_no_nul, page
+from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.redaction import RedactionBudget, RulesCache
 from spanlink.receiver.storage import (
     ScoreFilters,
@@ -44,7 +43,6 @@ router = APIRouter(prefix="/api/v1", tags=["scores"])
 
 _TRACE = r"^[0-9a-fA-F]{32}$"
 _SPAN = r"^[0-9a-fA-F]{16}$"
-_ID = r"^[0-9a-fA-F-]{1,64}$"
 
 
 class ScoreCreate(BaseModel):
@@ -62,7 +60,7 @@ class ScoreCreate(BaseModel):
     error: str | None = Field(default=None, max_length=MAX_SCORE_TEXT)
     trace_id: str | None = Field(default=None, pattern=_TRACE)
     span_id: str | None = Field(default=None, pattern=_SPAN, description="needs trace_id")
-    result_id: str | None = Field(default=None, pattern=_ID)
+    result_id: str | None = Field(default=None, pattern=ID_PATTERN)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name", "label", "explanation", "evaluator", "evaluator_version", "error")
@@ -132,33 +130,18 @@ async def create_score(body: ScoreCreate, request: Request, project: Project) ->
 
     def write(db: Connection) -> dict[str, Any]:
         run_id = _target_run(db, project, body)
-        row = ScoreRow(
-            name=body.name,
-            source="api",
-            value=body.value,
-            label=body.label,
-            passed=body.passed,
-            explanation=body.explanation,
-            evaluator=body.evaluator,
-            evaluator_version=body.evaluator_version,
-            error=body.error,
-            trace_id=body.trace_id.lower() if body.trace_id else None,
-            span_id=body.span_id.lower() if body.span_id else None,
-            result_id=body.result_id.lower() if body.result_id else None,
-            run_id=run_id,
-            metadata=body.metadata,
-        )
+        # ``ScoreCreate`` has the fields of ``ScoreRow`` but its source and run; ids lowered.
+        fields = body.model_dump()
+        for key in ("trace_id", "span_id", "result_id"):
+            fields[key] = fields[key].lower() if fields[key] else None
+        row = ScoreRow(**fields, source="api", run_id=run_id)
         row = redacted(row, redaction.get(project), RedactionBudget())
         score_id = db.execute(text("SELECT gen_random_uuid()::text")).scalar_one()
         insert_scores(db, project, [replace(row, id=score_id)])
         items, _ = list_scores(db, project, ScoreFilters(id=score_id), 1, 0)
         return items[0]
 
-    def scoped() -> dict[str, Any]:
-        with project_transaction(request.app.state.engine, project) as db:
-            return write(db)
-
-    return JSONResponse(await run_in_threadpool(scoped), status_code=201)
+    return JSONResponse(await in_project(request, project, write), status_code=201)
 
 
 @router.get("/scores")
@@ -167,12 +150,12 @@ async def get_scores(
     project: Project,
     trace_id: Annotated[str | None, Query(pattern=_TRACE)] = None,
     span_id: Annotated[str | None, Query(pattern=_SPAN)] = None,
-    result_id: Annotated[str | None, Query(pattern=_ID)] = None,
-    run_id: Annotated[str | None, Query(pattern=_ID)] = None,
+    result_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    run_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     name: Annotated[str | None, Query(max_length=MAX_SCORE_NAME)] = None,
     source: Annotated[str | None, Query(pattern="^(api|ingest|client|evaluator)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> JSONResponse:
     """The project's scores, newest first, filtered by what they judge and by name."""
     check_no_nul(name=name)
@@ -184,10 +167,7 @@ async def get_scores(
         name=name,
         source=source,
     )
-
-    def read() -> tuple[list[dict[str, Any]], int]:
-        with project_transaction(request.app.state.engine, project) as db:
-            return list_scores(db, project, filters, limit, offset)
-
-    items, total = await run_in_threadpool(read)
+    items, total = await in_project(
+        request, project, lambda db: list_scores(db, project, filters, limit, offset)
+    )
     return page(items, total, limit, offset)

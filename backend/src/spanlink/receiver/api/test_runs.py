@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import page
-from spanlink.receiver.api.auth import Project, project_transaction
+from spanlink.receiver.api._http import Offset, RunId, page
+from spanlink.receiver.api.auth import Project, in_project, project_transaction
 from spanlink.receiver.api.datasets import (
     DATASET_NAME,
     MAX_EVALUATORS,
@@ -23,7 +23,6 @@ from spanlink.receiver.api.datasets import (
 )
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
 from spanlink.receiver.datasets import get_version
-from spanlink.receiver.storage import run_in_project
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -31,7 +30,6 @@ __all__ = ["CaseIn", "TestRunIn", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["test runs"])
 
-_ID = r"^[0-9a-fA-F-]{1,64}$"
 #: Most cases in one run.
 MAX_CASES = 10_000
 
@@ -190,16 +188,8 @@ async def create_test_run(
         metadata.update(dataset)
     else:
         cases = _cases(body)
-    run = RunRequest(
-        function=body.function,
-        cases=cases,
-        environment=body.environment,
-        configuration_id=body.configuration_id,
-        name=body.name,
-        timeout_s=body.timeout_s,
-        concurrency=body.concurrency,
-        metadata=metadata,
-    )
+    settings = {"function", "environment", "configuration_id", "name", "timeout_s", "concurrency"}
+    run = RunRequest(cases=cases, metadata=metadata, **body.model_dump(include=settings))
     try:
         created = await _service(request).start_run(project, run)
     except NoEndpoint as error:
@@ -216,25 +206,19 @@ async def list_test_runs(
     request: Request,
     project: Project,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> JSONResponse:
     """The project's runs, newest first, with their progress."""
-    items, total = await run_in_project(
-        request.app.state.engine, project, lambda db: store.list_runs(db, project, limit, offset)
+    items, total = await in_project(
+        request, project, lambda db: store.list_runs(db, project, limit, offset)
     )
     return page(items, total, limit, offset)
 
 
 @router.get("/test-runs/{run_id}", responses={404: {"description": "no such run"}})
-async def get_test_run(
-    request: Request,
-    project: Project,
-    run_id: Annotated[str, Path(pattern=_ID)],
-) -> JSONResponse:
+async def get_test_run(request: Request, project: Project, run_id: RunId) -> JSONResponse:
     """A run with each case's result, linked trace ids, tokens, cost and anomalies."""
-    run = await run_in_project(
-        request.app.state.engine, project, lambda db: store.get_run(db, project, run_id.lower())
-    )
+    run = await in_project(request, project, lambda db: store.get_run(db, project, run_id.lower()))
     if run is None:
         raise HTTPException(404, f"test run {run_id} not found in this project")
     run["url"] = run_url(request, run["id"])
@@ -242,11 +226,7 @@ async def get_test_run(
 
 
 @router.post("/test-runs/{run_id}/cancel", responses={404: {"description": "no such run"}})
-async def cancel_test_run(
-    request: Request,
-    project: Project,
-    run_id: Annotated[str, Path(pattern=_ID)],
-) -> JSONResponse:
+async def cancel_test_run(request: Request, project: Project, run_id: RunId) -> JSONResponse:
     """Cancel a run: pending cases close at once, running ones are cancelled at the endpoint."""
     status = await _service(request).cancel_run(project, run_id.lower(), "cancelled by request")
     if status is None:

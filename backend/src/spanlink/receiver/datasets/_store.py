@@ -16,14 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
-__all__ = [
-    "DatasetCase",
-    "PushResult",
-    "get_version",
-    "list_datasets",
-    "load_cases",
-    "push_cases",
-]
+from spanlink.receiver.storage._json import iso, json_text
 
 Mode = Literal["replace", "add"]
 
@@ -58,24 +51,6 @@ class PushResult:
     case_count: int
     created_dataset: bool
     created_version: bool
-
-
-def _no_nul(value: Any) -> Any:
-    """Postgres JSONB cannot hold NUL characters: replace them."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_nul(v) for v in value]
-    return value
-
-
-def _json(value: Any) -> str:
-    encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    if "\\u0000" in encoded or "\x00" in encoded:
-        encoded = json.dumps(_no_nul(value), ensure_ascii=False, separators=(",", ":"))
-    return encoded
 
 
 def _canonical(cases: Sequence[DatasetCase]) -> str:
@@ -163,11 +138,11 @@ def push_cases(
                     "v": version,
                     "pos": position,
                     "case_id": case.id,
-                    "inputs": _json(dict(case.inputs)),
-                    "expected": _json(case.expected_output) if case.has_expected else None,
+                    "inputs": json_text(dict(case.inputs)),
+                    "expected": json_text(case.expected_output) if case.has_expected else None,
                     "has_expected": case.has_expected,
-                    "evaluators": _json([dict(e) for e in case.evaluators]),
-                    "metadata": _json(dict(case.metadata)),
+                    "evaluators": json_text([dict(e) for e in case.evaluators]),
+                    "metadata": json_text(dict(case.metadata)),
                 }
                 for position, case in enumerate(new_cases)
             ],
@@ -180,10 +155,6 @@ def push_cases(
         {"p": project_id, "d": dataset_id, "v": version},
     )
     return PushResult(dataset_id, version, len(new_cases), inserted, True)
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def list_datasets(
@@ -209,8 +180,8 @@ def list_datasets(
             "description": row[2],
             "latest_version": row[3],
             "case_count": row[4] or 0,
-            "created_at": _iso(row[5]),
-            "updated_at": _iso(row[6]),
+            "created_at": iso(row[5]),
+            "updated_at": iso(row[6]),
         }
         for row in rows
     ]
@@ -233,7 +204,7 @@ def get_version(
         return None
     wanted = version if version is not None else int(dataset[3])
     versions = [
-        {"version": row[0], "case_count": row[1], "created_at": _iso(row[2])}
+        {"version": row[0], "case_count": row[1], "created_at": iso(row[2])}
         for row in connection.execute(
             text(
                 "SELECT version, case_count, created_at FROM dataset_versions "
@@ -252,8 +223,8 @@ def get_version(
         "latest_version": dataset[3],
         "version": wanted,
         "case_count": len(cases),
-        "created_at": _iso(dataset[4]),
-        "updated_at": _iso(dataset[5]),
+        "created_at": iso(dataset[4]),
+        "updated_at": iso(dataset[5]),
         "versions": versions,
         "cases": [case.as_dict() for case in cases],
     }

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from spanlink.receiver._celery import CeleryMissing, broker_app, close_app
+from spanlink.receiver._celery import run_worker as run_celery_worker
 from spanlink.receiver.enrichment._executors import Enricher
 
 if TYPE_CHECKING:
@@ -32,48 +34,12 @@ TASK_NAME = "spanlink.enrich_trace"
 logger = logging.getLogger("spanlink.receiver.enrichment")
 
 
-class CeleryMissing(RuntimeError):
-    """Celery is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the celery enrichment executor needs Celery: pip install 'spanlink-receiver[celery]'"
-        )
-
-
 def create_celery_app(broker_url: str, queue: str, service: Enricher | None = None) -> Celery:
     """A Celery app sending to / consuming ``queue`` on ``broker_url``.
 
     With ``service`` (worker side), the task enriches through it.
     """
-    try:
-        from celery import Celery
-    except ImportError as error:
-        raise CeleryMissing() from error
-
-    app = Celery("spanlink-receiver", broker=broker_url, set_as_current=False)
-    app.conf.update(
-        task_default_queue=queue,
-        task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=2.0,
-        # Deadlines on every socket operation: the receiver never waits on a dead broker.
-        # One quick retry when sending, then the caller falls back to in-process.
-        broker_transport_options={
-            "socket_connect_timeout": 2,
-            "socket_timeout": 5,
-            "max_retries": 1,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.2,
-        },
-        redis_socket_connect_timeout=2,
-        redis_socket_timeout=5,
-    )
+    app = broker_app(broker_url, queue)
 
     @app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator,unused-ignore]
     def enrich_trace(project_id: int, trace_id: str) -> None:
@@ -137,10 +103,7 @@ class CeleryExecutor:
 
     def close(self) -> None:
         """Release the broker connections."""
-        try:
-            self._app.close()
-        except Exception:  # closing a dead connection may raise; nothing to do about it
-            logger.debug("closing the celery app failed", exc_info=True)
+        close_app(self._app, logger)
 
 
 def _safe_url(url: str) -> str:
@@ -162,14 +125,4 @@ def run_worker(
 ) -> Any:
     """Run a Celery worker consuming ``queue`` until it is stopped (blocks)."""
     app = create_celery_app(broker_url, queue, service)
-    argv = [
-        "worker",
-        f"--queues={queue}",
-        "--pool=threads",
-        f"--concurrency={concurrency}",
-        f"--loglevel={loglevel}",
-        "--without-gossip",
-        "--without-mingle",
-        *(extra_args or []),
-    ]
-    return app.worker_main(argv)
+    return run_celery_worker(app, queue, concurrency, loglevel, *(extra_args or []))

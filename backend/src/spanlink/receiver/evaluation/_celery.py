@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from spanlink.receiver._celery import broker_app, close_app, run_worker
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -35,9 +37,7 @@ class Evaluator(Protocol):
 def create_evaluation_app(broker_url: str, queue: str, service: Evaluator | None = None) -> Celery:
     """A Celery app sending to / consuming ``queue``; with ``service`` (worker side) the
     task evaluates through it. Broker settings as enrichment's (deadlines everywhere)."""
-    from spanlink.receiver.enrichment._celery import create_celery_app
-
-    app = create_celery_app(broker_url, queue)
+    app = broker_app(broker_url, queue)
 
     @app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator,unused-ignore]
     def evaluate_result(project_id: int, result_id: str, span_count: int = 0) -> None:
@@ -82,10 +82,7 @@ class EvaluationSender:
 
     def close(self) -> None:
         """Release the broker connections."""
-        try:
-            self._app.close()
-        except Exception:  # closing a dead connection may raise; nothing to do about it
-            logger.debug("closing the celery app failed", exc_info=True)
+        close_app(self._app, logger)
 
 
 def run_evaluation_worker(
@@ -93,13 +90,4 @@ def run_evaluation_worker(
 ) -> Any:
     """Run a Celery worker consuming ``queue`` until it is stopped (blocks)."""
     app = create_evaluation_app(broker_url, queue, service)
-    argv = [
-        "worker",
-        f"--queues={queue}",
-        "--pool=threads",
-        f"--concurrency={concurrency}",
-        f"--loglevel={loglevel}",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    return app.worker_main(argv)
+    return run_worker(app, queue, concurrency, loglevel)

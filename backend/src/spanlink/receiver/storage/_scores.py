@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spanlink.receiver.redaction import CompiledRules, RedactionBudget, redact_text, redact_value
+from spanlink.receiver.storage._json import iso
 from spanlink.tracer.model import Score
 
 __all__ = [
@@ -182,36 +183,12 @@ _INSERT = text(
 )
 
 
+#: The judgement of a score: its name, what it says and who said it.
+_JUDGEMENT = ("name", "value", "label", "passed", "explanation", "evaluator", "evaluator_version")
 #: The stored fields of a score besides its project, id and ``metadata``.
-_FIELDS = (
-    "trace_id",
-    "span_id",
-    "result_id",
-    "run_id",
-    "name",
-    "value",
-    "label",
-    "passed",
-    "explanation",
-    "evaluator",
-    "evaluator_version",
-    "error",
-    "source",
-)
+_FIELDS = ("trace_id", "span_id", "result_id", "run_id", *_JUDGEMENT, "error", "source")
 #: What ``results[].scores`` of a test run holds of each score.
-RESULT_SCORE_FIELDS = (
-    "name",
-    "value",
-    "label",
-    "passed",
-    "explanation",
-    "evaluator",
-    "evaluator_version",
-    "span_id",
-    "error",
-    "source",
-    "metadata",
-)
+RESULT_SCORE_FIELDS = (*_JUDGEMENT, "span_id", "error", "source", "metadata")
 
 
 def _params(project_id: int, row: ScoreRow) -> dict[str, Any]:
@@ -251,7 +228,7 @@ def _doc(row: Any) -> dict[str, Any]:
     doc = dict(row._mapping)
     doc["metadata"] = doc["metadata"] or {}
     created = doc["created_at"]
-    doc["created_at"] = created.isoformat() if created is not None else None
+    doc["created_at"] = iso(created)
     return doc
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spanlink.receiver.storage import scores_by_result, sum_costs, trace_cost
+from spanlink.receiver.storage._json import iso
 from spanlink.receiver.testruns._records import CLOSED_STATUSES, OPEN_STATUSES
 
 __all__ = ["get_run", "list_runs"]
@@ -22,10 +23,6 @@ _PROGRESS = """
 SELECT run_id, status, count(*) FROM test_results
 WHERE run_id = ANY(:ids) GROUP BY run_id, status
 """
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _run_doc(row: Any, counts: Mapping[str, int]) -> dict[str, Any]:
@@ -55,9 +52,9 @@ def _run_doc(row: Any, counts: Mapping[str, int]) -> dict[str, Any]:
                 "reporter_seen",
             )
         },
-        "created_at": _iso(row[5]),
-        "started_at": _iso(row[6]),
-        "finished_at": _iso(row[7]),
+        "created_at": iso(row[5]),
+        "started_at": iso(row[6]),
+        "finished_at": iso(row[7]),
         "progress": {
             "total": total,
             "done": done,
@@ -148,9 +145,9 @@ def _result_doc(row: Any) -> dict[str, Any]:
         "error": row[5],
         "trace_id": row[6],
         "duration_ms": row[7],
-        "created_at": _iso(row[9]),
-        "started_at": _iso(row[10]),
-        "finished_at": _iso(row[11]),
+        "created_at": iso(row[9]),
+        "started_at": iso(row[10]),
+        "finished_at": iso(row[11]),
         # What a generator streamed so far, while the case runs; the output replaces it.
         "partial_output": meta.get("partial_output") if row[2] == "running" else None,
         "partial_truncated": bool(meta.get("partial_truncated")) if row[2] == "running" else False,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spanlink.receiver.storage import bound_indexed
-from spanlink.receiver.testruns._json import json_text, no_nul
+from spanlink.receiver.storage._json import json_text, no_nul
 
 __all__ = [
     "CLOSED_STATUSES",

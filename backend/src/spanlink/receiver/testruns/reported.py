@@ -27,7 +27,7 @@ from spanlink.receiver.storage import (
     bound_indexed,
     replace_result_scores,
 )
-from spanlink.receiver.testruns._json import json_text, no_nul
+from spanlink.receiver.storage._json import json_text, no_nul
 
 __all__ = [
     "ID_CONFLICT_STATES",

@@ -213,13 +213,7 @@ class _Session:
                 await self.accept_registration(message)
                 return True
             else:
-                await self.send(
-                    Error(
-                        code="unexpected_message",
-                        message=f"send 'register' first (got {message.type!r})",
-                        message_type=message.type,
-                    )
-                )
+                await self.unexpected(message.type, f"send 'register' first (got {message.type!r})")
 
     async def accept_registration(self, message: Register) -> None:
         functions = {spec.name: spec for spec in message.functions}
@@ -261,30 +255,35 @@ class _Session:
                 )
             )
 
+    async def unexpected(
+        self, message_type: str, why: str, invocation_id: str | None = None
+    ) -> None:
+        """Answer a message the receiver does not take now with an ``unexpected_message``."""
+        await self.send(
+            Error(
+                code="unexpected_message",
+                message=why,
+                invocation_id=invocation_id,
+                message_type=message_type,
+            )
+        )
+
+    async def not_in_flight(self, invocation_id: str, message_type: str, dropped: str = "") -> None:
+        """Tell the endpoint its ``message_type`` answers no invocation in flight here."""
+        why = (
+            f"no invocation {invocation_id!r} is in flight on this connection "
+            f"(answered already, timed out or cancelled){dropped}"
+        )
+        await self.unexpected(message_type, why, invocation_id)
+
     async def handle(self, message: Message) -> None:
         assert self.connection is not None
         if isinstance(message, Result):
             if not await self.service.result_received(self.connection, message):
-                await self.send(
-                    Error(
-                        code="unexpected_message",
-                        message=f"no invocation {message.invocation_id!r} is in flight on this "
-                        "connection (answered already, timed out or cancelled)",
-                        invocation_id=message.invocation_id,
-                        message_type="result",
-                    )
-                )
+                await self.not_in_flight(message.invocation_id, "result")
         elif isinstance(message, Chunk):
             if not await self.service.chunk_received(self.connection, message):
-                await self.send(
-                    Error(
-                        code="unexpected_message",
-                        message=f"no invocation {message.invocation_id!r} is in flight on this "
-                        "connection (answered already, timed out or cancelled); chunk dropped",
-                        invocation_id=message.invocation_id,
-                        message_type="chunk",
-                    )
-                )
+                await self.not_in_flight(message.invocation_id, "chunk", "; chunk dropped")
         elif isinstance(message, Ping):
             await self.send(Pong(id=message.id))
         elif isinstance(message, Pong):
@@ -301,13 +300,7 @@ class _Session:
             else:
                 logger.info("spanlink: endpoint reported %s: %s", message.code, message.message)
         else:
-            await self.send(
-                Error(
-                    code="unexpected_message",
-                    message=f"a client does not send {message.type!r} messages",
-                    message_type=message.type,
-                )
-            )
+            await self.unexpected(message.type, f"a client does not send {message.type!r} messages")
 
     async def heartbeat(self) -> None:
         """Ping every interval; close the connection when silent for three of them."""

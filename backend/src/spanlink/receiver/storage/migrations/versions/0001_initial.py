@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from alembic import op
 
+from spanlink.receiver.storage.migrations._helpers import APP_ROLE, row_level_security
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 RLS_TABLES = ("spans", "traces", "trace_enrichments", "test_runs", "test_results")
-APP_ROLE = "spanlink_app"
-
-# The project a transaction acts for; '' (unset after a SET LOCAL) and NULL both mean none.
-CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::bigint"
 
 SCHEMA = """
 CREATE TABLE projects (
@@ -179,14 +177,7 @@ $$;
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    for table in RLS_TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY {table}_tenant ON {table} "
-            f"USING (project_id = {CURRENT_PROJECT}) "
-            f"WITH CHECK (project_id = {CURRENT_PROJECT})"
-        )
+    row_level_security(*RLS_TABLES)
     op.execute(CREATE_ROLE)
     op.execute(GRANTS)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from alembic import op
 
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
+
 revision = "0003_testruns"
 down_revision = "0002_enrichment"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "spanlink_app"
-CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::bigint"
 
 SCHEMA = """
 CREATE TABLE endpoint_connections (
@@ -40,26 +40,10 @@ CREATE INDEX test_results_trace ON test_results (project_id, trace_id) WHERE tra
 CREATE INDEX test_results_recent ON test_results (project_id, created_at DESC);
 """
 
-GRANTS = f"""
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON endpoint_connections TO {APP_ROLE};
-    END IF;
-END
-$$;
-"""
-
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    op.execute("ALTER TABLE endpoint_connections ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE endpoint_connections FORCE ROW LEVEL SECURITY")
-    op.execute(
-        "CREATE POLICY endpoint_connections_tenant ON endpoint_connections "
-        f"USING (project_id = {CURRENT_PROJECT}) WITH CHECK (project_id = {CURRENT_PROJECT})"
-    )
-    op.execute(GRANTS)
+    tenant_tables("endpoint_connections")
 
 
 def downgrade() -> None:

@@ -8,23 +8,12 @@ from __future__ import annotations
 
 from alembic import op
 
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
+
 revision = "0005_redaction"
 down_revision = "0004_search_leakproof"
 branch_labels = None
 depends_on = None
-
-APP_ROLE = "spanlink_app"
-CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::bigint"
-
-GRANTS = f"""
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON redaction_rules TO {APP_ROLE};
-    END IF;
-END
-$$;
-"""
 
 
 def upgrade() -> None:
@@ -37,13 +26,7 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("ALTER TABLE redaction_rules ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE redaction_rules FORCE ROW LEVEL SECURITY")
-    op.execute(
-        "CREATE POLICY redaction_rules_tenant ON redaction_rules "
-        f"USING (project_id = {CURRENT_PROJECT}) WITH CHECK (project_id = {CURRENT_PROJECT})"
-    )
-    op.execute(GRANTS)
+    tenant_tables("redaction_rules")
 
 
 def downgrade() -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from alembic import op
 
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
+
 revision = "0006_scores"
 down_revision = "0005_redaction"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "spanlink_app"
-CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::bigint"
 
 SCHEMA = """
 CREATE UNIQUE INDEX test_runs_project_id ON test_runs (project_id, id);
@@ -61,26 +61,10 @@ CREATE INDEX scores_trace ON scores (project_id, trace_id, name, value)
 CREATE INDEX scores_name ON scores (project_id, name, value);
 """
 
-GRANTS = f"""
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON scores TO {APP_ROLE};
-    END IF;
-END
-$$;
-"""
-
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    op.execute("ALTER TABLE scores ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE scores FORCE ROW LEVEL SECURITY")
-    op.execute(
-        "CREATE POLICY scores_tenant ON scores "
-        f"USING (project_id = {CURRENT_PROJECT}) WITH CHECK (project_id = {CURRENT_PROJECT})"
-    )
-    op.execute(GRANTS)
+    tenant_tables("scores")
 
 
 def downgrade() -> None:

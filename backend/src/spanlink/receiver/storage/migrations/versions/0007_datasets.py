@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from alembic import op
 
+from spanlink.receiver.storage.migrations._helpers import tenant_tables
+
 revision = "0007_datasets"
 down_revision = "0006_scores"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "spanlink_app"
-CURRENT_PROJECT = "NULLIF(current_setting('spanlink.project_id', true), '')::bigint"
 TABLES = ("datasets", "dataset_versions", "dataset_cases")
 
 SCHEMA = """
@@ -62,27 +62,10 @@ CREATE TABLE dataset_cases (
 );
 """
 
-GRANTS = f"""
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(TABLES)} TO {APP_ROLE};
-    END IF;
-END
-$$;
-"""
-
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    for table in TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY {table}_tenant ON {table} "
-            f"USING (project_id = {CURRENT_PROJECT}) WITH CHECK (project_id = {CURRENT_PROJECT})"
-        )
-    op.execute(GRANTS)
+    tenant_tables(*TABLES)
 
 
 def downgrade() -> None:

@@ -1,11 +1,12 @@
-"""JSON for the test-run tables' ``jsonb`` and text columns (Postgres holds no NUL)."""
+"""JSON between the tables and the API: ``jsonb`` and text columns (test runs, results,
+datasets; Postgres holds no NUL) and timestamps."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["json_text", "no_nul"]
+__all__ = ["iso", "json_text", "no_nul"]
 
 
 def no_nul(value: Any) -> Any:
@@ -25,3 +26,8 @@ def json_text(value: Any) -> str:
     if "\\u0000" in text or "\x00" in text:
         text = json.dumps(no_nul(value), ensure_ascii=False, separators=(",", ":"))
     return text
+
+
+def iso(value: Any) -> str | None:
+    """A stored timestamp as ISO 8601 text; None stays None."""
+    return value.isoformat() if value is not None else None
