@@ -28,6 +28,7 @@ from spanlink.plugins.evals._json import (
 from spanlink.tracer.model import Score
 
 __all__ = [
+    "OUTPUT_EVALUATORS",
     "Contains",
     "Equals",
     "JsonPath",
@@ -447,3 +448,7 @@ class Length(BuiltinEvaluator[_LengthOptions]):
         high = "" if options.maximum is None else f"{options.maximum:g}"
         explanation = f"{length} {options.unit}, bounds [{low}, {high}]"
         return self.verdict(float(ok), threshold, explanation, label=str(length))
+
+
+#: The output evaluators, in the order of the plugin's docs.
+OUTPUT_EVALUATORS = (Equals, Contains, NotContains, Regex, JsonSchema, JsonPath, Numeric, Length)

@@ -25,6 +25,7 @@ from spanlink.tracer.support import saturating_add
 
 __all__ = [
     "LLM_OPERATIONS",
+    "TRACE_EVALUATORS",
     "MaxCostUsd",
     "MaxLatencyMs",
     "MaxLlmCalls",
@@ -496,3 +497,19 @@ class SpanExists(_TraceEvaluator):
         if first is None:
             return self.verdict(0.0, threshold, f"no span {described}")
         return self.verdict(1.0, threshold, f"found a span {described}", span_id=first.span_id)
+
+
+#: The trace evaluators, in the order of the plugin's docs.
+TRACE_EVALUATORS = (
+    ToolCalled,
+    ToolNotCalled,
+    ToolOrder,
+    MaxLlmCalls,
+    MaxToolCalls,
+    MaxCostUsd,
+    MaxLatencyMs,
+    MaxTokens,
+    NoErrorSpans,
+    NoAnomaly,
+    SpanExists,
+)
