@@ -10,6 +10,10 @@ or a failed ``result`` reply; the connection and the process go on.
 
 Run it as an asyncio task (``await client.run()`` or ``async with client:``) or in a
 background thread for sync applications (``client.start()`` ... ``client.stop()``).
+
+This module holds the client's settings, its lifecycle and the reconnect loop; one
+connection is :mod:`spanlink.endpoint._connection`, what is done with each message
+:mod:`spanlink.endpoint._dispatch`, one invocation :mod:`spanlink.endpoint._runner`.
 """
 
 from __future__ import annotations
@@ -25,77 +29,30 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from spanlink.endpoint._config import resolve_api_key, resolve_environment, websocket_url
-from spanlink.endpoint._errors import AuthenticationError, ConfigurationError, RegistrationError
+from spanlink.endpoint._connection import SDK_NAME, Connection, sdk_version
+from spanlink.endpoint._dispatch import Dispatcher
+from spanlink.endpoint._errors import AuthenticationError, ConfigurationError
 from spanlink.endpoint._registry import Registry, default_registry
-from spanlink.endpoint._runner import Invocation, Runner
+from spanlink.endpoint._runner import Runner
+from spanlink.endpoint._stats import ClientStats
 from spanlink.endpoint._streaming import (
     DEFAULT_MAX_STREAM_BYTES,
     DEFAULT_MAX_STREAM_CHUNKS,
     DEFAULT_STREAM_FLUSH_S,
-    ChunkStream,
 )
-from spanlink.protocol import (
-    DEFAULT_MAX_BYTES,
-    Cancel,
-    Chunk,
-    Error,
-    ErrorCode,
-    ErrorInfo,
-    Invoke,
-    Message,
-    Ping,
-    Pong,
-    ProtocolError,
-    Register,
-    Registered,
-    Result,
-    decode,
-    encode,
-)
+from spanlink.protocol import DEFAULT_MAX_BYTES, Register
 from spanlink.tracer import ContextThreadPoolExecutor
 from spanlink.tracer.support import backoff_delay
 
 __all__ = ["ClientStats", "EndpointClient", "backoff_delay", "connect"]
 
 logger = logging.getLogger("spanlink.endpoint")
-
-SDK_NAME: Final = "spanlink-endpoint"
-# websockets closes the connection on frames above its max_size; ours is above the protocol
-# limit so that a moderately oversized message gets an error reply instead of a disconnect.
-_HARD_LIMIT_FACTOR: Final = 4
-
-
-def _sdk_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(SDK_NAME)
-    except Exception:
-        return "0.0.0"
-
-
-@dataclass
-class ClientStats:
-    """Counters since the client was created (read them, don't write them)."""
-
-    connections: int = 0
-    registrations: int = 0
-    invocations: int = 0
-    results_sent: int = 0
-    errors_sent: int = 0
-    rejected: int = 0
-    """Invocations refused because too many were pending."""
-    chunks_sent: int = 0
-    """Generator chunks streamed as ``chunk`` messages."""
 
 
 class EndpointClient:
@@ -213,12 +170,10 @@ class EndpointClient:
         self._stop_requested = False
         self._stop_grace_s = 2.0
         self._registered = threading.Event()
-        self._ws: ClientConnection | None = None
-        self._inflight: dict[str, tuple[Invocation, asyncio.Task[None]]] = {}
+        self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._running = False
-        self._output_limit = self.max_output_bytes
 
     # --- public API ----------------------------------------------------------------------
 
@@ -265,18 +220,18 @@ class EndpointClient:
             flush_timeout_s=self.flush_timeout_s,
             count_spans=self.count_spans,
         )
-        semaphore = asyncio.Semaphore(self.max_concurrency)
+        dispatcher = Dispatcher(self, runner)
         attempt = 0
         try:
             while not self._stop_event.is_set():
-                session = asyncio.ensure_future(self._session(runner, semaphore))
+                session = asyncio.ensure_future(self._session(dispatcher))
                 stop_wait = asyncio.ensure_future(self._stop_event.wait())
                 try:
                     await asyncio.wait({session, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     stop_wait.cancel()
                 if not session.done():  # stopped while connected
-                    await self._drain(session)
+                    await self._drain(session, dispatcher)
                     break
                 registered = False
                 try:
@@ -306,8 +261,7 @@ class EndpointClient:
                     await asyncio.wait_for(self._stop_event.wait(), delay)
         finally:
             self._registered.clear()
-            for _, task in list(self._inflight.values()):
-                task.cancel()
+            dispatcher.abandon()
             executor.shutdown(wait=False, cancel_futures=True)
             flush_executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
@@ -394,45 +348,28 @@ class EndpointClient:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    async def _open(self) -> ClientConnection:
-        try:
-            return await ws_connect(
-                self.url,
-                additional_headers=self._handshake_headers(),
-                user_agent_header=f"{SDK_NAME}/{_sdk_version()}",
-                open_timeout=self.open_timeout_s,
-                ping_interval=self.heartbeat_interval_s,
-                ping_timeout=self.heartbeat_timeout_s,
-                close_timeout=2.0,
-                max_size=self.max_message_bytes * _HARD_LIMIT_FACTOR,
-                max_queue=32,
-            )
-        except InvalidStatus as error:
-            status = error.response.status_code
-            if status in (401, 403):
-                raise AuthenticationError(
-                    f"the receiver at {self.url} refused the API key (HTTP {status}); "
-                    "the endpoint client will not retry: set a valid key with api_key= "
-                    "or SPANLINK_API_KEY and start it again",
-                    status,
-                ) from None
-            raise
-
-    async def _session(self, runner: Runner, semaphore: asyncio.Semaphore) -> bool:
+    async def _session(self, dispatcher: Dispatcher) -> bool:
         """One connection's life; returns whether it got registered."""
-        ws = await self._open()
-        self.stats.connections += 1
-        self._ws = ws
+        conn = await Connection.open(
+            self.url,
+            self._handshake_headers(),
+            self.stats,
+            max_message_bytes=self.max_message_bytes,
+            open_timeout_s=self.open_timeout_s,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+            heartbeat_timeout_s=self.heartbeat_timeout_s,
+        )
+        self._conn = conn
         registered = False
         heartbeat: asyncio.Task[None] | None = None
         try:
-            accepted = await self._register(ws)
+            accepted = await conn.register(self._register_message(), self.register_timeout_s)
             registered = True
-            self._output_limit = self.max_output_bytes
+            conn.output_limit = self.max_output_bytes
             if accepted.max_message_bytes is not None:
                 # The receiver accepts less than we would send: keep results under its limit.
                 room = max(accepted.max_message_bytes - 1024, 256)
-                self._output_limit = min(self.max_output_bytes, room)
+                conn.output_limit = min(self.max_output_bytes, room)
             interval = self.heartbeat_interval_s
             if accepted.heartbeat_interval_s is not None:
                 # The receiver says how often it expects traffic: never ping less often.
@@ -445,254 +382,39 @@ class EndpointClient:
                 self.url,
             )
             alive = asyncio.Event()
-            heartbeat = asyncio.ensure_future(self._heartbeat(ws, alive, interval))
-            async for raw in ws:
+            heartbeat = asyncio.ensure_future(
+                conn.heartbeat(alive, interval, self.heartbeat_timeout_s)
+            )
+            async for raw in conn.ws:
                 alive.set()
-                await self._handle(ws, raw, runner, semaphore)
+                await dispatcher.handle(conn, raw)
             return registered
         finally:
             self._registered.clear()
-            self._ws = None
+            self._conn = None
             if heartbeat is not None:
                 heartbeat.cancel()
             # The receiver marks these failed when the connection goes; nothing to send.
-            for invocation, task in list(self._inflight.values()):
-                invocation.cancel("connection lost")
-                task.cancel()
-            self._inflight.clear()
-            await ws.close()
+            dispatcher.connection_lost()
+            await conn.ws.close()
 
-    async def _register(self, ws: ClientConnection) -> Registered:
-        message = Register(
+    def _register_message(self) -> Register:
+        return Register(
             functions=self.registry.specs(),
-            sdk_version=_sdk_version(),
+            sdk_version=sdk_version(),
             environment=self.environment,
             sdk=SDK_NAME,
             instance_id=self.instance_id,
             metadata=self.metadata,
         )
-        await ws.send(encode(message))
-        deadline = time.monotonic() + self.register_timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RegistrationError(
-                    f"no 'registered' answer from {self.url} within {self.register_timeout_s} s"
-                )
-            try:
-                raw = await asyncio.wait_for(ws.recv(), remaining)
-            except asyncio.TimeoutError:
-                continue
-            try:
-                reply = decode(raw, self.max_message_bytes)
-            except ProtocolError as error:
-                await self._send(ws, Error.from_exception(error))
-                continue
-            if isinstance(reply, Registered):
-                return reply
-            if isinstance(reply, Ping):
-                await self._send(ws, Pong(id=reply.id))
-            elif isinstance(reply, Error):
-                if reply.code == "unauthorized":
-                    raise AuthenticationError(
-                        f"the receiver at {self.url} refused the registration: {reply.message}; "
-                        "the endpoint client will not retry: check api_key= / SPANLINK_API_KEY"
-                    )
-                raise RegistrationError(
-                    f"the receiver at {self.url} refused the registration "
-                    f"({reply.code}): {reply.message}"
-                )
 
-    async def _heartbeat(self, ws: ClientConnection, alive: asyncio.Event, interval: float) -> None:
-        """Ping at each interval; drop the connection when nothing came back in time."""
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                alive.clear()
-                await self._send(ws, Ping(id=uuid.uuid4().hex))
-                try:
-                    await asyncio.wait_for(alive.wait(), self.heartbeat_timeout_s)
-                except asyncio.TimeoutError:
-                    logger.warning(
-                        "spanlink: no answer from %s for %.1f s; reconnecting",
-                        self.url,
-                        self.heartbeat_timeout_s,
-                    )
-                    await ws.close(code=1011, reason="heartbeat timeout")
-                    return
-        except ConnectionClosed:
-            return
-
-    async def _send(self, ws: ClientConnection, message: Message) -> bool:
-        try:
-            text = encode(message)
-        except ProtocolError as error:
-            logger.error("spanlink: could not encode a %s message: %s", message.type, error)
-            return False
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
-            logger.warning(
-                "spanlink: connection closed before a %s message could be sent", message.type
-            )
-            return False
-        if isinstance(message, Result):
-            self.stats.results_sent += 1
-        elif isinstance(message, Chunk):
-            self.stats.chunks_sent += 1
-        elif isinstance(message, Error):
-            self.stats.errors_sent += 1
-        return True
-
-    async def _reply_error(
-        self,
-        ws: ClientConnection,
-        code: ErrorCode,
-        text: str,
-        message_type: str | None = None,
-        invocation_id: str | None = None,
-    ) -> None:
-        logger.warning("spanlink: %s", text)
-        await self._send(
-            ws,
-            Error(code=code, message=text, message_type=message_type, invocation_id=invocation_id),
-        )
-
-    async def _handle(
-        self, ws: ClientConnection, raw: str | bytes, runner: Runner, semaphore: asyncio.Semaphore
-    ) -> None:
-        try:
-            message = decode(raw, self.max_message_bytes)
-        except ProtocolError as error:
-            logger.warning("spanlink: bad message from the receiver: %s", error)
-            if error.message_type == "invoke" and error.invocation_id:
-                # Answer the invocation itself so that the receiver does not wait for it.
-                await self._send(
-                    ws,
-                    Result(
-                        invocation_id=error.invocation_id,
-                        status="error",
-                        error=ErrorInfo(type="ProtocolError", message=error.reason),
-                    ),
-                )
-            else:
-                await self._send(ws, Error.from_exception(error))
-            return
-        if isinstance(message, Invoke):
-            await self._accept(ws, message, runner, semaphore)
-        elif isinstance(message, Ping):
-            await self._send(ws, Pong(id=message.id))
-        elif isinstance(message, Cancel):
-            entry = self._inflight.get(message.invocation_id)
-            if entry is not None:
-                entry[0].cancel(message.reason or "cancelled by the receiver")
-        elif isinstance(message, Error):
-            logger.warning(
-                "spanlink: the receiver reported an error (%s): %s", message.code, message.message
-            )
-        elif isinstance(message, (Pong, Registered)):
-            pass  # liveness only; a repeated 'registered' changes nothing
-        else:
-            await self._reply_error(
-                ws,
-                "unexpected_message",
-                f"a {message.type!r} message is not expected from the receiver",
-                message_type=message.type,
-            )
-
-    async def _accept(
-        self, ws: ClientConnection, message: Invoke, runner: Runner, semaphore: asyncio.Semaphore
-    ) -> None:
-        invocation_id = message.invocation_id
-        if invocation_id in self._inflight:
-            # Replies are awaited here: a flood of invokes slows our reading (backpressure)
-            # instead of piling up reply tasks.
-            await self._reply_error(
-                ws,
-                "duplicate_invocation",
-                f"invocation {invocation_id!r} is already running; not started again",
-                "invoke",
-                invocation_id,
-            )
-            return
-        if len(self._inflight) >= self.max_pending:
-            self.stats.rejected += 1
-            result = Result(
-                invocation_id=invocation_id,
-                status="error",
-                error=ErrorInfo(
-                    type="Overloaded",
-                    message=f"{len(self._inflight)} invocations already running or waiting "
-                    f"(max_pending={self.max_pending}); retry later or raise max_pending",
-                ),
-            )
-            await self._send(ws, result)
-            return
-        self.stats.invocations += 1
-        invocation = Invocation(message)
-        task = asyncio.ensure_future(self._invoke(ws, invocation, runner, semaphore))
-        self._inflight[invocation_id] = (invocation, task)
-
-    async def _invoke(
-        self,
-        ws: ClientConnection,
-        invocation: Invocation,
-        runner: Runner,
-        semaphore: asyncio.Semaphore,
-    ) -> None:
-        try:
-            async with semaphore:
-                if invocation.cancel_reason is not None:
-                    result = Result(
-                        invocation_id=invocation.invocation_id,
-                        status="cancelled",
-                        error=ErrorInfo(type="Cancelled", message=invocation.cancel_reason),
-                    )
-                else:
-                    item = self.registry.get(invocation.message.function)
-                    names = self.registry.names() if item is None else []
-                    stream = ChunkStream(
-                        invocation.invocation_id,
-                        lambda message: self._send(ws, message),
-                        max_chunks=self.max_stream_chunks,
-                        max_bytes=self.max_stream_bytes,
-                        max_message_bytes=self._output_limit + 1024,
-                    )
-                    try:
-                        result = await runner.run(
-                            item, invocation, names, self._output_limit, stream
-                        )
-                    finally:
-                        # Streamed chunks go out before the result (bounded wait).
-                        await stream.aclose(self.stream_flush_s)
-            await self._send(ws, result)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug of ours must not leave the receiver waiting: answer, then log.
-            logger.exception("spanlink: handling invocation %s failed", invocation.invocation_id)
-            await self._send(
-                ws,
-                Result(
-                    invocation_id=invocation.invocation_id,
-                    status="error",
-                    error=ErrorInfo(type="InternalError", message="the endpoint client failed"),
-                ),
-            )
-        finally:
-            self._inflight.pop(invocation.invocation_id, None)
-
-    async def _drain(self, session: asyncio.Task[bool]) -> None:
+    async def _drain(self, session: asyncio.Task[bool], dispatcher: Dispatcher) -> None:
         """On stop: cancel in-flight invocations, let them report, then close."""
-        for invocation, _ in list(self._inflight.values()):
-            invocation.cancel("the endpoint client is stopping")
-        tasks = [task for _, task in self._inflight.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=self._stop_grace_s)
-        ws = self._ws
-        if ws is not None:
+        await dispatcher.stop(self._stop_grace_s)
+        conn = self._conn
+        if conn is not None:
             with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
-                await asyncio.wait_for(ws.close(), 1.0)
+                await asyncio.wait_for(conn.ws.close(), 1.0)
         session.cancel()
         await asyncio.wait({session}, timeout=1.0)
         if session.done() and not session.cancelled():

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -94,25 +95,20 @@ def _join(chunks: list[Any]) -> Any:
     return chunks
 
 
+@dataclass(frozen=True, kw_only=True)
 class Runner:
-    """Runs invocations; shared by every connection of one client."""
+    """Runs invocations; shared by every connection of one client.
 
-    def __init__(
-        self,
-        *,
-        executor: Executor,
-        default_timeout_s: float,
-        max_output_bytes: int,
-        flush_timeout_s: float,
-        flush_executor: Executor | None = None,
-        count_spans: bool = True,
-    ) -> None:
-        self.count_spans = count_spans
-        self.executor = executor
-        self.flush_executor = flush_executor
-        self.default_timeout_s = default_timeout_s
-        self.max_output_bytes = max_output_bytes
-        self.flush_timeout_s = flush_timeout_s
+    ``executor`` runs sync functions and generators, ``flush_executor`` the bounded span
+    flush; ``default_timeout_s`` is the deadline of an invocation that gives none.
+    """
+
+    executor: Executor
+    default_timeout_s: float
+    max_output_bytes: int
+    flush_timeout_s: float
+    flush_executor: Executor | None = None
+    count_spans: bool = True
 
     def failed(self, invocation_id: str, error: ErrorInfo, started: float) -> Result:
         """A ``Result`` with status ``error`` for an invocation that could not run."""

@@ -9,9 +9,9 @@ dropped. Both outcomes are counted by the caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -25,6 +25,9 @@ __all__ = ["TRUNCATION_MARKER", "Batcher", "Chunk", "EncodeResult", "Encoder"]
 TRUNCATION_MARKER = "...[truncated {n} bytes by spanlink]"
 
 Groups = list[tuple[bytes, list[tuple[bytes, list[bytes]]]]]
+
+T = TypeVar("T")
+_CACHED = 256  # resource and scope headers kept
 
 
 class Encoder(Protocol):
@@ -84,16 +87,41 @@ class EncodeResult:
     errors: list[str] = field(default_factory=list)
 
 
+class _HeaderCache(Generic[T]):
+    """Encoded headers by object identity: a process has few resources and scopes.
+
+    The entry keeps a strong reference to the object, so its id stays valid; at
+    ``_CACHED`` entries the cache starts over (bounded whatever the caller does).
+    """
+
+    __slots__ = ("_build", "_entries")
+
+    def __init__(self, build: Callable[[T], bytes]) -> None:
+        self._build = build
+        self._entries: dict[int, tuple[T, bytes]] = {}
+
+    def get(self, obj: T) -> bytes:
+        """The header of ``obj``, encoded on first sight."""
+        cached = self._entries.get(id(obj))
+        if cached is not None and cached[0] is obj:
+            return cached[1]
+        header = self._build(obj)
+        if len(self._entries) >= _CACHED:
+            self._entries.clear()
+        self._entries[id(obj)] = (obj, header)
+        return header
+
+
 class Batcher:
     """Encodes spans with ``encoder`` into chunks of at most ``max_body_bytes`` each."""
 
     def __init__(self, encoder: Encoder, max_body_bytes: int) -> None:
         self.encoder = encoder
         self.max_body_bytes = max_body_bytes
-        # Headers by object identity (strong refs keep the ids valid); equal resources or
-        # scopes held by distinct objects still group together since their headers are equal.
-        self._resources: dict[int, tuple[Resource | None, bytes]] = {}
-        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+        # Equal resources or scopes held by distinct objects still group together: their
+        # headers are equal.
+        self._resource_header: _HeaderCache[Resource | None] = _HeaderCache(encoder.resource)
+        self._scope_header: _HeaderCache[InstrumentationScope | None] = _HeaderCache(encoder.scope)
 
     def encode(self, spans: Sequence[ReadableSpan]) -> EncodeResult:
         """Encode, group and pack ``spans``; never raises for a bad span (it is counted)."""
@@ -103,8 +131,8 @@ class Batcher:
         fixed = encoder.request_overhead()
         for span in spans:
             try:
-                resource_header = self._resource_header(span.resource)
-                scope_header = self._scope_header(span.instrumentation_scope)
+                resource_header = self._resource_header.get(span.resource)
+                scope_header = self._scope_header.get(span.instrumentation_scope)
                 encoded = encoder.span(span)
                 room = (
                     self.max_body_bytes
@@ -160,26 +188,6 @@ class Batcher:
         if current.span_count:
             chunks.append(current)
         return chunks
-
-    def _resource_header(self, resource: Resource | None) -> bytes:
-        cached = self._resources.get(id(resource))
-        if cached is not None and cached[0] is resource:
-            return cached[1]
-        header = self.encoder.resource(resource)
-        if len(self._resources) >= 256:
-            self._resources.clear()
-        self._resources[id(resource)] = (resource, header)
-        return header
-
-    def _scope_header(self, scope: InstrumentationScope | None) -> bytes:
-        cached = self._scopes.get(id(scope))
-        if cached is not None and cached[0] is scope:
-            return cached[1]
-        header = self.encoder.scope(scope)
-        if len(self._scopes) >= 256:
-            self._scopes.clear()
-        self._scopes[id(scope)] = (scope, header)
-        return header
 
     def _truncate(self, span: ReadableSpan, room: int) -> bytes | None:
         """Re-encode ``span`` with its largest string values cut until it fits in ``room``.

@@ -8,12 +8,13 @@ evaluation sees. ``ParamError`` is a ``ValueError`` naming the evaluator and the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 
 from spanlink.tracer.model import Case, Score, Trace
 
-__all__ = ["VERSION", "BuiltinEvaluator", "ParamError", "Params"]
+__all__ = ["VERSION", "BuiltinEvaluator", "Judgement", "ParamError", "Params", "Subject"]
 
 #: Stored with every score of a builtin evaluator.
 VERSION = "0.1.0"
@@ -137,12 +138,28 @@ class Params:
         return result
 
 
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What one evaluation judges: the case, the app's output, the linked trace (None when
+    none is linked, or the evaluator does not read it) and the stored enrichment."""
+
+    case: Case
+    output: Any
+    trace: Trace | None
+    enrichment: Mapping[str, Any] | None
+
+
+#: What ``judge`` returns: a score, or (``llm_judge``, which is async) an awaitable of one.
+Judgement = Score | Awaitable[Score]
+
+
 class BuiltinEvaluator(Generic[P]):
     """Base of the builtin evaluators: ``parse`` params once, ``judge`` the result.
 
     Subclasses set ``name``, ``needs_trace``, ``params`` (the parameter names they accept)
-    and implement ``parse`` and ``judge``. ``default_threshold`` is the value a score must
-    reach to pass when the configuration gives no threshold.
+    and implement ``parse`` and ``judge`` (which reads what it needs from the ``Subject``).
+    ``default_threshold`` is the value a score must reach to pass when the configuration
+    gives no threshold.
     """
 
     name: str
@@ -155,16 +172,8 @@ class BuiltinEvaluator(Generic[P]):
         """Read and check every parameter; raise ``ParamError`` (via ``params.fail``)."""
         raise NotImplementedError
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: P,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        """Score one result with already-parsed ``options``."""
+    def judge(self, subject: Subject, options: P, threshold: float | None) -> Judgement:
+        """Score ``subject`` with already-parsed ``options``."""
         raise NotImplementedError
 
     def read(self, params: Mapping[str, Any]) -> P:
@@ -184,9 +193,10 @@ class BuiltinEvaluator(Generic[P]):
         params: Mapping[str, Any],
         threshold: float | None,
         enrichment: Mapping[str, Any] | None = None,
-    ) -> Score:
+    ) -> Judgement:
         """Judge ``output`` (and ``trace``) for ``case``; see the evaluator's documentation."""
-        return self.judge(case, output, trace, self.read(params), threshold, enrichment)
+        subject = Subject(case, output, trace, enrichment)
+        return self.judge(subject, self.read(params), threshold)
 
     # --- building scores ---
 

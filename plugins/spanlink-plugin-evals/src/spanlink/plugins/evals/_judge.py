@@ -18,16 +18,16 @@ import json
 import os
 import re
 import weakref
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from spanlink.plugins.evals import environment_variables as env
-from spanlink.plugins.evals._base import BuiltinEvaluator, Params
+from spanlink.plugins.evals._base import BuiltinEvaluator, Params, Subject
 from spanlink.plugins.evals._json import as_text
-from spanlink.tracer.model import Case, Score, Trace
+from spanlink.tracer.model import Case, Score
 from spanlink.tracer.support import backoff_delay
 
 __all__ = ["LlmJudge", "parse_judgement"]
@@ -218,18 +218,11 @@ class LlmJudge(BuiltinEvaluator[_JudgeOptions]):
             int(max_tokens),
         )
 
-    def evaluate(  # type: ignore[override]
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        *,
-        params: Mapping[str, Any],
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None = None,
+    def judge(
+        self, subject: Subject, options: _JudgeOptions, threshold: float | None
     ) -> Awaitable[Score]:
         """Async: returns a coroutine the host awaits (the runner bounds it too)."""
-        return self._evaluate(case, output, self.read(params), threshold)
+        return self._evaluate(subject.case, subject.output, options, threshold)
 
     async def _evaluate(
         self, case: Case, output: Any, options: _JudgeOptions, threshold: float | None

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from spanlink.plugins.evals._base import BuiltinEvaluator, Params, cached
+from spanlink.plugins.evals._base import BuiltinEvaluator, Params, Subject, cached
 from spanlink.plugins.evals._json import (
     MISSING,
     as_json,
@@ -25,9 +25,10 @@ from spanlink.plugins.evals._json import (
     parse_path,
     resolve_path,
 )
-from spanlink.tracer.model import Case, Score, Trace
+from spanlink.tracer.model import Score
 
 __all__ = [
+    "OUTPUT_EVALUATORS",
     "Contains",
     "Equals",
     "JsonPath",
@@ -90,16 +91,9 @@ class Equals(BuiltinEvaluator[_EqualsOptions]):
             params.flag("collapse_whitespace", False),
         )
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _EqualsOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        expected = options.expected if options.expected is not None else case.expected
+    def judge(self, subject: Subject, options: _EqualsOptions, threshold: float | None) -> Score:
+        output = subject.output
+        expected = options.expected if options.expected is not None else subject.case.expected
         if expected is None:
             return self.unknown(
                 "nothing to compare with: the case has no expected output and params give "
@@ -163,16 +157,8 @@ class Contains(BuiltinEvaluator[_ContainsOptions]):
             text = text.casefold()
         return [needle in text for needle in options.folded]
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _ContainsOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        found = self._found(output, options)
+    def judge(self, subject: Subject, options: _ContainsOptions, threshold: float | None) -> Score:
+        found = self._found(subject.output, options)
         present = [v for v, hit in zip(options.values, found, strict=True) if hit]
         missing = [v for v, hit in zip(options.values, found, strict=True) if not hit]
         fraction = len(present) / len(found)
@@ -196,16 +182,8 @@ class NotContains(Contains):
     name = "not_contains"
     default_mode = "any"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _ContainsOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        found = self._found(output, options)
+    def judge(self, subject: Subject, options: _ContainsOptions, threshold: float | None) -> Score:
+        found = self._found(subject.output, options)
         present = [v for v, hit in zip(options.values, found, strict=True) if hit]
         fraction = 1.0 - len(present) / len(found)
         holds = not present if options.mode == "any" else len(present) < len(found)
@@ -241,16 +219,8 @@ class Regex(BuiltinEvaluator[_RegexOptions]):
             return params.fail("'pattern' is required (a regular expression)")
         return _RegexOptions(pattern, params.flag("full_match", False))
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _RegexOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        text = as_text(output)
+    def judge(self, subject: Subject, options: _RegexOptions, threshold: float | None) -> Score:
+        text = as_text(subject.output)
         match = options.pattern.fullmatch(text) if options.full else options.pattern.search(text)
         explanation = (
             f"matched {_quote(match.group())}"
@@ -293,15 +263,8 @@ class JsonSchema(BuiltinEvaluator[Any]):
         except (TypeError, ValueError) as error:
             return params.fail(f"'schema' is not JSON: {error}")
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: Any,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
+    def judge(self, subject: Subject, options: Any, threshold: float | None) -> Score:
+        output = subject.output
         data = as_json(output)
         if data is MISSING:
             return self.verdict(0.0, threshold, f"output is not JSON: {_quote(output)}")
@@ -351,15 +314,8 @@ class JsonPath(BuiltinEvaluator[_PathOptions]):
             params.fail("give 'equals' or 'matches', not both")
         return _PathOptions(path, steps, params.raw("equals"), _pattern(params, "matches"))
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _PathOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
+    def judge(self, subject: Subject, options: _PathOptions, threshold: float | None) -> Score:
+        output = subject.output
         data = as_json(output)
         if data is MISSING:
             return self.verdict(0.0, threshold, f"output is not JSON: {_quote(output)}")
@@ -422,16 +378,11 @@ class Numeric(BuiltinEvaluator[_NumericOptions]):
             params.flag("relative", False),
         )
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _NumericOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        expected = options.expected if options.expected is not None else _as_number(case.expected)
+    def judge(self, subject: Subject, options: _NumericOptions, threshold: float | None) -> Score:
+        output = subject.output
+        expected = (
+            options.expected if options.expected is not None else _as_number(subject.case.expected)
+        )
         if expected is None:
             return self.unknown(
                 "nothing to compare with: neither params nor the case give a numeric 'expected'"
@@ -479,15 +430,8 @@ class Length(BuiltinEvaluator[_LengthOptions]):
         unit = params.choice("unit", ("chars", "words", "items"), "chars")
         return _LengthOptions(minimum, maximum, unit)
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _LengthOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
+    def judge(self, subject: Subject, options: _LengthOptions, threshold: float | None) -> Score:
+        output = subject.output
         if options.unit == "items":
             data = as_json(output)
             if not isinstance(data, (list, Mapping)):
@@ -504,3 +448,7 @@ class Length(BuiltinEvaluator[_LengthOptions]):
         high = "" if options.maximum is None else f"{options.maximum:g}"
         explanation = f"{length} {options.unit}, bounds [{low}, {high}]"
         return self.verdict(float(ok), threshold, explanation, label=str(length))
+
+
+#: The output evaluators, in the order of the plugin's docs.
+OUTPUT_EVALUATORS = (Equals, Contains, NotContains, Regex, JsonSchema, JsonPath, Numeric, Length)

@@ -3,55 +3,14 @@
 from __future__ import annotations
 
 from spanlink.plugins.evals._judge import LlmJudge
-from spanlink.plugins.evals._output import (
-    Contains,
-    Equals,
-    JsonPath,
-    JsonSchema,
-    Length,
-    NotContains,
-    Numeric,
-    Regex,
-)
-from spanlink.plugins.evals._trace import (
-    MaxCostUsd,
-    MaxLatencyMs,
-    MaxLlmCalls,
-    MaxTokens,
-    MaxToolCalls,
-    NoAnomaly,
-    NoErrorSpans,
-    SpanExists,
-    ToolCalled,
-    ToolNotCalled,
-    ToolOrder,
-)
+from spanlink.plugins.evals._output import OUTPUT_EVALUATORS
+from spanlink.plugins.evals._trace import TRACE_EVALUATORS
 from spanlink.tracer.model import Evaluator
 
 __all__ = ["EVALUATOR_CLASSES", "builtin_evaluators"]
 
-EVALUATOR_CLASSES = (
-    Equals,
-    Contains,
-    NotContains,
-    Regex,
-    JsonSchema,
-    JsonPath,
-    Numeric,
-    Length,
-    LlmJudge,
-    ToolCalled,
-    ToolNotCalled,
-    ToolOrder,
-    MaxLlmCalls,
-    MaxToolCalls,
-    MaxCostUsd,
-    MaxLatencyMs,
-    MaxTokens,
-    NoErrorSpans,
-    NoAnomaly,
-    SpanExists,
-)
+#: Output checks, the judge, then the trace checks (the order of the plugin's docs).
+EVALUATOR_CLASSES = (*OUTPUT_EVALUATORS, LlmJudge, *TRACE_EVALUATORS)
 
 
 def builtin_evaluators() -> list[Evaluator]:

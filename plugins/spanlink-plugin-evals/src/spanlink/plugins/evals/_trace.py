@@ -16,15 +16,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from spanlink.plugins.evals._base import BuiltinEvaluator, Params
+from spanlink.plugins.evals._base import BuiltinEvaluator, Params, Subject
 from spanlink.plugins.evals._json import MISSING, as_json, as_text, json_equal
-from spanlink.tracer.model import Case, Score, SpanRecord, Trace
+from spanlink.tracer.model import Score, SpanRecord, Trace
 from spanlink.tracer.semconv import TOTAL_TOKENS
 from spanlink.tracer.semconv import attributes as a
 from spanlink.tracer.support import saturating_add
 
 __all__ = [
     "LLM_OPERATIONS",
+    "TRACE_EVALUATORS",
     "MaxCostUsd",
     "MaxLatencyMs",
     "MaxLlmCalls",
@@ -102,7 +103,22 @@ def _listing(items: Sequence[str]) -> str:
 
 
 class _TraceEvaluator(BuiltinEvaluator[Any]):
+    """Judges the linked trace (``check``); without one, no verdict.
+
+    The evaluators that read an enrichment plugin's result instead (``max_cost_usd``,
+    ``no_anomaly``) override ``judge`` itself: that result is what they need.
+    """
+
     needs_trace = True
+
+    def judge(self, subject: Subject, options: Any, threshold: float | None) -> Score:
+        if subject.trace is None:
+            return self.unknown(_NO_TRACE)
+        return self.check(subject.trace, options, threshold)
+
+    def check(self, trace: Trace, options: Any, threshold: float | None) -> Score:
+        """Score the linked ``trace`` with already-parsed ``options``."""
+        raise NotImplementedError
 
 
 # --- tools ----------------------------------------------------------------------------
@@ -128,17 +144,7 @@ class ToolCalled(_TraceEvaluator):
     def parse(self, params: Params) -> _ToolOptions:
         return _ToolOptions(params.text("name", required=True), params.mapping("arguments"))
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _ToolOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: _ToolOptions, threshold: float | None) -> Score:
         calls = [span for name, span in _tool_calls(trace) if name == options.name]
         if not calls:
             return self.verdict(0.0, threshold, f"tool {options.name!r} was not called")
@@ -178,17 +184,7 @@ class ToolNotCalled(_TraceEvaluator):
         name: str = params.text("name", required=True)
         return name
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: str,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: str, threshold: float | None) -> Score:
         calls = [span for name, span in _tool_calls(trace) if name == options]
         if not calls:
             return self.verdict(1.0, threshold, f"tool {options!r} was not called")
@@ -211,17 +207,7 @@ class ToolOrder(_TraceEvaluator):
     def parse(self, params: Params) -> tuple[str, ...]:
         return tuple(params.texts("names", required=True, single=False))
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: tuple[str, ...],
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: tuple[str, ...], threshold: float | None) -> Score:
         executed = [
             name
             for name, _ in sorted(
@@ -276,17 +262,7 @@ class MaxLlmCalls(_Budget):
 
     name = "max_llm_calls"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: float,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: float, threshold: float | None) -> Score:
         count = sum(1 for span in trace.spans if is_llm_call(span))
         return self.budget(count, options, f"{count} LLM call(s)")
 
@@ -296,17 +272,7 @@ class MaxToolCalls(_Budget):
 
     name = "max_tool_calls"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: float,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: float, threshold: float | None) -> Score:
         count = sum(1 for _ in _tool_calls(trace))
         return self.budget(count, options, f"{count} tool call(s)")
 
@@ -318,16 +284,8 @@ class MaxLatencyMs(_Budget):
     name = "max_latency_ms"
     unit = " ms"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: float,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None or not trace.spans:
+    def check(self, trace: Trace, options: float, threshold: float | None) -> Score:
+        if not trace.spans:
             return self.unknown(_NO_TRACE)
         latency = trace.duration_ns / 1e6
         slowest = max(trace.spans, key=lambda s: s.duration_ns)
@@ -352,17 +310,7 @@ class MaxTokens(_Budget):
     name = "max_tokens"
     unit = " tokens"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: float,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: float, threshold: float | None) -> Score:
         total = 0
         unknown: list[str] = []
         for span in trace.spans:
@@ -399,16 +347,8 @@ class MaxCostUsd(_Budget):
     name = "max_cost_usd"
     unit = " USD"
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: float,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        cost = _trace_result(enrichment, "cost")
+    def judge(self, subject: Subject, options: float, threshold: float | None) -> Score:
+        cost = _trace_result(subject.enrichment, "cost")
         total = cost.get("total_cost") if cost is not None else None
         if cost is None or isinstance(total, bool) or not isinstance(total, (int, float)):
             return self.unknown(
@@ -449,17 +389,7 @@ class NoErrorSpans(_TraceEvaluator):
     def parse(self, params: Params) -> None:
         return None
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: None,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: None, threshold: float | None) -> Score:
         failed = [span for span in trace.spans if span.is_error]
         if not failed:
             return self.verdict(1.0, threshold, f"none of {len(trace.spans)} span(s) failed")
@@ -497,16 +427,8 @@ class NoAnomaly(_TraceEvaluator):
             frozenset(kinds) if kinds is not None else None, SEVERITIES.index(severity)
         )
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _AnomalyOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        result = _trace_result(enrichment, "anomaly")
+    def judge(self, subject: Subject, options: _AnomalyOptions, threshold: float | None) -> Score:
+        result = _trace_result(subject.enrichment, "anomaly")
         findings = result.get("anomalies") if result is not None else None
         if not isinstance(findings, list):
             return self.unknown(
@@ -553,17 +475,7 @@ class SpanExists(_TraceEvaluator):
             params.fail("give 'name', 'attributes' or both")
         return options
 
-    def judge(
-        self,
-        case: Case,
-        output: Any,
-        trace: Trace | None,
-        options: _SpanOptions,
-        threshold: float | None,
-        enrichment: Mapping[str, Any] | None,
-    ) -> Score:
-        if trace is None:
-            return self.unknown(_NO_TRACE)
+    def check(self, trace: Trace, options: _SpanOptions, threshold: float | None) -> Score:
         wanted = options.attributes or {}
         first: SpanRecord | None = None
         for span in trace.spans:
@@ -585,3 +497,19 @@ class SpanExists(_TraceEvaluator):
         if first is None:
             return self.verdict(0.0, threshold, f"no span {described}")
         return self.verdict(1.0, threshold, f"found a span {described}", span_id=first.span_id)
+
+
+#: The trace evaluators, in the order of the plugin's docs.
+TRACE_EVALUATORS = (
+    ToolCalled,
+    ToolNotCalled,
+    ToolOrder,
+    MaxLlmCalls,
+    MaxToolCalls,
+    MaxCostUsd,
+    MaxLatencyMs,
+    MaxTokens,
+    NoErrorSpans,
+    NoAnomaly,
+    SpanExists,
+)
