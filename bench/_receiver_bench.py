@@ -1,7 +1,10 @@
-"""Shared pieces of the receiver benchmarks: a scratch database, a receiver process, spans."""
+"""Shared pieces of the receiver benchmarks: a scratch database, a receiver process, spans,
+and an endpoint application registered with the receiver."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import random
 import socket
@@ -10,14 +13,20 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 import httpx
 import psycopg
+
+# Re-exported: the scripts that start a receiver take them from here.
+from _report import add_database_url, load_average
+from _report import machine as machine
+from _report import percentile as percentile
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from psycopg import sql
 
 WORDS = [
@@ -42,10 +51,6 @@ WORDS = [
     "ticket",
     "agent",
 ]
-
-
-def machine() -> str:
-    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
 
 
 @contextmanager
@@ -176,10 +181,8 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def make_batch(
-    rng: random.Random, spans_per_batch: int = 512, spans_per_trace: int = 32, base_ns: int = 0
-) -> ExportTraceServiceRequest:
-    """Realistic AI-app spans: ~1 KB of attributes each (GenAI + captured I/O)."""
+def support_bot_resource(rng: random.Random) -> tuple[ResourceSpans, ScopeSpans]:
+    """The resource of the benchmarks' spans and its one, empty ``spanlink.tracer`` scope."""
     resource_spans = ResourceSpans()
     resource_spans.resource.attributes.extend(
         [
@@ -190,6 +193,14 @@ def make_batch(
     )
     scope = resource_spans.scope_spans.add()
     scope.scope.name = "spanlink.tracer"
+    return resource_spans, scope
+
+
+def make_batch(
+    rng: random.Random, spans_per_batch: int = 512, spans_per_trace: int = 32, base_ns: int = 0
+) -> ExportTraceServiceRequest:
+    """Realistic AI-app spans: ~1 KB of attributes each (GenAI + captured I/O)."""
+    resource_spans, scope = support_bot_resource(rng)
     start = base_ns or time.time_ns()
     for t in range(spans_per_batch // spans_per_trace):
         trace_id = rng.randbytes(16)
@@ -231,6 +242,111 @@ def make_batch(
     return ExportTraceServiceRequest(resource_spans=[resource_spans])
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def priced_chat_span(tracer: Any, index: int) -> None:
+    """One ``gpt-4o-mini`` chat span with token usage, so the cost plugin prices it."""
+    with tracer.start_as_current_span(f"chat gpt-4o-mini #{index}") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.provider.name", "openai")
+        span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+        span.set_attribute("gen_ai.usage.input_tokens", 120)
+        span.set_attribute("gen_ai.usage.output_tokens", 30)
+
+
+def serve_endpoints(url: str, key: str) -> None:
+    """Serve the ``@endpoint`` functions defined so far until stdin closes.
+
+    The endpoint application's side of :func:`receiver_with_endpoint`: prints ``ready`` once
+    registered with the receiver.
+    """
+    from spanlink.endpoint import connect
+
+    async def main() -> None:
+        client = connect(url, key, reconnect_initial_s=0.1, reconnect_max_s=1.0)
+        task = asyncio.ensure_future(client.run())
+        if not await client.wait_registered(30):
+            raise SystemExit("endpoint did not register")
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await client.aclose()
+        task.cancel()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def receiver_with_endpoint(script: str, server_url: str | None) -> Iterator[tuple[str, str]]:
+    """A scratch database, a receiver process and an endpoint application: ``(url, api_key)``.
+
+    The application is ``script --serve-endpoint URL KEY`` in its own process (which calls
+    :func:`serve_endpoints`); this yields once it is registered and closes it after. Its batch
+    span processor waits a minute, so spans leave only with the flush an endpoint does before
+    it reports a result.
+    """
+    from spanlink.receiver.storage import create_api_key
+
+    with scratch_database(server_url) as database_url:
+        key = create_api_key(database_url, "bench")
+        with receiver_process(database_url) as url:
+            app = subprocess.Popen(
+                [sys.executable, script, "--serve-endpoint", url, key],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+            )
+            try:
+                assert app.stdout is not None
+                if app.stdout.readline().strip() != "ready":
+                    raise SystemExit("the endpoint application did not start")
+                yield url, key
+            finally:
+                assert app.stdin is not None
+                app.stdin.close()
+                try:
+                    app.wait(10)
+                except subprocess.TimeoutExpired:
+                    app.kill()
+
+
+class EndpointBench(NamedTuple):
+    """What :func:`endpoint_bench` measured, with its command line and the load around it."""
+
+    args: argparse.Namespace
+    figures: dict[str, list[float]]
+    load_before: str
+    load_after: str
+
+
+def endpoint_bench(
+    script: str,
+    description: str,
+    serve: Callable[[str, str], None],
+    measure: Callable[[str, str, argparse.Namespace], dict[str, list[float]]],
+    *,
+    count: tuple[str, int],
+    warmup: int,
+    poll_ms: float,
+) -> EndpointBench:
+    """The command line and driver of a test-run benchmark.
+
+    Options: ``--database-url``, the ``count`` option (name and default: how many runs or
+    cases), ``--warmup``, ``--poll-ms``, ``--write`` and the internal ``--serve-endpoint``.
+    In the endpoint process (``--serve-endpoint``) this calls ``serve(url, key)`` and exits;
+    otherwise it calls ``measure(url, key, args)`` against :func:`receiver_with_endpoint`
+    and returns the figures.
+    """
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    add_database_url(parser)
+    parser.add_argument(f"--{count[0]}", type=int, default=count[1])
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--poll-ms", type=float, default=poll_ms)
+    parser.add_argument("--serve-endpoint", nargs=2, metavar=("URL", "KEY"))
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.serve_endpoint:
+        serve(*args.serve_endpoint)
+        raise SystemExit(0)
+    load_before = load_average()
+    with receiver_with_endpoint(script, args.database_url) as (url, key):
+        figures = measure(url, key, args)
+    return EndpointBench(args, figures, load_before, load_average())

@@ -30,14 +30,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
+
+from _report import append_section, load_average, load_line
 
 from spanlink.receiver.compare import CaseResult, RunRecord, compare_runs, diff_traces
 from spanlink.tracer.model import Score, SpanRecord, Trace
 from spanlink.tracer.semconv import attributes as a
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 DIFF_TARGET_MS = 100.0
 COMPARE_TARGET_MS = 200.0
 MS = 1_000_000
@@ -257,14 +257,6 @@ def p95(values: Sequence[float]) -> float:
     return ordered[max(1, math.ceil(0.95 * len(ordered))) - 1]
 
 
-def _load() -> str:
-    try:
-        with open("/proc/loadavg", encoding="ascii") as fh:
-            return " / ".join(fh.read().split()[:3])
-    except OSError:  # pragma: no cover - not on every platform
-        return "n/a"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="calls per case (>= 20)")
@@ -306,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for call in cases.values():  # warm-up
         call()
     times: dict[str, list[float]] = {name: [] for name in cases}
-    load_before = _load()
+    load_before = load_average()
     for round_index in range(args.rounds):
         order = list(cases) if round_index % 2 == 0 else list(reversed(cases))
         for name in order:
@@ -319,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         times["GET /api/v1/traces/{a}/diff/{b}, 2 x 1,000 spans"] = api_diff_times(
             [ta, tb], args.rounds, args.database_url
         )
-    load_after = _load()
+    load_after = load_average()
     targets = {
         "GET /api/v1/traces/{a}/diff/{b}, 2 x 1,000 spans": DIFF_TARGET_MS,
         "diff_traces, 2 x 1,000 spans": DIFF_TARGET_MS,
@@ -360,12 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "changed tool arguments, a model change, a failed span and every chat output "
             f"({sample['totals']['counts']}); the runs have ~5% regressions "
             f"({compared['summary']['counts']}). {api_note}\n\n"
-            f"{table}\n\nLoad average (1/5/15 min, /proc/loadavg) before: {load_before}; "
-            f"after: {load_after}.\n"
+            f"{table}\n\n{load_line(load_before, load_after)}\n"
         )
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"appended to {RESULTS}")
+        append_section(section)
     return 0
 
 

@@ -32,10 +32,10 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pluggy
+from _report import append_section, load_average, load_line
 
 from spanlink.tracer.model import SpanRecord, Trace
 from spanlink.tracer.plugins import (
@@ -46,7 +46,6 @@ from spanlink.tracer.plugins import (
     load_plugins,
 )
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 TARGET_MS = 2.0
 MEASURED = ("cost", "anomaly")
 
@@ -213,13 +212,6 @@ def per_trace_ms(
     )
 
 
-def _load() -> str:
-    try:
-        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:  # pragma: no cover - not on every platform
-        return "n/a"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
@@ -237,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "anomaly alone": manager_with({"anomaly"}),
         "two no-op plugins (host dispatch only)": noop_manager(),
     }
-    load_before = _load()
+    load_before = load_average()
     start = time.perf_counter_ns()
     sample = enrich(sides["cost + anomaly"], traces[0])
     cold_ms = (time.perf_counter_ns() - start) / 1e6
@@ -258,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wall, cpu = per_trace_ms(sides[name], traces, args.traces)
             walls[name].append(wall)
             cpus[name].append(cpu)
-    load_after = _load()
+    load_after = load_average()
     wall_med = {name: statistics.median(values) for name, values in walls.items()}
     cpu_med = {name: statistics.median(values) for name, values in cpus.items()}
     both, both_cpu = wall_med["cost + anomaly"], cpu_med["cost + anomaly"]
@@ -281,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{both / TARGET_MS:.2f} x the {TARGET_MS:g} ms target ({verdict} it); "
         f"{both * 1000 / 100:.1f} us per span.\n"
         f"First trace of the process (loads LiteLLM's price map): {cold_ms:.1f} ms.\n"
-        f"Load average (1/5/15 min) before: {load_before}; after: {load_after}."
+        f"{load_line(load_before, load_after)}"
     )
     print(table)
     print(summary)
@@ -311,11 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "of the rounds. Target: <= 2 ms per trace.\n\n"
             f"{table}\n\n{summary}\n"
         )
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n")
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"appended to {RESULTS}")
+        append_section(section)
     return 0
 
 

@@ -12,13 +12,13 @@ median of the rounds, after warm-up.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import load_average, load_line, machine
 from bench_enrich import BASELINES, MEASURED, build_trace, enrich, manager_with
 
 from spanlink.receiver.enrichment import PluginRunner, PluginSet
@@ -47,7 +47,7 @@ def main() -> int:
     for side in sides.values():  # warm-up (loads the price map)
         for trace in traces * 3:
             side(trace)
-    load_before = os.getloadavg()
+    load_before = load_average()
     walls: dict[str, list[float]] = {name: [] for name in sides}
     for round_no in range(args.rounds):
         order = list(sides) if round_no % 2 == 0 else list(reversed(sides))
@@ -56,13 +56,12 @@ def main() -> int:
             for i in range(args.traces):
                 sides[name](traces[i % len(traces)])
             walls[name].append((time.perf_counter() - started) / args.traces * 1000)
-    load_after = os.getloadavg()
+    load_after = load_average()
     runner.close()
 
     print(
         f"Command: `python bench/bench_enrich_runner.py --rounds {args.rounds} "
-        f"--traces {args.traces}`. Machine: {os.cpu_count()} cores, Python "
-        f"{sys.version.split()[0]}, Linux. "
+        f"--traces {args.traces}`. Machine: {machine()}, Linux. "
         f"Date: {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}."
     )
     print()
@@ -73,10 +72,7 @@ def main() -> int:
         median = statistics.median(values)
         print(f"| {name} | {median:.3f} ms | {median / base:.2f} |")
     print()
-    print(
-        "Load average (1/5/15 min) before: {:.2f} / {:.2f} / {:.2f}; after: {:.2f} / {:.2f} / "
-        "{:.2f}.".format(*load_before, *load_after)
-    )
+    print(load_line(load_before, load_after))
     return 0
 
 

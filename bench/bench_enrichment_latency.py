@@ -13,7 +13,6 @@ duration of the ``?sync=true`` request (c). Median and p95 over the rounds.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -25,13 +24,8 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _receiver_bench import (
-    machine,
-    make_batch,
-    percentile,
-    receiver_process,
-    scratch_database,
-)
+from _receiver_bench import make_batch, receiver_process, scratch_database
+from _report import add_database_url, load_average, load_line, machine, percentile
 
 
 def wait_stored(db: psycopg.Connection, trace_id: str, timeout: float = 30.0) -> float:
@@ -48,7 +42,7 @@ def wait_stored(db: psycopg.Connection, trace_id: str, timeout: float = 30.0) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=os.environ.get("SPANLINK_BENCH_DATABASE_URL"))
+    add_database_url(parser, "SPANLINK_BENCH_DATABASE_URL")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     args, _ = parser.parse_known_args()  # run_all.py passes every script the same flags
@@ -62,7 +56,7 @@ def main() -> int:
         "(c) enrichment off, GET ?sync=true": {"SPANLINK_ENRICHMENT": "off"},
     }
     results: dict[str, list[float]] = {name: [] for name in configs}
-    load_before = os.getloadavg()
+    load_before = load_average()
     with scratch_database(args.database_url) as database_url, ExitStack() as stack:
         urls = {
             name: stack.enter_context(receiver_process(database_url, env, start_timeout=90))
@@ -99,7 +93,7 @@ def main() -> int:
                     elapsed = wait_stored(db, trace_id) - started
                 if round_no >= args.warmup:
                     results[name].append(elapsed * 1000)
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     print(
         f"Command: `python bench/bench_enrichment_latency.py --rounds {args.rounds}`. "
@@ -125,10 +119,7 @@ def main() -> int:
             f"{median / base:.2f} |"
         )
     print()
-    print(
-        "Load average (1/5/15 min) before: {:.2f} / {:.2f} / {:.2f}; after: {:.2f} / {:.2f} / "
-        "{:.2f}.".format(*load_before, *load_after)
-    )
+    print(load_line(load_before, load_after))
     return 0
 
 

@@ -25,15 +25,15 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from _report import load_average, report
 
 from spanlink.plugins.evals import builtin_evaluators
 from spanlink.tracer.evaluation import evaluate_case, find_evaluators, validate_configs
 from spanlink.tracer.model import Case, EvaluatorConfig, SpanRecord, Trace
 from spanlink.tracer.plugins import call_each, load_plugins
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 TARGET_MS = 1.0
 OUTPUT = json.dumps(
     {"city": "Oslo", "forecast": [{"day": 1, "summary": "Sunny, 21 C"}], "confidence": 0.93}
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
 
     trace = agent_trace()
     enrichment = enrichment_of(trace)
@@ -178,7 +178,7 @@ def main() -> None:
         order = [("direct", direct), ("runner", runner)]
         for name, run in order if round_ % 2 == 0 else reversed(order):
             samples[name].append(measure(run, args.cases))
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    load_after = load_average()
     date = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
 
     rows = []
@@ -192,6 +192,7 @@ def main() -> None:
     direct_wall, runner_wall = rows[0][1], rows[1][1]
     verdict = "meets" if direct_wall <= TARGET_MS else "MISSES"
     lines = [
+        "",
         "## Evaluation per case: builtin output and trace evaluators (`bench/bench_evals.py`)",
         "",
         f"Command: `hatch run bench:python bench/bench_evals.py --rounds {args.rounds} "
@@ -209,15 +210,8 @@ def main() -> None:
         "",
         f"Evaluators: {direct_wall:.3f} ms per case ({verdict} the {TARGET_MS:g} ms target); "
         f"through the runner {runner_wall:.3f} ms (its thread hand-offs are the difference).",
-        f"Load average (1/5/15 min, /proc/loadavg) before: {' / '.join(load_before)}; "
-        f"after: {' / '.join(load_after)}.",
-        "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        with RESULTS.open("a") as results:
-            results.write("\n" + text)
+    report(lines, (load_before, load_after), args.write)
 
 
 if __name__ == "__main__":

@@ -19,16 +19,15 @@ it, so the difference is mostly that wait.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _receiver_bench import endpoint_bench, priced_chat_span, serve_endpoints
+from _report import command_line, latency_row, machine, percentile, report
 
 LLM_CALLS = 9
 TOOLS = ["search", "lookup", "search", "lookup", "search", "lookup", "search", "lookup", "a", "b"]
@@ -45,7 +44,7 @@ def serve_endpoint(url: str, key: str) -> None:
     """The endpoint application (runs in its own process)."""
     from opentelemetry import trace
 
-    from spanlink.endpoint import connect, endpoint
+    from spanlink.endpoint import endpoint
     from spanlink.tracer import configure
 
     configure(endpoint=url, api_key=key, service_name="bench-agent")
@@ -54,12 +53,7 @@ def serve_endpoint(url: str, key: str) -> None:
     @endpoint
     def agent(question: str) -> str:
         for index in range(LLM_CALLS):
-            with tracer.start_as_current_span(f"chat gpt-4o-mini #{index}") as span:
-                span.set_attribute("gen_ai.operation.name", "chat")
-                span.set_attribute("gen_ai.provider.name", "openai")
-                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
-                span.set_attribute("gen_ai.usage.input_tokens", 120)
-                span.set_attribute("gen_ai.usage.output_tokens", 30)
+            priced_chat_span(tracer, index)
             tool = TOOLS[index]
             attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool}
             with tracer.start_as_current_span(f"execute_tool {tool}", attributes=attributes):
@@ -70,21 +64,13 @@ def serve_endpoint(url: str, key: str) -> None:
             pass
         return f"answer to {question}"
 
-    async def main() -> None:
-        client = connect(url, key, reconnect_initial_s=0.1, reconnect_max_s=1.0)
-        task = asyncio.ensure_future(client.run())
-        if not await client.wait_registered(30):
-            raise SystemExit("endpoint did not register")
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await client.aclose()
-        task.cancel()
-
-    asyncio.run(main())
+    serve_endpoints(url, key)
 
 
-def measure(url: str, key: str, rounds: int, warmup: int, poll_s: float) -> dict[str, list[float]]:
+def measure(url: str, key: str, args: argparse.Namespace) -> dict[str, list[float]]:
     import httpx
+
+    rounds, warmup, poll_s = args.rounds, args.warmup, args.poll_ms / 1000
 
     figures: dict[str, list[float]] = {"plain": [], "evaluated": [], "unfinished": []}
     headers = {"Authorization": f"Bearer {key}"}
@@ -120,60 +106,15 @@ def measure(url: str, key: str, rounds: int, warmup: int, poll_s: float) -> dict
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="Postgres server (default: embedded)")
-    parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--poll-ms", type=float, default=5.0)
-    parser.add_argument("--serve-endpoint", nargs=2, metavar=("URL", "KEY"))
-    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
-    args = parser.parse_args()
-    if args.serve_endpoint:
-        serve_endpoint(*args.serve_endpoint)
-        return 0
-
-    from _receiver_bench import machine, percentile, receiver_process, scratch_database
-
-    from spanlink.receiver.storage import create_api_key
-
-    load_before = os.getloadavg()
-    with scratch_database(args.database_url) as database_url:
-        key = create_api_key(database_url, "bench")
-        with receiver_process(database_url) as url:
-            app = subprocess.Popen(
-                [sys.executable, __file__, "--serve-endpoint", url, key],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "60000"},
-            )
-            try:
-                assert app.stdout is not None
-                if app.stdout.readline().strip() != "ready":
-                    raise SystemExit("the endpoint application did not start")
-                figures = measure(url, key, args.rounds, args.warmup, args.poll_ms / 1000)
-            finally:
-                assert app.stdin is not None
-                app.stdin.close()
-                try:
-                    app.wait(10)
-                except subprocess.TimeoutExpired:
-                    app.kill()
-    load_after = os.getloadavg()
-
-    def row(label: str, values: list[float]) -> str:
-        return (
-            f"| {label} | {len(values)} | {percentile(values, 0.50):.1f} ms | "
-            f"{percentile(values, 0.95):.1f} ms | {percentile(values, 0.99):.1f} ms |"
-        )
+    args, figures, load_before, load_after = endpoint_bench(
+        __file__, __doc__, serve_endpoint, measure, count=("rounds", 60), warmup=5, poll_ms=5.0
+    )
 
     plain, evaluated = figures["plain"], figures["evaluated"]
     added_p50 = percentile(evaluated, 0.50) - percentile(plain, 0.50)
     added_p95 = percentile(evaluated, 0.95) - percentile(plain, 0.95)
-    command = "python bench/bench_evaluation_run.py " + " ".join(
-        a for a in sys.argv[1:] if a != "--write"
-    )
-    section = "\n".join(
+    command = command_line("bench_evaluation_run.py")
+    report(
         [
             "",
             "## Test runs: completion latency with trace evaluators vs without "
@@ -192,20 +133,15 @@ def main() -> int:
             "",
             "| client POST -> run completed | runs | p50 | p95 | p99 |",
             "| --- | ---: | ---: | ---: | ---: |",
-            row("no evaluators", plain),
-            row("output + trace evaluators", evaluated),
+            latency_row("no evaluators", plain),
+            latency_row("output + trace evaluators", evaluated),
             "",
             f"Added by evaluation: p50 {added_p50:+.1f} ms, **p95 {added_p95:+.1f} ms** (most of it"
             " the settle wait for late spans and enrichment before trace evaluators run).",
-            f"Load average (1/5/15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}; "
-            f"after: {' / '.join(f'{v:.2f}' for v in load_after)}.",
-            "",
-        ]
+        ],
+        (load_before, load_after),
+        args.write,
     )
-    print(section)
-    if args.write:
-        with open(Path(__file__).resolve().parent / "RESULTS.md", "a", encoding="utf-8") as out:
-            out.write(section)
     return 0
 
 

@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from _report import load_average, report
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -112,7 +111,7 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
     args, _ = parser.parse_known_args()
 
-    load_before = os.getloadavg()
+    load_before = load_average()
     batches = make_batches()
     messages = [encode_spans(batch) for batch in batches]  # prebuilt for (d)
     # Warm encoders live across rounds, as in the exporter: built once.
@@ -164,7 +163,7 @@ def main() -> int:
         cpu = (time.process_time() - start) / (BATCHES * BATCH) * 1e6
         ratio = sum(map(len, packed)) / sum(map(len, bodies))
         gzip_rows.append(f"| {level} | {cpu:.2f} us | {ratio:.3f} |")
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     median = {name: statistics.median(v) for name, v in per_round.items()}
     stock_pb = median["(c) stock encode_spans().SerializeToString()"]
@@ -182,7 +181,7 @@ def main() -> int:
     js_ratio = stock_js / median["(b) spanlink OTLP/JSON, warm"]
     js_cold = stock_js / median["(b) spanlink OTLP/JSON, cold"]
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
-    section = "\n".join(
+    report(
         [
             "",
             "## Exporter encoding: CPU per span, 512-span batch (`bench/bench_exporter_encode.py`)",
@@ -214,18 +213,10 @@ def main() -> int:
             "|---|---|---|",
             *gzip_rows,
             "",
-            f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; "
-            f"after: {' / '.join(f'{x:.2f}' for x in load_after)}.",
-            "",
-        ]
+        ],
+        (load_before, load_after),
+        args.write,
     )
-    print(section)
-    if args.write:
-        results = Path(__file__).parent / "RESULTS.md"
-        if not results.exists():
-            results.write_text("# Benchmark results\n")
-        with results.open("a") as handle:
-            handle.write(section)
     return 0
 
 

@@ -27,7 +27,6 @@ import argparse
 import gzip
 import json
 import multiprocessing
-import os
 import random
 import sys
 import time
@@ -39,11 +38,20 @@ from typing import Any
 import httpx
 import psycopg
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _receiver_bench import WORDS, _kv, machine, percentile, receiver_process, scratch_database
+from _receiver_bench import (
+    WORDS,
+    _kv,
+    machine,
+    percentile,
+    receiver_process,
+    scratch_database,
+    support_bot_resource,
+)
+from _report import add_database_url, append_section, load_average
 
 from spanlink.receiver.ingest import prepare_batch
 from spanlink.receiver.storage import create_api_key, create_project
@@ -100,16 +108,7 @@ def _messages(rng: random.Random) -> str:
 
 def genai_batch(rng: random.Random) -> ExportTraceServiceRequest:
     """512 GenAI spans (16 traces of 32), 11 attributes each incl. a ~1 KB message JSON."""
-    resource_spans = ResourceSpans()
-    resource_spans.resource.attributes.extend(
-        [
-            _kv("service.name", "support-bot"),
-            _kv("deployment.environment.name", rng.choice(["prod", "staging"])),
-            _kv("telemetry.sdk.language", "python"),
-        ]
-    )
-    scope = resource_spans.scope_spans.add()
-    scope.scope.name = "spanlink.tracer"
+    resource_spans, scope = support_bot_resource(rng)
     start = time.time_ns()
     for t in range(SPANS_PER_BATCH // SPANS_PER_TRACE):
         trace_id, root_id = rng.randbytes(16), rng.randbytes(8)
@@ -324,17 +323,9 @@ def _settle(database_url: str, deadline: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def loadavg() -> str:
-    return " / ".join(Path("/proc/loadavg").read_text().split(" ", 3)[:3])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SPANLINK_BENCH_DATABASE_URL")
-        or os.environ.get("SPANLINK_DATABASE_URL"),
-    )
+    add_database_url(parser, "SPANLINK_BENCH_DATABASE_URL", "SPANLINK_DATABASE_URL")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per path")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per path")
     parser.add_argument("--bodies", type=int, default=150, help="distinct batches per client lane")
@@ -350,7 +341,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    load_before = loadavg()
+    load_before = load_average()
     print(f"generating {CLIENTS} x {args.bodies} batches of {SPANS_PER_BATCH} spans...")
     with multiprocessing.get_context("fork").Pool(CLIENTS) as pool:
         LANES[:] = pool.map(_bodies, [(seed, args.bodies) for seed in range(1, CLIENTS + 1)])
@@ -463,7 +454,7 @@ def main() -> int:
                 "p50": percentile(total["latencies"], 0.5) * 1000,
                 "p95": percentile(total["latencies"], 0.95) * 1000,
             }
-    load_after = loadavg()
+    load_after = load_average()
 
     baseline_rate = figures["baseline"]["rate"]
     print(
@@ -527,8 +518,7 @@ def main() -> int:
 
 Target receiver ≥ 70% of the baseline: {verdict} (best {best:.0%}).
 """
-        with args.results.open("a") as results:
-            results.write(section)
+        append_section(section, args.results)
     return 0
 
 

@@ -14,7 +14,6 @@ shown against the others within one run. Median of ``--reps`` interleaved repeti
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -27,13 +26,13 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _receiver_bench import machine, scratch_database
+from _report import add_database_url, load_average
 from bench_ingest import (
     MINIMAL_COLUMNS,
     MINIMAL_TABLE,
     MINIMAL_TYPES,
     _baseline_rows,
     _bodies,
-    loadavg,
 )
 
 from spanlink.receiver.ingest import decode_request, prepare_batch
@@ -79,14 +78,10 @@ STEPS = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SPANLINK_BENCH_DATABASE_URL")
-        or os.environ.get("SPANLINK_DATABASE_URL"),
-    )
+    add_database_url(parser, "SPANLINK_BENCH_DATABASE_URL", "SPANLINK_DATABASE_URL")
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()
-    load_before = loadavg()
+    load_before = load_average()
     bodies = _bodies((21, 4 * (args.reps + 1)))
     times: dict[str, list[float]] = {step: [] for step in STEPS}
     with scratch_database(args.database_url) as database_url:
@@ -159,7 +154,7 @@ def main() -> int:
                 timed(STEPS[7], sample, lambda: insert("spans_minimal_indexes"))
                 minimal = _baseline_rows([first])[0]
                 timed(STEPS[8], sample, partial(copy_minimal, minimal))
-    print(f"Machine: {machine()}; load average before: {load_before}; after: {loadavg()}")
+    print(f"Machine: {machine()}; load average before: {load_before}; after: {load_average()}")
     print("| step (one 512-span batch) | median |")
     print("| --- | ---: |")
     for step in STEPS:

@@ -32,9 +32,9 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
+from _report import append_section, load_average, load_line
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -43,7 +43,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from spanlink.tracer import _content as content
 from spanlink.tracer import observe
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 CHUNKS = 100
 #: Wall-ratio targets by the first word of a row's label.
 TARGETS = {"sync": 1.0, "async": 1.0, "new": 1.1, f"{CHUNKS}-chunk": 1.2}
@@ -261,13 +260,6 @@ def measure(
     }
 
 
-def _load() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
@@ -277,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 5:
         parser.error("--rounds must be at least 5 (the figure is a median of >= 5 rounds)")
     content.configure_content(enabled=True)  # content capture on, whatever the environment
-    load_before = _load()
+    load_before = load_average()
     gen_calls = max(args.calls // 20, 50)
     results = [
         measure("sync function", run_sync, add_observed, add_manual, args.rounds, args.calls),
@@ -311,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     provider.force_flush()
     own_provider.force_flush()
-    load_after = _load()
+    load_after = load_average()
     lines = [
         "| case | @observe µs/call | hand-written µs/call | wall ratio | caller-thread CPU ratio "
         "| target (wall ratio) |",
@@ -356,13 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hand-written generator that does the per-step context switch too "
             f"(ratio {reference['ratio']:.2f}): the extra cost over the plain baseline is "
             "that per-step switch.\n\n"
-            f"Load average (1/5/15 min) before: {load_before}; after: {load_after}.\n"
+            f"{load_line(load_before, load_after)}\n"
         )
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n")
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"appended to {RESULTS}")
+        append_section(section)
     return 0
 
 

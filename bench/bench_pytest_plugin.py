@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _receiver_bench import machine, receiver_process, scratch_database
+from _receiver_bench import receiver_process, scratch_database
+from _report import add_database_url, load_average, load_line, machine
 
 SUITE = """
 import pytest
@@ -84,9 +85,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--database-url", default=os.environ.get("SPANLINK_TEST_DATABASE_URL"))
+    add_database_url(parser, "SPANLINK_TEST_DATABASE_URL")
     options = parser.parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     with (
         scratch_database(options.database_url) as database_url,
         receiver_process(database_url) as url,
@@ -118,7 +119,7 @@ def main() -> int:
                 elapsed = time.perf_counter() - started
                 (off_times if name == "off" else on_times).extend(times)
                 (session_off if name == "off" else session_on).append(elapsed)
-    load_after = os.getloadavg()
+    load_after = load_average()
     off_median = statistics.median(off_times) * 1000
     on_median = statistics.median(on_times) * 1000
     added = on_median - off_median
@@ -143,13 +144,7 @@ def main() -> int:
             f"{statistics.median(sessions):.2f} s |"
         )
     print(f"\nAdded per test (median): {added:.3f} ms, {verdict} the 2 ms target.")
-    print(
-        "Load average (1/5/15 min) before: "
-        + " / ".join(f"{v:.2f}" for v in load_before)
-        + "; after: "
-        + " / ".join(f"{v:.2f}" for v in load_after)
-        + "."
-    )
+    print(load_line(load_before, load_after))
     return 0
 
 

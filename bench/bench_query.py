@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _receiver_bench import machine, percentile, receiver_process, scratch_database
+from _report import add_database_url, append_section, load_average
 
 from spanlink.receiver.storage import create_api_key, create_project
 
@@ -214,11 +214,7 @@ def measure(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SPANLINK_BENCH_DATABASE_URL")
-        or os.environ.get("SPANLINK_DATABASE_URL"),
-    )
+    add_database_url(parser, "SPANLINK_BENCH_DATABASE_URL", "SPANLINK_DATABASE_URL")
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
@@ -243,7 +239,7 @@ def main() -> int:
     args = parser.parse_args()
 
     rows = []
-    load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_before = load_average()
     with scratch_database(args.database_url, keep=args.keep) as database_url:
         key = create_api_key(database_url, "bench-query")
         project_id = create_project(database_url, "bench-query")
@@ -347,7 +343,7 @@ def main() -> int:
                 )
                 rows.append((label, p50, p95, detail, size, target_ms(label)))
 
-    load_after = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_after = load_average()
     if not args.no_record:
         command = "python bench/bench_query.py " + " ".join(sys.argv[1:])
         lines = "\n".join(
@@ -369,8 +365,7 @@ def main() -> int:
 | --- | ---: | ---: | --- | --- |
 {lines}
 """
-        with args.results.open("a") as results:
-            results.write(section)
+        append_section(section, args.results)
     return 0
 
 

@@ -18,16 +18,15 @@ same clock) to the GET that returned all of it. Reported side by side: the same 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _receiver_bench import endpoint_bench, priced_chat_span, serve_endpoints
+from _report import command_line, latency_row, machine, percentile, report
 
 SPANS_PER_CASE = 20
 
@@ -36,7 +35,7 @@ def serve_endpoint(url: str, key: str) -> None:
     """The endpoint application (runs in its own process)."""
     from opentelemetry import trace
 
-    from spanlink.endpoint import connect, endpoint
+    from spanlink.endpoint import endpoint
     from spanlink.tracer import configure
 
     configure(endpoint=url, api_key=key, service_name="bench-endpoint")
@@ -45,33 +44,20 @@ def serve_endpoint(url: str, key: str) -> None:
     @endpoint
     def case(question: str) -> str:
         for index in range(SPANS_PER_CASE - 1):
-            with tracer.start_as_current_span(f"chat gpt-4o-mini #{index}") as span:
-                span.set_attribute("gen_ai.operation.name", "chat")
-                span.set_attribute("gen_ai.provider.name", "openai")
-                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
-                span.set_attribute("gen_ai.usage.input_tokens", 120)
-                span.set_attribute("gen_ai.usage.output_tokens", 30)
+            priced_chat_span(tracer, index)
         return f"answer to {question}"
 
-    async def main() -> None:
-        client = connect(url, key, reconnect_initial_s=0.1, reconnect_max_s=1.0)
-        task = asyncio.ensure_future(client.run())
-        if not await client.wait_registered(30):
-            raise SystemExit("endpoint did not register")
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await client.aclose()
-        task.cancel()
-
-    asyncio.run(main())
+    serve_endpoints(url, key)
 
 
 def _parse_time(value: str) -> float:
     return datetime.fromisoformat(value).timestamp()
 
 
-def measure(url: str, key: str, cases: int, warmup: int, poll_s: float) -> dict[str, list[float]]:
+def measure(url: str, key: str, args: argparse.Namespace) -> dict[str, list[float]]:
     import httpx
+
+    cases, warmup, poll_s = args.cases, args.warmup, args.poll_ms / 1000
 
     figures: dict[str, list[float]] = {"full": [], "linked": [], "from_post": [], "unfinished": []}
     headers = {"Authorization": f"Bearer {key}"}
@@ -110,59 +96,14 @@ def measure(url: str, key: str, cases: int, warmup: int, poll_s: float) -> dict[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="Postgres server (default: embedded)")
-    parser.add_argument("--cases", type=int, default=220)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--poll-ms", type=float, default=2.0)
-    parser.add_argument("--serve-endpoint", nargs=2, metavar=("URL", "KEY"))
-    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
-    args = parser.parse_args()
-    if args.serve_endpoint:
-        serve_endpoint(*args.serve_endpoint)
-        return 0
-
-    from _receiver_bench import machine, percentile, receiver_process, scratch_database
-
-    from spanlink.receiver.storage import create_api_key
-
-    load_before = os.getloadavg()
-    with scratch_database(args.database_url) as database_url:
-        key = create_api_key(database_url, "bench")
-        with receiver_process(database_url) as url:
-            app = subprocess.Popen(
-                [sys.executable, __file__, "--serve-endpoint", url, key],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "60000"},
-            )
-            try:
-                assert app.stdout is not None
-                if app.stdout.readline().strip() != "ready":
-                    raise SystemExit("the endpoint application did not start")
-                figures = measure(url, key, args.cases, args.warmup, args.poll_ms / 1000)
-            finally:
-                assert app.stdin is not None
-                app.stdin.close()
-                try:
-                    app.wait(10)
-                except subprocess.TimeoutExpired:
-                    app.kill()
-    load_after = os.getloadavg()
-
-    def row(label: str, values: list[float]) -> str:
-        return (
-            f"| {label} | {len(values)} | {percentile(values, 0.50):.1f} ms | "
-            f"{percentile(values, 0.95):.1f} ms | {percentile(values, 0.99):.1f} ms |"
-        )
+    args, figures, load_before, load_after = endpoint_bench(
+        __file__, __doc__, serve_endpoint, measure, count=("cases", 220), warmup=10, poll_ms=2.0
+    )
 
     full = figures["full"]
     p95 = percentile(full, 0.95)
-    command = "python bench/bench_testrun_e2e.py " + " ".join(
-        a for a in sys.argv[1:] if a != "--write"
-    )
-    section = "\n".join(
+    command = command_line("bench_testrun_e2e.py")
+    report(
         [
             "",
             "## Test runs: end-to-end latency (`bench/bench_testrun_e2e.py`)",
@@ -177,24 +118,23 @@ def main() -> int:
             "",
             "| from -> to | cases | p50 | p95 | p99 |",
             "| --- | ---: | ---: | ---: | ---: |",
-            row("invoke sent -> stored, all spans linked and enriched, returned by GET", full),
-            row(
+            latency_row(
+                "invoke sent -> stored, all spans linked and enriched, returned by GET", full
+            ),
+            latency_row(
                 "invoke sent -> stored and all spans linked (enrichment not awaited)",
                 figures["linked"],
             ),
-            row("client POST -> stored, linked, enriched, returned by GET", figures["from_post"]),
+            latency_row(
+                "client POST -> stored, linked, enriched, returned by GET", figures["from_post"]
+            ),
             "",
             f"p95 {p95:.1f} ms against the 250 ms target: **{'met' if p95 <= 250 else 'not met'}**"
             " (reference design: ~5 s).",
-            f"Load average (1/5/15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}; "
-            f"after: {' / '.join(f'{v:.2f}' for v in load_after)}.",
-            "",
-        ]
+        ],
+        (load_before, load_after),
+        args.write,
     )
-    print(section)
-    if args.write:
-        with open(Path(__file__).resolve().parent / "RESULTS.md", "a", encoding="utf-8") as out:
-            out.write(section)
     return 0
 
 

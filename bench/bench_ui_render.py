@@ -24,18 +24,17 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
-from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _receiver_bench import scratch_database
+from _report import add_database_url, load_average, report
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -110,39 +109,6 @@ def trace_requests(span_count: int, batch: int = 2500) -> tuple[str, list[bytes]
     return tid.hex(), bodies
 
 
-def _as_url(conninfo: str) -> str:
-    if conninfo.startswith("postgres"):
-        return conninfo
-    info = psycopg.conninfo.conninfo_to_dict(conninfo)
-    user = info.pop("user", "postgres")
-    dbname = info.pop("dbname", "postgres")
-    query = "&".join(f"{k}={v}" for k, v in info.items() if v)
-    return f"postgresql://{user}@/{dbname}" + (f"?{query}" if query else "")
-
-
-@contextmanager
-def scratch_database(server_url: str | None) -> Iterator[str]:
-    """A new migrated database on the server (or the embedded one), dropped afterwards."""
-    from spanlink.receiver.embedded import ensure_database_url
-    from spanlink.receiver.storage import upgrade
-
-    server = ensure_database_url(server_url)
-    name = f"spanlink_bench_ui_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(server)
-    info["dbname"] = name
-    url = _as_url(psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v}))
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 def wait_enriched(http: httpx.Client, trace_id: str, timeout: float = 300.0) -> None:
     """Let background enrichment finish first, so it does not compete with the browser."""
     deadline = time.monotonic() + timeout
@@ -182,11 +148,7 @@ def measure(browser: Any, base: str, key: str, trace_id: str) -> dict[str, float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SPANLINK_BENCH_DATABASE_URL")
-        or os.environ.get("SPANLINK_TEST_DATABASE_URL"),
-    )
+    add_database_url(parser, "SPANLINK_BENCH_DATABASE_URL", "SPANLINK_TEST_DATABASE_URL")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
@@ -201,7 +163,7 @@ def main() -> int:
     from spanlink.receiver.settings import Settings
     from spanlink.receiver.storage import create_api_key
 
-    load_before = os.getloadavg()
+    load_before = load_average()
     with scratch_database(args.database_url) as url:
         key = create_api_key(url, "bench-ui")
         running = start_in_thread(Settings(database_url=url))
@@ -243,7 +205,7 @@ def main() -> int:
                     browser.close()
         finally:
             running.stop()
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     rows = []
     for size in SIZES:
@@ -283,15 +245,8 @@ def main() -> int:
         f"10,000 vs 1,000 spans: first render {large[1] / small[1]:.2f}x, page work "
         f"{large[3] / max(small[3], 1e-9):.2f}x (the waterfall keeps only the visible rows in "
         "the DOM, so page work grows with parsing, not with drawing).",
-        f"Load average (1/5/15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}; "
-        f"after: {' / '.join(f'{v:.2f}' for v in load_after)}.",
-        "",
     ]
-    section = "\n".join(lines)
-    print(section)
-    if not args.no_record:
-        with args.results.open("a", encoding="utf-8") as results:
-            results.write(section)
+    report(lines, (load_before, load_after), not args.no_record, args.results)
     return 0
 
 

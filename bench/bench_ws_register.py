@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import threading
 import time
 
 import httpx
-from _receiver_bench import machine, percentile, receiver_process, scratch_database
+from _receiver_bench import receiver_process, scratch_database
+from _report import add_database_url, load_average, machine, percentile
 from websockets.sync.client import connect
 
 import spanlink.protocol as p
@@ -75,7 +75,7 @@ def _flood(url: str, key: str, texts: list[str], messages: int, stop: threading.
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", default=os.environ.get("SPANLINK_TEST_DATABASE_URL"))
+    add_database_url(parser, "SPANLINK_TEST_DATABASE_URL")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--messages", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -83,7 +83,7 @@ def main() -> None:
     texts = [_refused(), _largest_accepted()]
     date = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
     print(f"Machine: {machine()}. Date: {date}.")
-    print(f"Load average before: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"Load average before: {load_average()}")
     labels = ("30,000 functions (refused)", "1,000 functions (accepted)")
     for label, text in zip(labels, texts, strict=True):
         print(f"decode {label}, {len(text) / 1024:.0f} KiB: {_decode_ms(text):.1f} ms (best of 5)")
@@ -110,7 +110,7 @@ def main() -> None:
             f"| {label} | {percentile(values, 0.5):.1f} ms | {percentile(values, 0.95):.1f} ms"
             f" | {max(values):.1f} ms |"
         )
-    print(f"Load average after: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"Load average after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ as fixtures for the whole suite) and the ``*_helpers`` modules.
 
 from __future__ import annotations
 
-from receiver_fixtures import api_key, client, database_url, project, receiver, server_url
+from receiver_fixtures import api_key, cli, client, database_url, project, receiver, server_url
 from services import require_service
 
 # ``pytester`` for the pytest plugin's tests (tests/pytest_plugin).
@@ -16,6 +16,7 @@ pytest_plugins = ["pytester"]
 
 __all__ = [
     "api_key",
+    "cli",
     "client",
     "database_url",
     "project",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +12,6 @@ import httpx
 import pytest
 import receiver_helpers as helpers
 import uvicorn
-
-REDIS_URL = os.environ.get("SPANLINK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Served:
@@ -111,13 +107,3 @@ def enrichment_of(http: httpx.Client, tid: bytes, sync: bool = False) -> Any:
     response = http.get(f"/api/v1/traces/{tid.hex()}", params=params)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def stop_process(process: subprocess.Popen[Any]) -> None:
-    """Terminate a child process: 15 s to exit, then killed."""
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)

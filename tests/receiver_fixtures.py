@@ -6,6 +6,7 @@
 - ``receiver`` (session): a live uvicorn server on loopback in front of that database.
 - ``project`` (function): a new project with an API key (so each test sees only its data);
   ``api_key`` is its key and ``client`` an ``httpx.Client`` authenticated with it.
+- ``cli`` (function): ``spanlink-receiver`` commands run in the test's process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from spanlink.receiver.storage import create_api_key, create_project, upgrade
 __all__ = [
     "TestProject",
     "api_key",
+    "cli",
     "client",
     "database_url",
     "project",
@@ -150,3 +152,37 @@ def client(receiver: RunningReceiver, api_key: str) -> Iterator[httpx.Client]:
     """An HTTP client for the live receiver, authenticated as this test's project."""
     with project_client(receiver.url, api_key) as http:
         yield http
+
+
+#: ``run(*args) -> (exit status, output)``: one ``spanlink-receiver`` command.
+CliRun = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., CliRun]:
+    """``run = cli(api_key)``, then ``status, out = run(*args)``: ``spanlink-receiver args``.
+
+    Run in the test's process, 200 columns wide, with ``api_key`` in ``SPANLINK_API_KEY``
+    (``None``: not set). ``out`` is what the command printed on stdout; with
+    ``cli(api_key, with_stderr=True)``, followed by what it printed on stderr.
+    """
+    from spanlink.receiver.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def signed_in(api_key: str | None, with_stderr: bool = False) -> CliRun:
+        if api_key is None:
+            monkeypatch.delenv("SPANLINK_API_KEY", raising=False)
+        else:
+            monkeypatch.setenv("SPANLINK_API_KEY", api_key)
+
+        def run(*args: str) -> tuple[int, str]:
+            status = main(list(args))
+            captured = capsys.readouterr()
+            return status, captured.out + (captured.err if with_stderr else "")
+
+        return run
+
+    return signed_in

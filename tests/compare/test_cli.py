@@ -11,23 +11,10 @@ from compare_helpers import insert_run, score
 from spanlink.receiver.cli import main
 
 
-def _compare(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str]:
-    monkeypatch.setenv("COLUMNS", "200")
-    status = main(["test-run", "compare", *args])
-    captured = capsys.readouterr()
-    return status, captured.out + captured.err
-
-
 def test_compare_prints_regressions_first_and_exits_1(
-    receiver: Any,
-    project: Any,
-    database_url: str,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: Any, project: Any, database_url: str, cli: Any
 ) -> None:
-    monkeypatch.setenv("SPANLINK_API_KEY", project.api_key)
+    run = cli(project.api_key, with_stderr=True)
     cases = {"alpha": {}, "zulu": {"scores": [score("relevance", 0.9)]}}
     baseline = insert_run(database_url, project.id, cases)
     worse = insert_run(
@@ -37,26 +24,21 @@ def test_compare_prints_regressions_first_and_exits_1(
         branch="feature",
         minutes=5,
     )
-    status, out = _compare(capsys, monkeypatch, worse, "--url", receiver.url)
+    status, out = run("test-run", "compare", worse, "--url", receiver.url)
     assert status == 1, out
     assert out.index("zulu") < out.index("alpha"), out  # the regression comes first
     assert "score relevance dropped 0.9 -> 0.4" in out
     assert "1 regression(s)" in out
     same = insert_run(database_url, project.id, cases, branch="feature", minutes=6)
-    status, out = _compare(capsys, monkeypatch, same, "--baseline", baseline, "--url", receiver.url)
+    status, out = run("test-run", "compare", same, "--baseline", baseline, "--url", receiver.url)
     assert status == 0, out
     assert "2 unchanged" in out
 
 
-def test_compare_unknown_run_exits_2_with_the_reason(
-    receiver: Any,
-    project: Any,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("SPANLINK_API_KEY", project.api_key)
+def test_compare_unknown_run_exits_2_with_the_reason(receiver: Any, project: Any, cli: Any) -> None:
+    run = cli(project.api_key, with_stderr=True)
     missing = str(uuid.uuid4())
-    status, out = _compare(capsys, monkeypatch, missing, "--url", receiver.url)
+    status, out = run("test-run", "compare", missing, "--url", receiver.url)
     assert status == 2
     assert f"test run {missing} not found" in out
 

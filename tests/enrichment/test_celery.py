@@ -3,93 +3,31 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from enrichment_helpers import (
-    REDIS_URL,
-    enrichment_of,
-    helpers,
-    llm_span,
-    poll,
-    send,
-    serve,
-    stop_process,
-)
-from services import require_service
+from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send, serve
+from worker_helpers import REDIS_URL, celery_worker, redis_queue
 
 from spanlink.receiver.settings import Settings
-
-
-def _redis_up() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
 def queue_name() -> Iterator[str]:
     """A queue of this test's own, so no other worker on the broker takes its tasks."""
-    if not _redis_up():
-        require_service(f"Redis not reachable at {REDIS_URL} (set SPANLINK_TEST_REDIS_URL)")
-    name = f"spanlink-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).delete(name)
+    with redis_queue("spanlink-test") as name:
+        yield name
 
 
 @pytest.fixture
 def worker(database_url: str, queue_name: str) -> Iterator[subprocess.Popen[str]]:
     """``spanlink-receiver worker`` in a subprocess, ready to take tasks."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spanlink.receiver.cli",
-            "worker",
-            "--broker",
-            REDIS_URL,
-            "--queue",
-            queue_name,
-            "--database-url",
-            database_url,
-            "--concurrency",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if " ready." in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        if not ready.wait(60):
-            pytest.fail("the worker did not get ready:\n" + "".join(lines[-40:]))
-        yield process
-    finally:
-        stop_process(process)
+    with celery_worker(database_url, queue_name, "--concurrency", "2") as running:
+        yield running.process
 
 
 def _trace(tid: bytes) -> list:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send, stop_process
+from enrichment_helpers import enrichment_of, helpers, llm_span, poll, send
 from plugin_helpers import install_module_plugin
+from worker_helpers import stop_process
 
 COMMAND = [sys.executable, "-m", "spanlink.receiver.cli"]
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from receiver_helpers import count_rows
 
 
 def _name() -> str:
@@ -74,15 +75,6 @@ def test_pushes_make_versions_and_every_version_reads_back(client: httpx.Client)
     assert client.get(f"/api/v1/datasets/{name}", params={"version": 9}).status_code == 404
 
 
-def _stored_versions(database_url: str, project_id: int) -> int:
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM dataset_versions WHERE project_id = %s", (project_id,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @pytest.mark.parametrize(
     ("case", "says"),
     [
@@ -109,7 +101,7 @@ def test_bad_cases_are_refused_and_no_version_is_stored(
     assert says.lower() in answer.text.lower(), answer.text
     if "evaluators" in case and says not in ("threshold", "extra"):  # found by the registry
         assert "cases[1].evaluators[0]" in answer.text  # names the case and the evaluator
-    assert _stored_versions(database_url, project.id) == 1
+    assert count_rows(database_url, project.id, "dataset_versions") == 1
     assert client.get(f"/api/v1/datasets/{name}").json()["version"] == 1
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from receiver_helpers import NOW, make_request, make_span, post_proto, span_id, trace_id
+from receiver_helpers import NOW, count_rows, make_request, make_span, post_proto, span_id, trace_id
 
 EVENT = "gen_ai.evaluation.result"
 NAME, VALUE = "gen_ai.evaluation.name", "gen_ai.evaluation.score.value"
@@ -26,15 +26,6 @@ def _trace(client: httpx.Client, events: list[tuple[str, int, dict[str, Any]]] |
     )
     assert post_proto(client, request).status_code == 200
     return tid.hex(), root.hex(), child.hex()
-
-
-def _count(database_url: str, project_id: int) -> int:
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM scores WHERE project_id = %s", (project_id,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _reported_result(client: httpx.Client, **extra: Any) -> tuple[str, str]:
@@ -123,7 +114,7 @@ def test_bad_scores_are_refused_and_nothing_is_stored(
     )
     assert answer.status_code == 422, answer.text
     assert says.lower() in answer.text.lower()
-    assert _count(database_url, project.id) == 0
+    assert count_rows(database_url, project.id, "scores") == 0
 
 
 def test_another_projects_trace_or_result_is_not_found(
@@ -145,8 +136,8 @@ def test_another_projects_trace_or_result_is_not_found(
         assert answer.status_code == 404, (target, answer.text)
         assert "not found in this project" in answer.text
     assert client.get("/api/v1/scores", params={"trace_id": tid}).json()["items"] == []
-    assert _count(database_url, project.id) == 0
-    assert _count(database_url, other_id) == 1
+    assert count_rows(database_url, project.id, "scores") == 0
+    assert count_rows(database_url, other_id, "scores") == 1
 
 
 def test_evaluation_events_become_scores_once_even_when_the_batch_is_resent(
@@ -188,7 +179,7 @@ def test_client_reported_scores_are_stored_in_the_scores_table_and_replaced(
 ) -> None:
     score = {"name": "politeness", "value": 0.5, "passed": False, "explanation": "terse"}
     run_id, result_id = _reported_result(client, scores=[score])
-    assert _count(database_url, project.id) == 1
+    assert count_rows(database_url, project.id, "scores") == 1
     again = {"id": result_id, "case_id": "t::a", "status": "passed"}
     again["scores"] = [{**score, "value": 0.8}]
     client.post(f"/api/v1/test-runs/{run_id}/results", json={"results": [again]})
@@ -196,7 +187,7 @@ def test_client_reported_scores_are_stored_in_the_scores_table_and_replaced(
     assert [(s["name"], s["value"], s["source"]) for s in result["scores"]] == [
         ("politeness", 0.8, "client")
     ]
-    assert _count(database_url, project.id) == 1
+    assert count_rows(database_url, project.id, "scores") == 1
 
 
 def test_redaction_applies_to_scores_before_storage(

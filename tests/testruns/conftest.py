@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,32 @@ def wait_run(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} did not get there in {timeout} s: {run}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def own_receiver(
+    database_url: str, endpoint_app: Callable[..., EndpointApp]
+) -> Callable[[Any], AbstractContextManager[httpx.Client]]:
+    """``with own_receiver(settings) as http``: a receiver of the test's own with ``settings``.
+
+    Served in a thread, with an endpoint app connected under a new API key; ``http`` is a
+    client signed in with that key. Stopped after the block.
+    """
+    from spanlink.receiver.server import start_in_thread
+    from spanlink.receiver.storage import create_api_key
+
+    @contextmanager
+    def serve(settings: Any) -> Iterator[httpx.Client]:
+        running = start_in_thread(settings)
+        try:
+            key = create_api_key(database_url, f"own-{uuid.uuid4().hex[:8]}")
+            endpoint_app(running.url, key)
+            with receiver_fixtures.project_client(running.url, key) as http:
+                yield http
+        finally:
+            running.stop()
+
+    return serve
 
 
 @pytest.fixture

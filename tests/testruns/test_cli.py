@@ -9,35 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from spanlink.receiver.cli import main
-
-
-def _run(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str]:
-    monkeypatch.setenv("COLUMNS", "200")
-    status = main(["test-run", *args])
-    return status, capsys.readouterr().out
-
 
 def test_test_run_command_prints_the_per_case_table(
-    receiver: Any,
-    shared: Any,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: Any, shared: Any, tmp_path: Path, cli: Any
 ) -> None:
-    monkeypatch.setenv("SPANLINK_API_KEY", shared.project.api_key)
+    run = cli(shared.project.api_key)
     cases = tmp_path / "cases.jsonl"
     lines = [
         {"id": "good", "inputs": {"question": "a", "spans": 3}, "expected_output": "answer to a"},
         {"id": "wrong", "inputs": {"question": "b", "spans": 3}, "expected_output": "nope"},
     ]
     cases.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
-    status, out = _run(
-        capsys, monkeypatch, "--function", "answer", "--cases", str(cases), "--url", receiver.url
+    status, out = run(
+        "test-run", "--function", "answer", "--cases", str(cases), "--url", receiver.url
     )
     assert status == 1, out  # one case failed
     assert "1/2 passed" in out
@@ -45,31 +29,27 @@ def test_test_run_command_prints_the_per_case_table(
         assert text in out, out
     # Every case passes: exit status 0.
     cases.write_text(json.dumps({"inputs": {"question": "c", "spans": 2}}) + "\n")
-    status, out = _run(
-        capsys, monkeypatch, "--function", "answer", "--cases", str(cases), "--url", receiver.url
+    status, out = run(
+        "test-run", "--function", "answer", "--cases", str(cases), "--url", receiver.url
     )
     assert status == 0, out
     assert "case-1" in out and "1/1 passed" in out
 
 
 def test_test_run_command_reports_bad_input_clearly(
-    receiver: Any,
-    project: Any,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: Any, project: Any, tmp_path: Path, cli: Any
 ) -> None:
-    monkeypatch.delenv("SPANLINK_API_KEY", raising=False)
+    run = cli(None)
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"inputs": {}}\n')
     url = ("--url", receiver.url)
-    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", str(cases), *url)
+    status, out = run("test-run", "--function", "f", "--cases", str(cases), *url)
     assert status == 2 and "SPANLINK_API_KEY" in out
     key = ("--api-key", project.api_key)
-    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", str(cases), *url, *key)
+    status, out = run("test-run", "--function", "f", "--cases", str(cases), *url, *key)
     assert status == 2 and "409" in out and "'f'" in out
     missing = str(tmp_path / "missing.jsonl")
-    status, out = _run(capsys, monkeypatch, "--function", "f", "--cases", missing, *key)
+    status, out = run("test-run", "--function", "f", "--cases", missing, *key)
     assert status == 2 and "cannot read" in out
     # The installed command, as a user runs it.
     cases.write_text('{"inputs": {}}\n{oops\n')

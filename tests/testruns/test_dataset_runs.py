@@ -8,10 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from spanlink.receiver.cli import main
-
 
 def _name() -> str:
     return f"ds-{uuid.uuid4().hex[:8]}"
@@ -63,20 +59,10 @@ def test_bad_dataset_runs_are_refused(shared: Any) -> None:
         assert says in answer.text, (body, answer.text)
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    status = main(list(args))
-    return status, capsys.readouterr().out
-
-
 def test_datasets_cli_pushes_lists_shows_and_runs(
-    receiver: Any,
-    shared: Any,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: Any, shared: Any, tmp_path: Path, cli: Any
 ) -> None:
-    monkeypatch.setenv("SPANLINK_API_KEY", shared.project.api_key)
-    monkeypatch.setenv("COLUMNS", "200")
+    run = cli(shared.project.api_key)
     url = ("--url", receiver.url)
     name = _name()
     cases = tmp_path / "cases.jsonl"
@@ -85,46 +71,42 @@ def test_datasets_cli_pushes_lists_shows_and_runs(
         {"id": "other", "inputs": {"question": "b", "spans": 2}, "metadata": {"k": 1}},
     ]
     cases.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
-    status, out = _cli(capsys, "datasets", "push", name, str(cases), *url)
+    status, out = run("datasets", "push", name, str(cases), *url)
     assert status == 0 and f"{name}@1: 2 case(s), created" in out, out
-    status, out = _cli(capsys, "datasets", "push", name, str(cases), *url)
+    status, out = run("datasets", "push", name, str(cases), *url)
     assert status == 0 and f"{name}@1: 2 case(s), unchanged" in out, out
     cases.write_text(json.dumps({"id": "third", "inputs": {"question": "c", "spans": 2}}) + "\n")
-    status, out = _cli(capsys, "datasets", "push", name, str(cases), "--add", *url)
+    status, out = run("datasets", "push", name, str(cases), "--add", *url)
     assert status == 0 and f"{name}@2: 3 case(s), new version" in out, out
 
-    status, out = _cli(capsys, "datasets", "ls", *url)
+    status, out = run("datasets", "ls", *url)
     assert status == 0 and name in out, out
-    status, out = _cli(capsys, "datasets", "show", f"{name}@1", *url)
+    status, out = run("datasets", "show", f"{name}@1", *url)
     assert status == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [
         "good",
         "other",
     ]
 
-    status, out = _cli(capsys, "test-run", "--function", "answer", "--dataset", f"{name}@1", *url)
+    status, out = run("test-run", "--function", "answer", "--dataset", f"{name}@1", *url)
     assert status == 0 and "2/2 passed" in out, out
     assert "equals:pass" in out  # the expected output of "good", judged by equals
-    status, out = _cli(capsys, "test-run", "--function", "answer", "--dataset", name, *url)
+    status, out = run("test-run", "--function", "answer", "--dataset", name, *url)
     assert status == 0 and "3/3 passed" in out and "third" in out, out
 
 
 def test_datasets_cli_reports_bad_input_clearly(
-    receiver: Any,
-    project: Any,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    receiver: Any, project: Any, tmp_path: Path, cli: Any
 ) -> None:
-    monkeypatch.setenv("SPANLINK_API_KEY", project.api_key)
+    run = cli(project.api_key)
     url = ("--url", receiver.url)
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"id": "a", "evaluators": [{"name": "regex", "params": {"pattern": "("}}]}\n')
-    status, out = _cli(capsys, "datasets", "push", _name(), str(cases), *url)
+    status, out = run("datasets", "push", _name(), str(cases), *url)
     assert status == 2 and "422" in out and "cases[0].evaluators[0] ('regex')" in out, out
     cases.write_text('{"id": "a", "surprise": 1}\n')
-    status, out = _cli(capsys, "datasets", "push", _name(), str(cases), *url)
+    status, out = run("datasets", "push", _name(), str(cases), *url)
     assert status == 2 and "unknown keys" in out, out
-    status, out = _cli(capsys, "test-run", "--function", "f", "--dataset", "x@zero", *url)
+    status, out = run("test-run", "--function", "f", "--dataset", "x@zero", *url)
     assert status == 2 and "must be a number" in out, out
-    status, out = _cli(capsys, "test-run", "--function", "f", "--dataset", "nope", *url)
+    status, out = run("test-run", "--function", "f", "--dataset", "nope", *url)
     assert status == 2 and "404" in out and "not found" in out, out

@@ -224,27 +224,20 @@ def test_an_evaluator_that_fails_makes_the_case_error_and_the_run_still_finishes
 
 
 def test_a_custom_evaluator_package_is_used_by_a_run(
-    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, endpoint_app: Any
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, own_receiver: Any
 ) -> None:
     """``tests/plugins/sample_evaluator`` installed as its own package: found through its
     entry point by a receiver started after it was installed."""
     import sys
     from pathlib import Path
 
-    from spanlink.receiver.server import start_in_thread
     from spanlink.receiver.settings import Settings
-    from spanlink.receiver.storage import create_api_key
 
     sample = Path(__file__).parent.parent / "plugins" / "sample_evaluator"
     module = install_sample(tmp_path, sample)
     monkeypatch.syspath_prepend(str(tmp_path))
-    running = start_in_thread(Settings(database_url=database_url))
     try:
-        key = create_api_key(database_url, f"custom-{uuid.uuid4().hex[:8]}")
-        endpoint_app(running.url, key)
-        with httpx.Client(
-            base_url=running.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-        ) as http:
+        with own_receiver(Settings(database_url=database_url)) as http:
             cases = [
                 {"id": "short", "inputs": {"question": "x", "spans": 1}},
                 {"id": "long", "inputs": {"question": "a b c d e f g h", "spans": 1}},
@@ -268,7 +261,6 @@ def test_a_custom_evaluator_package_is_used_by_a_run(
             )
             assert bad.status_code == 422 and "max_words" in bad.text
     finally:
-        running.stop()
         sys.modules.pop(module, None)
 
 
