@@ -2,7 +2,9 @@
 
 A batch is copied (``COPY``) into a per-connection temporary staging table, then merged
 into ``spans`` with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (a re-sent span adds
-nothing) and rolled up into ``traces`` in the same statement. Spans' evaluation events
+nothing), queued for the search indexer (``span_search_queue``: full-text vectors are
+computed after the commit, see ``receiver.search``) and rolled up into ``traces`` in the
+same statement. Spans' evaluation events
 become scores in the same transaction (``_scores``).
 """
 
@@ -50,9 +52,12 @@ CREATE TEMP TABLE IF NOT EXISTS spanlink_staging (
 """
 
 _INT64_MAX = INT64_MAX
+#: Spans per row of ``span_search_queue``: what the indexer takes in one transaction.
+SEARCH_QUEUE_PART = 512
 _INT32_MAX = 2**31 - 1
 
-# One statement: insert the new spans, roll the inserted ones up into their traces. Sums
+# One statement: insert the new spans, queue them for the search indexer (parts of at most
+# SEARCH_QUEUE_PART spans: one indexer transaction each), roll them up into their traces. Sums
 # saturate at the column's maximum (a bigint overflow would refuse the trace's every
 # later batch); count(*) in a batch is bounded by the spans-per-request cap.
 _MERGE = f"""
@@ -60,7 +65,7 @@ WITH inserted AS (
     INSERT INTO spans ({_COLUMNS})
     SELECT {_COLUMNS} FROM spanlink_staging
     ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-    RETURNING project_id, trace_id, parent_span_id, name, start_ns, end_ns, status_code,
+    RETURNING project_id, trace_id, span_id, parent_span_id, name, start_ns, end_ns, status_code,
               environment, service_name, test_run_id, test_case_id, test_result_id,
               input_tokens, output_tokens
 ), grouped AS (
@@ -82,6 +87,13 @@ WITH inserted AS (
            least(coalesce(sum(output_tokens), 0), {_INT64_MAX})::bigint AS output_tokens
     FROM inserted
     GROUP BY project_id, trace_id
+), queued AS (
+    INSERT INTO span_search_queue (project_id, trace_ids, span_ids)
+    SELECT project_id, array_agg(trace_id), array_agg(span_id)
+    FROM (SELECT project_id, trace_id, span_id,
+                 (row_number() OVER () - 1) / {SEARCH_QUEUE_PART} AS part
+          FROM inserted) numbered
+    GROUP BY project_id, part
 ), upserted AS (
     INSERT INTO traces AS t (project_id, trace_id, start_ns, end_ns, root_name, has_root,
                              span_count, error_count, environment, service_name, test_run_id,
