@@ -2,9 +2,9 @@
 
 The batches of ``bench_ingest.py`` (GenAI spans, ~1 KB message JSON) go through the
 receiver's own steps one at a time on one connection, each timed alone: decode, row
-building, the ``COPY`` into the staging table, the merge into ``spans`` and ``traces``, and
-the search indexer's work for the batch (after the commit, off the request path). The same
-staged rows are then inserted into ``spans`` alone and into a copy of it with only the
+building, the arrays sent as parameters, the merge into ``spans`` and ``traces``, and the
+search indexer's work for the batch (after the commit, off the request path). Rows of the
+same shape are then inserted into ``spans`` alone and into a copy of it with only the
 primary key and the attributes GIN; ``write_batch`` (the receiver's whole database work
 for one batch) and the baseline's binary ``COPY`` into the minimal table are timed
 alongside, so each cost is shown against the others within one run. Median of ``--reps``
@@ -41,7 +41,7 @@ from bench_ingest import (
 )
 
 from spanlink.receiver.ingest import decode_request, prepare_batch, write_batch
-from spanlink.receiver.ingest._write import _COLUMNS, _MERGE, _STAGING_DDL
+from spanlink.receiver.ingest._write import _INSERT, _MERGE, merge_params
 from spanlink.receiver.search import SearchIndexer
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import create_app_engine, create_project
@@ -55,10 +55,10 @@ CREATE INDEX ON spans_minimal_indexes USING gin (attributes jsonb_path_ops);
 STEPS = [
     "decode: gunzip + protobuf parse",
     "rows: records, normalize, JSON encoding (prepare_batch)",
-    "COPY into the staging table (text, 25 columns)",
+    "rows -> one array per column (merge_params)",
     "merge: insert into spans + search queue + per-trace rollup (one statement)",
-    "  insert into spans alone (every index)",
-    "  insert into spans, only PK + attributes GIN",
+    "  the insert into spans alone (every index)",
+    "  the insert into a copy of spans with only PK + attributes GIN",
     "search indexer, after the commit: the batch's vectors into span_search",
     "write_batch: the receiver's whole database work for a batch (one transaction)",
     "baseline: binary COPY into the minimal table",
@@ -112,7 +112,6 @@ def main() -> int:
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute(MINIMAL_TABLE)
             connection.execute(CLONES)
-            connection.execute(_STAGING_DDL.replace("ON COMMIT DELETE ROWS", ""))
 
             def timed(step: str, sample: bool, work: Callable[[], Any]) -> Any:
                 backends = _backends(connection)
@@ -124,18 +123,9 @@ def main() -> int:
                     cpu[step].append(_cpu(backends) - cpu_before)
                 return out
 
-            def stage(rows: list[tuple[Any, ...]]) -> None:
-                connection.execute("TRUNCATE spanlink_staging")
-                with connection.cursor().copy(
-                    f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN"
-                ) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-
-            def insert(table: str) -> Any:
-                return connection.execute(
-                    f"INSERT INTO {table} ({_COLUMNS}) SELECT {_COLUMNS} FROM spanlink_staging"
-                )
+            def insert(table: str, rows: list[tuple[Any, ...]]) -> Any:
+                statement = _INSERT.replace("INSERT INTO spans", f"INSERT INTO {table}", 1)
+                return connection.execute(statement, merge_params(project, rows))
 
             def rows_of(body: bytes, parse_only: bool = False) -> Any:
                 request = decode_request(body, "application/x-protobuf", "gzip", 1 << 26)[0]
@@ -165,13 +155,11 @@ def main() -> int:
                     partial(rows_of, first, parse_only=True),
                 )
                 rows = timed(STEPS[1], sample, partial(prepare_rows, request))
-                timed(STEPS[2], sample, partial(stage, rows))
-                timed(STEPS[3], sample, lambda: connection.execute(_MERGE))
+                params = timed(STEPS[2], sample, partial(merge_params, project, rows))
+                timed(STEPS[3], sample, partial(connection.execute, _MERGE, params))
                 timed(INDEXER_STEP, sample, indexer.index_once)
-                stage(rows_of(second))
-                timed(STEPS[4], sample, lambda: insert("spans"))
-                stage(rows_of(third))
-                timed(STEPS[5], sample, lambda: insert("spans_minimal_indexes"))
+                timed(STEPS[4], sample, partial(insert, "spans", rows_of(second)))
+                timed(STEPS[5], sample, partial(insert, "spans_minimal_indexes", rows_of(third)))
                 minimal = _baseline_rows([first])[0]
                 timed(STEPS[8], sample, partial(copy_minimal, minimal))
                 fourth_rows = rows_of(fourth)

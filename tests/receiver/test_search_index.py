@@ -262,3 +262,21 @@ def test_the_migration_moves_the_stored_vectors(server_url: str) -> None:
     finally:
         with psycopg.connect(server_url, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_resent_or_overlapping_batch_queues_only_its_new_spans(
+    http: httpx.Client, search_db: str, indexer: SearchIndexer
+) -> None:
+    indexer.drain()
+    tid = trace_id()
+    old = [make_span(tid, span_id(), attributes={"spanlink.input": "first"}) for _ in range(10)]
+    new = [make_span(tid, span_id(), attributes={"spanlink.input": "second"}) for _ in range(5)]
+    for request in (make_request(old), make_request(old), make_request(old[5:] + new)):
+        assert post_proto(http, request).status_code == 200
+    queued = "SELECT count(*), count(DISTINCT s) FROM span_search_queue, unnest(span_ids) AS s"
+    with psycopg.connect(search_db) as connection:
+        assert connection.execute(queued).fetchone() == (15, 15)
+    assert sum(batch.indexed for batch in indexer.drain()) == 15
+    assert (
+        _count(search_db, "SELECT count(*) FROM span_search WHERE trace_id = %s", tid.hex()) == 15
+    )
