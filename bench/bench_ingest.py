@@ -18,7 +18,8 @@ after each commit, off the request path); the spans still queued for search when
 ends, and how long the indexers then take to empty the queue, are reported beside.
 
     python bench/bench_ingest.py [--duration 30] [--rounds 3] [--database-url URL]
-                                 [--redaction] [--no-search-indexer] [--no-record]
+                                 [--redaction] [--no-search-indexer] [--no-enrichment]
+                                 [--no-record]
 
 Without ``--database-url`` (or ``SPANLINK_BENCH_DATABASE_URL``) the embedded Postgres is
 used. A scratch database is created and dropped on that server.
@@ -363,6 +364,11 @@ def main() -> int:
         action="store_true",
         help="what-if: the receivers do not index for search (the queue only grows)",
     )
+    parser.add_argument(
+        "--no-enrichment",
+        action="store_true",
+        help="what-if: the receivers do not enrich traces (no cost, no anomaly plugins)",
+    )
     args = parser.parse_args()
 
     load_before = loadavg()
@@ -385,7 +391,11 @@ def main() -> int:
             name = f"bench-{workers}-worker"
             key = create_api_key(database_url, name)
             project = create_project(database_url, name)
-            env = {"SPANLINK_SEARCH_INDEXER": "false"} if args.no_search_indexer else None
+            env = {}
+            if args.no_search_indexer:
+                env["SPANLINK_SEARCH_INDEXER"] = "false"
+            if args.no_enrichment:
+                env["SPANLINK_ENRICHMENT"] = "off"
             url = stack.enter_context(receiver_process(database_url, env=env, workers=workers))
             if args.redaction:
                 httpx.put(
@@ -535,6 +545,8 @@ def main() -> int:
         switch = "on" if args.redaction else "off"
         if args.no_search_indexer:
             switch += ", search indexers off (what-if)"
+        if args.no_enrichment:
+            switch += ", enrichment off (what-if)"
         verdict = "met" if best >= 0.7 else "not met"
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = f"""

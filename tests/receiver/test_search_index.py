@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -280,3 +281,18 @@ def test_a_resent_or_overlapping_batch_queues_only_its_new_spans(
     assert (
         _count(search_db, "SELECT count(*) FROM span_search WHERE trace_id = %s", tid.hex()) == 15
     )
+
+
+def test_the_receivers_own_indexers_index_what_it_stores(search_db: str) -> None:
+    running = start_in_thread(Settings(database_url=search_db, search_index_workers=2))
+    try:
+        with project_client(running.url, new_project(search_db).api_key) as client:
+            stored = _store(client, *(f"background {n}" for n in range(6)))
+            deadline = time.monotonic() + 60
+            query = "SELECT count(*) FROM span_search WHERE trace_id = ANY(%s)"
+            while _count(search_db, query, stored) < 6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _count(search_db, query, stored) == 6
+            assert _found(client, "background") == sorted(stored)
+    finally:
+        running.stop()

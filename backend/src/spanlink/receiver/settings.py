@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     #: Index stored spans for search in this process (every receiver process may; they
     #: share the queue). Off, spans are still found, by computing their vectors per search.
     search_indexer: bool = True
+    #: Batches this process indexes at once (each one Postgres backend while it runs).
+    search_index_workers: int = Field(default=2, ge=1, le=16)
     #: Seconds between looks at the search queue when this process queued nothing.
     search_index_interval_s: float = Field(default=1.0, gt=0, le=3600)
     #: Deadline of one indexed batch's statement (at most 512 spans), in seconds.

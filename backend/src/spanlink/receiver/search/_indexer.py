@@ -63,35 +63,40 @@ class SearchIndexer:
         self.settings = settings
         self.engine = engine
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def on_commit(self, _project_id: int, _trace_ids: Any) -> None:
         """Commit listener (on the event loop): a batch was queued, index it now."""
         self._wake.set()
 
     async def start(self) -> None:
-        """Start indexing in the background (the app's lifespan)."""
-        if self._task is None and self.settings.search_indexer:
-            self._task = asyncio.create_task(self._run(), name="spanlink-search-indexer")
+        """Start ``search_index_workers`` indexing tasks (the app's lifespan)."""
+        if self._tasks or not self.settings.search_indexer:
+            return
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"spanlink-search-indexer-{number}")
+            for number in range(self.settings.search_index_workers)
+        ]
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop indexing; a batch being indexed rolls back and stays queued."""
-        task, self._task = self._task, None
-        if task is not None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            await asyncio.wait([task], timeout=timeout)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def _run(self) -> None:
         interval = self.settings.search_index_interval_s
         while True:
+            self._wake.clear()  # before looking: a commit from now on wakes this task
             try:
                 done = await run_in_threadpool(self.index_once)
             except Exception as error:  # the database is down: retry after the interval
                 logger.warning("spanlink: search indexing failed, retrying: %s", error)
                 done = None
-            if done is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+            if done is None:  # the queue is empty (or the database down): wait for work
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval)
 
     def drain(self) -> list[IndexedBatch]:
