@@ -24,9 +24,9 @@ from receiver_helpers import count_rows, make_request, make_span, post_proto, sp
 from spanlink.receiver.server import RunningReceiver, start_in_thread
 from spanlink.receiver.settings import Settings
 
-
 #: What an ingest batch's write sends (the statement that inserts into ``spans``).
 INGEST_WRITE = b"INSERT INTO spans"
+
 
 class CuttableProxy:
     """Forwards loopback TCP to Postgres until told to fail."""
