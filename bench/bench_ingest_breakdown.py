@@ -2,11 +2,15 @@
 
 The batches of ``bench_ingest.py`` (GenAI spans, ~1 KB message JSON) go through the
 receiver's own steps one at a time on one connection, each timed alone: decode, row
-building, the ``COPY`` into the staging table, the merge into ``spans`` and ``traces``.
-The same staged rows are then inserted into copies of ``spans`` without the full-text
-search vector (and without any index but the primary key and the attributes GIN), and the
-baseline's binary ``COPY`` into the minimal table is timed alongside, so each cost is
-shown against the others within one run. Median of ``--reps`` interleaved repetitions.
+building, the arrays sent as parameters, the merge into ``spans`` and ``traces``, and the
+search indexer's work for the batch (after the commit, off the request path). Rows of the
+same shape are then inserted into ``spans`` alone and into a copy of it with only the
+primary key and the attributes GIN; ``write_batch`` (the receiver's whole database work
+for one batch) and the baseline's binary ``COPY`` into the minimal table are timed
+alongside, so each cost is shown against the others within one run. Median of ``--reps``
+interleaved repetitions, in wall time and in CPU time (this process plus the scratch
+database's Postgres backends, read from /proc: steadier than wall time on a loaded
+machine, and only meaningful with Postgres on this machine).
 
     python bench/bench_ingest_breakdown.py [--reps 7] [--database-url URL]
 """
@@ -35,45 +39,55 @@ from bench_ingest import (
     _bodies,
 )
 
-from spanlink.receiver.ingest import decode_request, prepare_batch
-from spanlink.receiver.ingest._write import _COLUMNS, _MERGE, _STAGING_DDL
-from spanlink.receiver.storage import create_project
+from spanlink.receiver.ingest import decode_request, prepare_batch, write_batch
+from spanlink.receiver.ingest._write import _INSERT, _MERGE, merge_params
+from spanlink.receiver.search import SearchIndexer
+from spanlink.receiver.settings import Settings
+from spanlink.receiver.storage import create_app_engine, create_project
 
-SEARCH = (
-    "to_tsvector('english', left(name || ' ' || coalesce(status_message, '') || ' ' "
-    "|| coalesce(attributes->>'spanlink.input', '') || ' ' "
-    "|| coalesce(attributes->>'spanlink.output', ''), 100000))"
-)
-# Copies of ``spans`` for the comparison: without the search column (and its GIN index) but
-# with every other index; and with only the primary key and the attributes GIN.
+# A copy of ``spans`` with only the primary key and the attributes GIN, for comparison.
 CLONES = """
-CREATE TABLE spans_no_search (LIKE spans INCLUDING DEFAULTS);
-ALTER TABLE spans_no_search DROP COLUMN search;
-ALTER TABLE spans_no_search ADD PRIMARY KEY (project_id, trace_id, span_id);
-CREATE INDEX ON spans_no_search (project_id, name);
-CREATE INDEX ON spans_no_search (project_id, start_ns);
-CREATE INDEX ON spans_no_search (project_id, test_run_id) WHERE test_run_id IS NOT NULL;
-CREATE INDEX ON spans_no_search (project_id, test_case_id) WHERE test_case_id IS NOT NULL;
-CREATE INDEX ON spans_no_search (project_id, test_result_id) WHERE test_result_id IS NOT NULL;
-CREATE INDEX ON spans_no_search USING gin (attributes jsonb_path_ops);
-CREATE INDEX ON spans_no_search (project_id, test_run_id, test_case_id)
-    WHERE test_result_id IS NULL AND test_run_id IS NOT NULL;
 CREATE TABLE spans_minimal_indexes (LIKE spans INCLUDING DEFAULTS);
-ALTER TABLE spans_minimal_indexes DROP COLUMN search;
 ALTER TABLE spans_minimal_indexes ADD PRIMARY KEY (project_id, trace_id, span_id);
 CREATE INDEX ON spans_minimal_indexes USING gin (attributes jsonb_path_ops);
 """
 STEPS = [
     "decode: gunzip + protobuf parse",
     "rows: records, normalize, JSON encoding (prepare_batch)",
-    "COPY into the staging table (text, 25 columns)",
-    "merge: insert into spans + per-trace rollup (one statement)",
-    "  insert into spans alone (every index, search vector)",
-    "  the search vector alone: to_tsvector of name, status, input, output",
-    "  insert into spans without the search vector (other indexes kept)",
-    "  insert into spans without the search vector, only PK + attributes GIN",
+    "rows -> one array per column (merge_params)",
+    "merge: insert into spans + search queue + per-trace rollup (one statement)",
+    "  the insert into spans alone (every index)",
+    "  the insert into a copy of spans with only PK + attributes GIN",
+    "search indexer, after the commit: the batch's vectors into span_search",
+    "write_batch: the receiver's whole database work for a batch (one transaction)",
     "baseline: binary COPY into the minimal table",
 ]
+INDEXER_STEP = STEPS[6]
+WRITE_STEP = STEPS[7]
+
+
+def _backends(connection: psycopg.Connection[Any]) -> list[int]:
+    """Process ids of the Postgres backends serving the scratch database (this machine)."""
+    rows = connection.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(backends: list[int]) -> float:
+    """CPU seconds used so far by this process and by ``backends`` (read from /proc, so
+    only when Postgres runs on this machine; a backend that is gone counts nothing)."""
+    total = time.process_time()
+    for pid in backends:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+    return total
 
 
 def main() -> int:
@@ -84,32 +98,29 @@ def main() -> int:
     load_before = load_average()
     bodies = _bodies((21, 4 * (args.reps + 1)))
     times: dict[str, list[float]] = {step: [] for step in STEPS}
+    cpu: dict[str, list[float]] = {step: [] for step in STEPS}
     with scratch_database(args.database_url) as database_url:
         project = create_project(database_url, "breakdown")
+        settings = Settings(database_url=database_url, search_indexer=False)
+        engine = create_app_engine(settings)
+        indexer = SearchIndexer(settings, engine)
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute(MINIMAL_TABLE)
             connection.execute(CLONES)
-            connection.execute(_STAGING_DDL.replace("ON COMMIT DELETE ROWS", ""))
 
             def timed(step: str, sample: bool, work: Callable[[], Any]) -> Any:
+                backends = _backends(connection)
+                cpu_before = _cpu(backends)
                 started = time.perf_counter()
                 out = work()
                 if sample:
                     times[step].append(time.perf_counter() - started)
+                    cpu[step].append(_cpu(backends) - cpu_before)
                 return out
 
-            def stage(rows: list[tuple[Any, ...]]) -> None:
-                connection.execute("TRUNCATE spanlink_staging")
-                with connection.cursor().copy(
-                    f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN"
-                ) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-
-            def insert(table: str) -> Any:
-                return connection.execute(
-                    f"INSERT INTO {table} ({_COLUMNS}) SELECT {_COLUMNS} FROM spanlink_staging"
-                )
+            def insert(table: str, rows: list[tuple[Any, ...]]) -> Any:
+                statement = _INSERT.replace("INSERT INTO spans", f"INSERT INTO {table}", 1)
+                return connection.execute(statement, merge_params(project, rows))
 
             def rows_of(body: bytes, parse_only: bool = False) -> Any:
                 request = decode_request(body, "application/x-protobuf", "gzip", 1 << 26)[0]
@@ -139,26 +150,24 @@ def main() -> int:
                     partial(rows_of, first, parse_only=True),
                 )
                 rows = timed(STEPS[1], sample, partial(prepare_rows, request))
-                timed(STEPS[2], sample, partial(stage, rows))
-                timed(STEPS[3], sample, lambda: connection.execute(_MERGE))
-                stage(rows_of(second))
-                timed(STEPS[4], sample, lambda: insert("spans"))
-                timed(
-                    STEPS[5],
-                    sample,
-                    lambda: connection.execute(f"SELECT count({SEARCH}) FROM spanlink_staging"),
-                )
-                stage(rows_of(third))
-                timed(STEPS[6], sample, lambda: insert("spans_no_search"))
-                stage(rows_of(fourth))
-                timed(STEPS[7], sample, lambda: insert("spans_minimal_indexes"))
+                params = timed(STEPS[2], sample, partial(merge_params, project, rows))
+                timed(STEPS[3], sample, partial(connection.execute, _MERGE, params))
+                timed(INDEXER_STEP, sample, indexer.index_once)
+                timed(STEPS[4], sample, partial(insert, "spans", rows_of(second)))
+                timed(STEPS[5], sample, partial(insert, "spans_minimal_indexes", rows_of(third)))
                 minimal = _baseline_rows([first])[0]
                 timed(STEPS[8], sample, partial(copy_minimal, minimal))
+                fourth_rows = rows_of(fourth)
+                timed(WRITE_STEP, sample, partial(write_batch, engine, project, fourth_rows))
+                indexer.drain()
+        engine.dispose()
     print(f"Machine: {machine()}; load average before: {load_before}; after: {load_average()}")
-    print("| step (one 512-span batch) | median |")
-    print("| --- | ---: |")
+    print("| step (one 512-span batch) | median wall | median CPU (client + Postgres) |")
+    print("| --- | ---: | ---: |")
     for step in STEPS:
-        print(f"| {step} | {statistics.median(times[step]) * 1000:.1f} ms |")
+        wall = statistics.median(times[step]) * 1000
+        used = statistics.median(cpu[step]) * 1000
+        print(f"| {step} | {wall:.1f} ms | {used:.0f} ms |")
     return 0
 
 

@@ -27,6 +27,7 @@ from _receiver_bench import machine, percentile, receiver_process, scratch_datab
 from _report import add_database_url, append_section, load_average
 
 from spanlink.receiver.storage import create_api_key, create_project
+from spanlink.receiver.storage._search import SPAN_VECTOR
 
 SPANS_PER_TRACE = 30
 BIG_TRACE_SPANS = 1000
@@ -72,6 +73,14 @@ SELECT %(project)s,
        'spanlink.tracer', '0.1.0'
 FROM (SELECT g, g / %(per)s AS t, g %% %(per)s AS p
       FROM generate_series(%(first)s, %(last)s) AS g) AS s
+"""
+
+# What the search indexer stores for each span, in bulk.
+INDEX_SPANS = f"""
+INSERT INTO span_search (project_id, trace_id, span_id, search)
+SELECT project_id, trace_id, span_id, {SPAN_VECTOR.format(t="spans")}
+FROM spans WHERE project_id = %(project)s
+ON CONFLICT DO NOTHING
 """
 
 ROLL_UP = """
@@ -122,6 +131,10 @@ def ensure_huge_trace(database_url: str, project_id: int) -> str:
             ),
             {"project": project_id, "trace": trace},
         )
+        connection.execute(
+            INDEX_SPANS.replace("%(project)s", "%(project)s AND trace_id = %(trace)s"),
+            {"project": project_id, "trace": trace},
+        )
         connection.execute("ANALYZE spans")
     return trace
 
@@ -149,7 +162,7 @@ def load(database_url: str, project_id: int, total: int) -> str:
     with psycopg.connect(database_url, autocommit=True) as connection:
         indexes = connection.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-            "AND tablename IN ('spans', 'traces') AND indexname NOT LIKE '%%pkey'"
+            "AND tablename IN ('spans', 'traces', 'span_search') AND indexname NOT LIKE '%%pkey'"
         ).fetchall()
         for name, _ in indexes:
             connection.execute(f'DROP INDEX "{name}"')
@@ -172,11 +185,14 @@ def load(database_url: str, project_id: int, total: int) -> str:
         big_first = ordinary + SPANS_PER_TRACE  # keep clear of the last ordinary trace
         insert_trace(connection, project_id, -1, big_first, BIG_TRACE_SPANS)
         connection.execute(ROLL_UP, {"project": project_id})
+        print("  search vectors...", flush=True)
+        connection.execute(INDEX_SPANS, {"project": project_id})
         print("  rebuilding indexes...", flush=True)
         for _, definition in indexes:
             connection.execute(definition)
         connection.execute("VACUUM ANALYZE spans")
         connection.execute("VACUUM ANALYZE traces")
+        connection.execute("VACUUM ANALYZE span_search")
         row = connection.execute("SELECT md5('t' || -1)").fetchone()
         count = connection.execute("SELECT count(*) FROM spans").fetchone()
     assert row is not None and count is not None

@@ -33,6 +33,7 @@ __all__ = [
     "cli",
     "client",
     "database_url",
+    "migrated_database",
     "project",
     "receiver",
     "server_url",
@@ -108,9 +109,9 @@ def server_url() -> Iterator[str]:
             os.environ["SPANLINK_DATA_DIR"] = previous
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url: str) -> Iterator[str]:
-    """A migrated database of its own for this test session, dropped afterwards."""
+@contextmanager
+def migrated_database(server_url: str) -> Iterator[str]:
+    """A new migrated database on the server of ``server_url``, dropped afterwards."""
     name = f"spanlink_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -123,6 +124,13 @@ def database_url(server_url: str) -> Iterator[str]:
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A migrated database of its own for this test session, dropped afterwards."""
+    with migrated_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

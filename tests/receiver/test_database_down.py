@@ -24,6 +24,9 @@ from receiver_helpers import count_rows, make_request, make_span, post_proto, sp
 from spanlink.receiver.server import RunningReceiver, start_in_thread
 from spanlink.receiver.settings import Settings
 
+#: What an ingest batch's write sends (the statement that inserts into ``spans``).
+INGEST_WRITE = b"INSERT INTO spans"
+
 
 class CuttableProxy:
     """Forwards loopback TCP to Postgres until told to fail."""
@@ -64,8 +67,8 @@ class CuttableProxy:
             threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket, to_server: bool) -> None:
-        # Only the COMMIT of a transaction that wrote with COPY (an ingest batch) is cut:
-        # the receiver's background work (enrichment, linking, heartbeats) commits too.
+        # Only the COMMIT of a transaction that wrote an ingest batch is cut: the receiver's
+        # background work (enrichment, linking, search indexing, heartbeats) commits too.
         copied = False
         try:
             while True:
@@ -77,7 +80,7 @@ class CuttableProxy:
                     self.freeze()  # mid-statement, on a connection in use
                 self._flowing.wait()  # frozen: hold the bytes, answer nothing
                 if to_server:
-                    copied = copied or b"COPY" in data
+                    copied = copied or INGEST_WRITE in data
                     if copied and self.cut_on is not None and self.cut_on in data:
                         self.cut_on = None
                         self.cuts += 1
@@ -227,10 +230,10 @@ def test_a_frozen_database_answers_503_within_the_deadline_and_nothing_is_lost(
     ) as client:
         assert post_proto(client, _batch(trace_id())).status_code == 200  # key now cached
 
-        # The database freezes while a batch is being written (its COPY is held), then
+        # The database freezes while a batch is being written (its insert is held), then
         # more batches arrive while it stays frozen.
         frozen_batch = trace_id()
-        proxy.freeze_on = b"COPY"
+        proxy.freeze_on = INGEST_WRITE
         in_flight = post_proto(client, _batch(frozen_batch))
         assert in_flight.status_code == 503, in_flight.text
         assert in_flight.headers["retry-after"] == "3"

@@ -23,7 +23,7 @@ def test_the_filter_indexes_are_in_place(database_url: str) -> None:
     assert "(project_id, service_name, start_ns DESC, trace_id)" in indexes["traces_service_errors"]
     assert "(project_id, test_run_id, trace_id)" in indexes["spans_test_run_trace"]
     assert "spans_test_run" not in indexes  # replaced by the covering one
-    assert head_revision() == "0008_query_indexes"
+    assert head_revision() == "0009_span_search"
 
 
 def test_the_planner_uses_them(database_url: str) -> None:

@@ -29,6 +29,7 @@ from spanlink.receiver.enrichment import EnrichmentService, default_plugins
 from spanlink.receiver.evaluation import EvaluationService, EvaluatorRegistry
 from spanlink.receiver.ingest import CommitListener
 from spanlink.receiver.redaction import IngestRedaction, RedactionConfig, RulesCache, load_config
+from spanlink.receiver.search import SearchIndexer
 from spanlink.receiver.settings import Settings
 from spanlink.receiver.storage import (
     DatabaseRejected,
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     redaction = RulesCache(load_redaction, settings.redaction_cache_seconds)
     enrichment = EnrichmentService(settings, engine)
+    indexer = SearchIndexer(settings, engine)
     evaluators = EvaluatorRegistry()
     evaluation = EvaluationService(settings, engine, evaluators, redaction)
     testruns = TestRunService(settings, engine, redaction, evaluation)
@@ -91,9 +93,11 @@ def create_app(settings: Settings) -> FastAPI:
         await testruns.start()
         try:
             await enrichment.start()
+            await indexer.start()
             try:
                 yield
             finally:
+                await indexer.stop()
                 await enrichment.stop()
         finally:
             await testruns.stop()
@@ -125,7 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.testruns = testruns
     app.state.evaluators = evaluators
     app.state.evaluation = evaluation
-    listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit]
+    app.state.search_indexer = indexer
+    listeners: list[CommitListener] = [enrichment.on_commit, testruns.on_commit, indexer.on_commit]
     app.state.commit_listeners = listeners
 
     @app.exception_handler(DatabaseUnavailable)

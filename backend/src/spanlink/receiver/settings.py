@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     #: Plugin settings by plugin name, handed to the plugins as ``context["config"]``
     #: (JSON in ``SPANLINK_ENRICHMENT_PLUGIN_CONFIG``, e.g. ``{"anomaly": {...}}``).
     enrichment_plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Full-text search indexing (``spanlink.receiver.search``).
+    #: Index stored spans for search in this process (every receiver process may; they
+    #: share the queue). Off, spans are still found, by computing their vectors per search.
+    search_indexer: bool = True
+    #: Batches this process indexes at once (each one Postgres backend while it runs).
+    search_index_workers: int = Field(default=2, ge=1, le=16)
+    #: Seconds between looks at the search queue when this process queued nothing.
+    search_index_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    #: Deadline of one indexed batch's statement (at most 512 spans), in seconds.
+    search_index_deadline_s: float = Field(default=10.0, gt=0, le=600)
     #: Linking strategy name (``hybrid`` or ``trace_id``; plugins may add more).
     linking_strategy: str = "hybrid"
     #: Seconds between orphan sweeps (spans with a test run and case but no result).

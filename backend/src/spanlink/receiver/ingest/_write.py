@@ -1,9 +1,11 @@
 """Store a batch of span rows in one transaction: all of it or none of it.
 
-A batch is copied (``COPY``) into a per-connection temporary staging table, then merged
-into ``spans`` with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (a re-sent span adds
-nothing) and rolled up into ``traces`` in the same statement. Spans' evaluation events
-become scores in the same transaction (``_scores``).
+One statement per batch: the rows are sent as one array per column (binary parameters),
+inserted into ``spans`` with ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``
+(a re-sent span adds nothing; ``COPY`` is not allowed under row-level security), and the
+inserted ones are queued for the search indexer (``span_search_queue``: full-text vectors
+are computed after the commit, see ``receiver.search``) and rolled up into ``traces``.
+Spans' evaluation events become scores in the same transaction (``_scores``).
 """
 
 from __future__ import annotations
@@ -38,32 +40,16 @@ class IngestResult:
 
 _COLUMNS = ", ".join(SPAN_COPY_COLUMNS)
 
-_STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS spanlink_staging (
-    project_id bigint, trace_id text, span_id text, parent_span_id text, name text,
-    kind text, start_ns bigint, end_ns bigint, duration_ns bigint, status_code text,
-    status_message text, environment text, service_name text, test_run_id text,
-    test_case_id text, test_result_id text, model text, input_tokens bigint,
-    output_tokens bigint, attributes jsonb, events jsonb, links jsonb, resource jsonb,
-    scope_name text, scope_version text
-) ON COMMIT DELETE ROWS
-"""
-
 _INT64_MAX = INT64_MAX
+#: Spans per row of ``span_search_queue``: what the indexer takes in one transaction.
+SEARCH_QUEUE_PART = 512
 _INT32_MAX = 2**31 - 1
 
-# One statement: insert the new spans, roll the inserted ones up into their traces. Sums
+# One statement: insert the new spans, queue them for the search indexer (parts of at most
+# SEARCH_QUEUE_PART spans: one indexer transaction each), roll them up into their traces. Sums
 # saturate at the column's maximum (a bigint overflow would refuse the trace's every
 # later batch); count(*) in a batch is bounded by the spans-per-request cap.
-_MERGE = f"""
-WITH inserted AS (
-    INSERT INTO spans ({_COLUMNS})
-    SELECT {_COLUMNS} FROM spanlink_staging
-    ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-    RETURNING project_id, trace_id, parent_span_id, name, start_ns, end_ns, status_code,
-              environment, service_name, test_run_id, test_case_id, test_result_id,
-              input_tokens, output_tokens
-), grouped AS (
+_ROLLUP = f"""grouped AS (
     SELECT project_id, trace_id,
            min(start_ns) AS start_ns, max(end_ns) AS end_ns,
            coalesce((array_agg(name ORDER BY start_ns) FILTER (WHERE parent_span_id IS NULL))[1],
@@ -82,6 +68,13 @@ WITH inserted AS (
            least(coalesce(sum(output_tokens), 0), {_INT64_MAX})::bigint AS output_tokens
     FROM inserted
     GROUP BY project_id, trace_id
+), queued AS (
+    INSERT INTO span_search_queue (project_id, trace_ids, span_ids)
+    SELECT project_id, array_agg(trace_id), array_agg(span_id)
+    FROM (SELECT project_id, trace_id, span_id,
+                 (row_number() OVER () - 1) / {SEARCH_QUEUE_PART} AS part
+          FROM inserted) numbered
+    GROUP BY project_id, part
 ), upserted AS (
     INSERT INTO traces AS t (project_id, trace_id, start_ns, end_ns, root_name, has_root,
                              span_count, error_count, environment, service_name, test_run_id,
@@ -113,6 +106,54 @@ WITH inserted AS (
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted)
 """
+
+#: The columns of the inserted spans the rollup and the search queue read.
+_ROLLUP_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "environment",
+    "service_name",
+    "test_run_id",
+    "test_case_id",
+    "test_result_id",
+    "input_tokens",
+    "output_tokens",
+)
+_INTEGER_COLUMNS = frozenset({"start_ns", "end_ns", "input_tokens", "output_tokens"})
+
+_JSON_COLUMNS = frozenset({"attributes", "events", "links", "resource"})
+_BIGINT_COLUMNS = _INTEGER_COLUMNS | {"duration_ns"}
+_BATCH_COLUMNS = SPAN_COPY_COLUMNS[1:]  # the project id is one parameter for all
+_ARRAYS = ", ".join(
+    f"%({c})b::{'bigint' if c in _BIGINT_COLUMNS else 'text'}[]" for c in _BATCH_COLUMNS
+)
+_VALUES = ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in _BATCH_COLUMNS)
+
+# Insert what is new (a re-sent span adds nothing) ...
+_INSERT = f"""
+INSERT INTO spans ({_COLUMNS})
+SELECT %(project_id)s::bigint, {_VALUES}
+FROM unnest({_ARRAYS}) AS batch({", ".join(_BATCH_COLUMNS)})
+ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"""
+# ... and queue and roll up what was inserted, in the same statement.
+_MERGE = f"""
+WITH inserted AS ({_INSERT}
+    RETURNING project_id, {", ".join(_ROLLUP_COLUMNS)}
+), {_ROLLUP}"""
+
+
+def merge_params(project_id: int, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The parameters of ``_INSERT`` and ``_MERGE`` for ``rows``: one array per column."""
+    params: dict[str, Any] = {"project_id": project_id}
+    for column, values in zip(_BATCH_COLUMNS, list(zip(*rows, strict=True))[1:], strict=True):
+        params[column] = list(values)
+    return params
+
 
 #: Called after a batch committed with ``(project_id, trace ids with new spans)``.
 CommitListener = Callable[[int, frozenset[str]], None]
@@ -148,12 +189,11 @@ def write_batch(
 def _write(
     engine: Engine, project_id: int, rows: list[tuple[Any, ...]], refused: list[str] | None
 ) -> int:
-    """Stage and merge ``rows`` in one transaction; with ``refused``, part by part (below)."""
+    """Store ``rows`` in one transaction; with ``refused``, part by part (below)."""
     with project_transaction(engine, project_id) as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor:
-            cursor.execute(_STAGING_DDL)
             if refused is None:
                 inserted = _merge(connection, cursor, project_id, rows)
             else:
@@ -162,10 +202,7 @@ def _write(
 
 
 def _merge(connection: Any, cursor: Any, project_id: int, rows: list[tuple[Any, ...]]) -> int:
-    with cursor.copy(f"COPY spanlink_staging ({_COLUMNS}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    cursor.execute(_MERGE)
+    cursor.execute(_MERGE, merge_params(project_id, rows))
     counts = cursor.fetchone()
     store_event_scores(connection, project_id, rows)  # same transaction as the spans
     return int(counts[0]) if counts else 0
@@ -184,7 +221,6 @@ def _merge_parts(
     try:
         with database_errors():
             inserted = _merge(connection, cursor, project_id, rows)
-            cursor.execute("TRUNCATE spanlink_staging")  # the next part stages afresh
     except DatabaseRejected as error:
         cursor.execute("ROLLBACK TO SAVEPOINT spanlink_part")
         if len(rows) == 1:

@@ -1,7 +1,8 @@
 """Table definitions (SQLAlchemy Core) for queries; the DDL itself lives in ``migrations/``.
 
-Tenancy: every table except ``projects`` and ``api_keys`` carries ``project_id`` and has a
-row-level-security policy keyed on the ``spanlink.project_id`` setting (see ``_engine``).
+Tenancy: every table except ``projects``, ``api_keys`` and ``span_search_queue`` (ids only)
+carries ``project_id`` and has a row-level-security policy keyed on the
+``spanlink.project_id`` setting (see ``_engine``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
 __all__ = [
     "APP_ROLE",
@@ -26,6 +27,8 @@ __all__ = [
     "metadata",
     "projects",
     "scores",
+    "span_search",
+    "span_search_queue",
     "spans",
     "test_results",
     "test_runs",
@@ -86,10 +89,9 @@ spans = Table(
     Column("scope_name", Text),
     Column("scope_version", Text),
     Column("received_at", DateTime(timezone=True)),
-    Column("search", TSVECTOR),
 )
 
-#: Columns written at ingest, in COPY order (``received_at`` and ``search`` are computed).
+#: Columns written at ingest, in COPY order (``received_at`` is the database's).
 SPAN_COPY_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -116,6 +118,34 @@ SPAN_COPY_COLUMNS: tuple[str, ...] = (
     "resource",
     "scope_name",
     "scope_version",
+)
+
+#: A span's full-text vector, filled by the search indexer after ingest (``receiver.search``);
+#: ``search`` is null and ``error`` says why for a span that could not be indexed.
+span_search = Table(
+    "span_search",
+    metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("trace_id", Text, primary_key=True),
+    Column("span_id", Text, primary_key=True),
+    Column("search", TSVECTOR),
+    Column("error", Text),
+    Column("indexed_at", DateTime(timezone=True)),
+)
+
+#: Spans stored and not indexed yet: one row per ingest batch (ids only, no content), so
+#: this table is read across projects by the indexer and carries no row-level security.
+span_search_queue = Table(
+    "span_search_queue",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("trace_ids", ARRAY(Text), nullable=False),
+    Column("span_ids", ARRAY(Text), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("queued_at", DateTime(timezone=True)),
 )
 
 traces = Table(
@@ -210,6 +240,7 @@ scores = Table(
 #: Tables guarded by row-level security on ``project_id``.
 RLS_TABLES: tuple[str, ...] = (
     "spans",
+    "span_search",
     "traces",
     "trace_enrichments",
     "test_runs",

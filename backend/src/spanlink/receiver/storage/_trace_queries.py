@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from spanlink.receiver.storage._bounds import bound_indexed
+from spanlink.receiver.storage._search import span_matches, trace_has_text
 from spanlink.receiver.storage._tables import (
     scores,
     spans,
@@ -133,18 +134,14 @@ def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
     )
 
 
-def _text_match(q: str) -> ColumnElement[bool]:
-    return spans.c.search.op("@@")(func.websearch_to_tsquery(literal_column("'english'"), q))
-
-
 #: Above this many matching spans (the planner's estimate, from the lexeme statistics of
-#: the search column), a text search walks the traces newest first and checks each for a
+#: the stored vectors), a text search walks the traces newest first and checks each for a
 #: matching span, instead of collecting every matching span's trace first; its total is
 #: then extrapolated from the walk.
 COMMON_TEXT_SPANS = 20_000
 
 _ESTIMATE_MATCHES = text(
-    "EXPLAIN (FORMAT JSON) SELECT 1 FROM spans WHERE project_id = :project_id "
+    "EXPLAIN (FORMAT JSON) SELECT 1 FROM span_search WHERE project_id = :project_id "
     "AND search @@ websearch_to_tsquery('english', :q)"
 )
 
@@ -195,7 +192,7 @@ def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
     if f.name is not None:
         span_where.append(s.name == bound_indexed(f.name))
     if f.q is not None:
-        span_where.append(_text_match(f.q))
+        span_where.append(span_matches(project_id, f.q))
     if span_where:
         if f.root_only:
             span_where.append(s.parent_span_id.is_(None))
@@ -296,10 +293,7 @@ def _list_common_text(
         .subquery("candidates")
     )
     c = candidates.c
-    s = spans.c
-    probe = [s.project_id == c.project_id, s.trace_id == c.trace_id, _text_match(f.q)]
-    if f.root_only:
-        probe.append(s.parent_span_id.is_(None))
+    probe = trace_has_text(project_id, c.trace_id, f.q, f.root_only)
     # The window numbers the candidates before the match is checked (a condition above a
     # window function is not pushed below it), so the last row's number is how many
     # candidates the page walked.
@@ -307,7 +301,7 @@ def _list_common_text(
         connection.execute(
             _page_select(candidates)
             .add_columns(c.walked)
-            .where(select(literal_column("1")).where(*probe).exists())
+            .where(probe)
             .order_by(c.start_ns.desc(), c.trace_id)
             .limit(limit)
             .offset(offset)
