@@ -55,6 +55,29 @@ def latency_row(label: str, values: list[float]) -> str:
     )
 
 
+def parse_rounds(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    *,
+    rounds: int,
+    minimum: int,
+    figure: str,
+    unit: str = "interleaved rounds",
+) -> argparse.Namespace:
+    """Add ``--rounds`` and ``--write`` to ``parser``, then parse ``argv``.
+
+    ``--rounds`` defaults to ``rounds`` and must be at least ``minimum`` (``figure`` says
+    why). Options the script does not know are ignored: ``run_all.py`` passes every script
+    the same flags.
+    """
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"{unit} (>= {minimum})")
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args, _ = parser.parse_known_args(argv)
+    if args.rounds < minimum:
+        parser.error(f"--rounds must be at least {minimum} (the figure is {figure})")
+    return args
+
+
 def add_database_url(parser: argparse.ArgumentParser, *environment: str) -> None:
     """``--database-url``: the Postgres server to make scratch databases on.
 
