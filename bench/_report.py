@@ -1,8 +1,9 @@
 """What every benchmark reports besides its figures, written once.
 
 The machine and load-average lines, the command line a section quotes, percentiles and the
-``p50 | p95 | p99`` table row, the ``--database-url`` option, and appending a section to
-``RESULTS.md``. Standard library only, so the scripts that start no receiver can use it too.
+``p50 | p95 | p99`` table row, the ``--rounds``/``--write`` and ``--database-url`` options, and
+printing a section and appending it to ``RESULTS.md``. Standard library only, so the scripts
+that start no receiver can use it too.
 """
 
 from __future__ import annotations
