@@ -19,11 +19,9 @@ from typing import Any, NamedTuple
 
 import httpx
 import psycopg
-
-# Re-exported: the scripts that start a receiver take them from here.
 from _report import add_database_url, load_average
-from _report import machine as machine
-from _report import percentile as percentile
+from _report import machine as machine  # re-exported: the receiver scripts import it from here
+from _report import percentile as percentile  # re-exported, likewise
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status

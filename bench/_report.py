@@ -1,8 +1,9 @@
 """What every benchmark reports besides its figures, written once.
 
 The machine and load-average lines, the command line a section quotes, percentiles and the
-``p50 | p95 | p99`` table row, the ``--database-url`` option, and appending a section to
-``RESULTS.md``. Standard library only, so the scripts that start no receiver can use it too.
+``p50 | p95 | p99`` table row, the ``--rounds``/``--write`` and ``--database-url`` options, and
+printing a section and appending it to ``RESULTS.md``. Standard library only, so the scripts
+that start no receiver can use it too.
 """
 
 from __future__ import annotations
@@ -53,6 +54,29 @@ def latency_row(label: str, values: list[float]) -> str:
         f"| {label} | {len(values)} | {percentile(values, 0.50):.1f} ms | "
         f"{percentile(values, 0.95):.1f} ms | {percentile(values, 0.99):.1f} ms |"
     )
+
+
+def parse_rounds(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    *,
+    rounds: int,
+    minimum: int,
+    figure: str,
+    unit: str = "interleaved rounds",
+) -> argparse.Namespace:
+    """Add ``--rounds`` and ``--write`` to ``parser``, then parse ``argv``.
+
+    ``--rounds`` defaults to ``rounds`` and must be at least ``minimum`` (``figure`` says
+    why). Options the script does not know are ignored: ``run_all.py`` passes every script
+    the same flags.
+    """
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"{unit} (>= {minimum})")
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args, _ = parser.parse_known_args(argv)
+    if args.rounds < minimum:
+        parser.error(f"--rounds must be at least {minimum} (the figure is {figure})")
+    return args
 
 
 def add_database_url(parser: argparse.ArgumentParser, *environment: str) -> None:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from _report import append_section, load_average, load_line
+from _report import append_section, load_average, load_line, parse_rounds
 
 from spanlink.receiver.compare import CaseResult, RunRecord, compare_runs, diff_traces
 from spanlink.tracer.model import Score, SpanRecord, Trace
@@ -259,15 +259,11 @@ def p95(values: Sequence[float]) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40, help="calls per case (>= 20)")
-    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
     parser.add_argument(
         "--api", action="store_true", help="also through the API on a receiver process"
     )
     parser.add_argument("--database-url", help="Postgres server for --api (default: embedded)")
-    args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
-    if args.rounds < 20:
-        parser.error("--rounds must be at least 20 (the figure is a p95)")
+    args = parse_rounds(parser, argv, rounds=40, minimum=20, figure="a p95", unit="calls per case")
 
     ta, costs_a = agent_trace(1000, "a", 0)
     tb, costs_b = agent_trace(1000, "b", 1)

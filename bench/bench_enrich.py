@@ -35,7 +35,7 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
-from _report import append_section, load_average, load_line
+from _report import append_section, load_average, load_line, parse_rounds
 
 from spanlink.tracer.model import SpanRecord, Trace
 from spanlink.tracer.plugins import (
@@ -214,12 +214,8 @@ def per_trace_ms(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
     parser.add_argument("--traces", type=int, default=300, help="traces per side per round")
-    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
-    args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
-    if args.rounds < 5:
-        parser.error("--rounds must be at least 5 (the figure is a median of >= 5 rounds)")
+    args = parse_rounds(parser, argv, rounds=7, minimum=5, figure="a median of >= 5 rounds")
 
     traces = [build_trace(i) for i in range(10)]
     assert all(len(t.spans) == 100 for t in traces)

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from _report import append_section, load_average, load_line
+from _report import append_section, load_average, load_line, parse_rounds
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -262,12 +262,8 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
     parser.add_argument("--calls", type=int, default=20000, help="calls per round and side")
-    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
-    args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
-    if args.rounds < 5:
-        parser.error("--rounds must be at least 5 (the figure is a median of >= 5 rounds)")
+    args = parse_rounds(parser, argv, rounds=7, minimum=5, figure="a median of >= 5 rounds")
     content.configure_content(enabled=True)  # content capture on, whatever the environment
     load_before = load_average()
     gen_calls = max(args.calls // 20, 50)

@@ -8,19 +8,10 @@ as fixtures for the whole suite) and the ``*_helpers`` modules.
 
 from __future__ import annotations
 
-from receiver_fixtures import api_key, cli, client, database_url, project, receiver, server_url
 from services import require_service
 
-# ``pytester`` for the pytest plugin's tests (tests/pytest_plugin).
-pytest_plugins = ["pytester"]
+# ``pytester`` for the pytest plugin's tests (tests/pytest_plugin); the fixtures of
+# ``receiver_fixtures`` (database_url, receiver, project, api_key, client, cli...) everywhere.
+pytest_plugins = ["pytester", "receiver_fixtures"]
 
-__all__ = [
-    "api_key",
-    "cli",
-    "client",
-    "database_url",
-    "project",
-    "receiver",
-    "require_service",
-    "server_url",
-]
+__all__ = ["require_service"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,18 @@ def js_cost(usd: float) -> str:
     return f"${usd:.{4 if usd < 10 else 2}f}"
 
 
+@contextmanager
+def _chat(tracer: Any, model: str, input_tokens: int, output_tokens: int) -> Iterator[Any]:
+    """An OpenAI chat span with token usage (so the cost plugin prices it), current inside."""
+    with tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as chat:
+        chat.set_attribute("gen_ai.operation.name", "chat")
+        chat.set_attribute("gen_ai.provider.name", "openai")
+        chat.set_attribute("gen_ai.request.model", model)
+        chat.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+        chat.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+        yield chat
+
+
 def send_agent_trace(base_url: str, key: str, environment: str = "staging") -> str:
     """An agent run (two LLM calls, a tool with an HTTP call, a failing tool) sent with the
     stock OpenTelemetry SDK and OTLP/HTTP exporter; returns the trace id."""
@@ -96,12 +110,7 @@ def send_agent_trace(base_url: str, key: str, environment: str = "staging") -> s
         root.set_attribute("gen_ai.operation.name", "invoke_agent")
         root.set_attribute("gen_ai.agent.name", "planner")
         root.set_attribute("spanlink.input", json.dumps({"question": "Trip to Lisbon?"}))
-        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as chat:
-            chat.set_attribute("gen_ai.operation.name", "chat")
-            chat.set_attribute("gen_ai.provider.name", "openai")
-            chat.set_attribute("gen_ai.request.model", "gpt-4o")
-            chat.set_attribute("gen_ai.usage.input_tokens", 1200)
-            chat.set_attribute("gen_ai.usage.output_tokens", 350)
+        with _chat(tracer, "gpt-4o", 1200, 350) as chat:
             chat.set_attribute(
                 "gen_ai.input.messages",
                 json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Lisbon?"}]}]),
@@ -126,12 +135,8 @@ def send_agent_trace(base_url: str, key: str, environment: str = "staging") -> s
                 book.record_exception(error)
                 book.set_status(Status(StatusCode.ERROR, "no seats left"))
                 book.set_attribute("error.type", "RuntimeError")
-        with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as chat:
-            chat.set_attribute("gen_ai.operation.name", "chat")
-            chat.set_attribute("gen_ai.provider.name", "openai")
-            chat.set_attribute("gen_ai.request.model", "gpt-4o-mini")
-            chat.set_attribute("gen_ai.usage.input_tokens", 300)
-            chat.set_attribute("gen_ai.usage.output_tokens", 20)
+        with _chat(tracer, "gpt-4o-mini", 300, 20):
+            pass
     provider.shutdown()
     return f"{root.get_span_context().trace_id:032x}"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from plugin_helpers import write_distribution
-from pytest_plugin_helpers import EVALUATORS
+from pytest_plugin_helpers import EVALUATORS, child_env
 
 collect_ignore = ["sample"]
 
@@ -21,6 +21,15 @@ def evaluators_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         site, "sample-evaluators", "1.0", {"spanlink": {"sample_evaluators": "sample_evaluators"}}
     )
     return site
+
+
+@pytest.fixture
+def child_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """``pytester`` whose subprocess sessions run in ``child_env()``: our environment without
+    trace context or spanlink settings."""
+    for key, value in child_env().items():
+        monkeypatch.setenv(key, value)
+    return pytester
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import metadata
 
 import pytest
-from pytest_plugin_helpers import PLUGIN, child_env
+from pytest_plugin_helpers import PLUGIN
 
 OFF_CHECKS = """
 import sys
@@ -27,46 +27,30 @@ def test_the_plugin_is_installed_as_a_pytest11_entry_point() -> None:
     assert entry.value == "spanlink.pytest._plugin"
 
 
-def test_off_by_default_nothing_is_imported_or_installed(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in child_env().items():
-        monkeypatch.setenv(key, value)
-    pytester.makepyfile(OFF_CHECKS)
-    result = pytester.runpytest_subprocess(*PLUGIN, "--strict-markers")
+def test_off_by_default_nothing_is_imported_or_installed(child_pytester: pytest.Pytester) -> None:
+    child_pytester.makepyfile(OFF_CHECKS)
+    result = child_pytester.runpytest_subprocess(*PLUGIN, "--strict-markers")
     result.assert_outcomes(passed=2)
     assert "spanlink" not in "\n".join(result.outlines[-3:])
 
 
-def test_the_ini_option_turns_it_on(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in child_env().items():
-        monkeypatch.setenv(key, value)
-    pytester.makeini("[pytest]\nspanlink = true\nspanlink_url = http://127.0.0.1:9\n")
-    pytester.makepyfile("def test_one():\n    pass\n")
-    result = pytester.runpytest_subprocess(*PLUGIN, "--spanlink-flush-timeout", "0")
+def test_the_ini_option_turns_it_on(child_pytester: pytest.Pytester) -> None:
+    child_pytester.makeini("[pytest]\nspanlink = true\nspanlink_url = http://127.0.0.1:9\n")
+    child_pytester.makepyfile("def test_one():\n    pass\n")
+    result = child_pytester.runpytest_subprocess(*PLUGIN, "--spanlink-flush-timeout", "0")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*= spanlink =*", "run *: 1 cases: 1 passed"])
 
 
-def test_a_bad_url_is_a_usage_error(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in child_env().items():
-        monkeypatch.setenv(key, value)
-    pytester.makepyfile("def test_one():\n    pass\n")
-    result = pytester.runpytest_subprocess(*PLUGIN, "--spanlink", "--spanlink-url", "ftp://x")
+def test_a_bad_url_is_a_usage_error(child_pytester: pytest.Pytester) -> None:
+    child_pytester.makepyfile("def test_one():\n    pass\n")
+    result = child_pytester.runpytest_subprocess(*PLUGIN, "--spanlink", "--spanlink-url", "ftp://x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--spanlink-url 'ftp://x' is not an http(s) URL*"])
 
 
-def test_the_fixture_works_without_the_plugin_on(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in child_env().items():
-        monkeypatch.setenv(key, value)
-    pytester.makepyfile(
+def test_the_fixture_works_without_the_plugin_on(child_pytester: pytest.Pytester) -> None:
+    child_pytester.makepyfile(
         """
         import pytest
         from opentelemetry import trace
@@ -87,5 +71,5 @@ def test_the_fixture_works_without_the_plugin_on(
                 spanlink.score("quality", float("nan"))
         """
     )
-    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly")
+    result = child_pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly")
     result.assert_outcomes(passed=3)

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from pytest_plugin_helpers import PLUGIN, child_env
+from pytest_plugin_helpers import PLUGIN
 
 from spanlink.pytest._session import spool_key
 
@@ -48,9 +48,7 @@ def _two_sessions(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, provider: str
 ) -> tuple[Path, Path, list[str]]:
     """Run one session per key, receiver down; the user cache and shared temporary folders
-    and the spool folder names expected."""
-    for name, value in child_env().items():
-        monkeypatch.setenv(name, value)
+    and the spool folder names expected. ``pytester`` is ``child_pytester``."""
     cache_home, shared_tmp = tmp_path / "user-cache", tmp_path / "shared-tmp"
     shared_tmp.mkdir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
@@ -70,10 +68,10 @@ def _assert_no_key_on_disk(root: Path) -> None:
 
 
 def test_without_pytest_cache_spans_wait_in_a_private_folder_per_receiver_and_key(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    child_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     cache_home, shared_tmp, expected = _two_sessions(
-        pytester, monkeypatch, tmp_path, "no:cacheprovider"
+        child_pytester, monkeypatch, tmp_path, "no:cacheprovider"
     )
     base = cache_home / "spanlink" / "pytest"
     assert sorted(p.name for p in base.iterdir()) == expected
@@ -86,10 +84,10 @@ def test_without_pytest_cache_spans_wait_in_a_private_folder_per_receiver_and_ke
 
 
 def test_with_pytest_cache_the_spool_is_keyed_too(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    child_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cache_home, _, expected = _two_sessions(pytester, monkeypatch, tmp_path, "cacheprovider")
-    spanlink_cache = pytester.path / ".pytest_cache" / "d" / "spanlink"
+    cache_home, _, expected = _two_sessions(child_pytester, monkeypatch, tmp_path, "cacheprovider")
+    spanlink_cache = child_pytester.path / ".pytest_cache" / "d" / "spanlink"
     assert sorted(p.name for p in spanlink_cache.iterdir()) == expected
     _assert_no_key_on_disk(spanlink_cache)
     assert not cache_home.exists()

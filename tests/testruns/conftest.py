@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import receiver_fixtures
+from socket_helpers import open_socket, register
 
 _here = Path(__file__).resolve().parent
 
@@ -98,6 +99,21 @@ def wait_run(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} did not get there in {timeout} s: {run}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def endpoint_peer(receiver: Any, project: Any) -> Callable[..., AbstractContextManager[Any]]:
+    """``with endpoint_peer("f", streaming=True) as ws``: a raw WebSocket peer of the live
+    receiver, under this test's project key, that has registered those functions (default
+    ``f``); the test speaks the protocol by hand (``socket_helpers``)."""
+
+    @contextmanager
+    def connect(*names: str, **options: Any) -> Iterator[Any]:
+        with open_socket(receiver, project.api_key) as ws:
+            register(ws, *names, **options)
+            yield ws
+
+    return connect
 
 
 @pytest.fixture

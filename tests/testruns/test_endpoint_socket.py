@@ -69,15 +69,13 @@ def test_every_bad_message_gets_an_error_and_the_connection_stays(peer: ClientCo
 
 
 def test_disconnect_mid_invocation_fails_the_result_with_the_reason(
-    receiver: RunningReceiver,
-    project: Any,
     client: httpx.Client,
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
+    endpoint_peer: Any,
 ) -> None:
     monkeypatch.setattr(_runs, "ENDPOINT_WAIT_S", 0.3)
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f")
+    with endpoint_peer("f") as ws:
         cases = [{"id": "a", "inputs": {"x": 1}}, {"id": "b", "inputs": {"x": 2}}]
         created = client.post(
             "/api/v1/test-runs", json={"function": "f", "cases": cases, "concurrency": 1}
@@ -120,15 +118,13 @@ def test_receiver_pings_and_closes_silent_connections(database_url: str, project
 
 
 def test_unanswered_invocation_times_out_and_is_cancelled(
-    receiver: RunningReceiver,
-    project: Any,
     client: httpx.Client,
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
+    endpoint_peer: Any,
 ) -> None:
     monkeypatch.setattr(_runs, "RESULT_MARGIN_S", 0.2)
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f")
+    with endpoint_peer("f") as ws:
         created = client.post(
             "/api/v1/test-runs",
             json={"function": "f", "cases": [{"inputs": {}}], "timeout_s": 0.3},
@@ -151,10 +147,9 @@ def test_unanswered_invocation_times_out_and_is_cancelled(
 
 
 def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
-    receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
+    client: httpx.Client, run_waiter: Any, endpoint_peer: Any
 ) -> None:
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f")
+    with endpoint_peer("f") as ws:
         created = client.post(
             "/api/v1/test-runs",
             json={
@@ -184,11 +179,8 @@ def test_nul_characters_in_inputs_and_answers_are_stored_replaced(
         assert result["error"] == "E\ufffd: m\ufffd"
 
 
-def test_message_far_over_the_limit_closes_with_1009(
-    receiver: RunningReceiver, project: Any
-) -> None:
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws)
+def test_message_far_over_the_limit_closes_with_1009(endpoint_peer: Any) -> None:
+    with endpoint_peer() as ws:
         ws.send(json.dumps({"type": "ping", "v": 1, "pad": "x" * (4 * 1024 * 1024 + 1)}))
         with pytest.raises(ConnectionClosed) as closed:
             while True:

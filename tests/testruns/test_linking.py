@@ -27,6 +27,18 @@ def _spans(database_url: str, project_id: int, run_id: str) -> list[tuple[Any, .
         ).fetchall()
 
 
+def _one_case(
+    http: httpx.Client, run_waiter: Any, function: str, case_id: str, question: str = "q"
+) -> tuple[str, dict[str, Any]]:
+    """Run ``function`` on one case: (the run's id, the case's result once the run finished)."""
+    created = http.post(
+        "/api/v1/test-runs",
+        json={"function": function, "cases": [{"id": case_id, "inputs": {"question": question}}]},
+    ).json()
+    [result] = run_waiter(http, created["id"])["results"]
+    return created["id"], result
+
+
 def test_spans_after_the_result_are_linked_at_ingest(
     shared: Any,
     run_waiter: Any,
@@ -60,15 +72,10 @@ def test_downstream_service_spans_are_linked_through_baggage(
     database_url: str,
 ) -> None:
     client, project = shared.client, shared.project
-    created = client.post(
-        "/api/v1/test-runs",
-        json={"function": "downstream", "cases": [{"id": "d1", "inputs": {"question": "hi"}}]},
-    ).json()
-    run = run_waiter(client, created["id"])
-    [result] = run["results"]
+    run_id, result = _one_case(client, run_waiter, "downstream", "d1", question="hi")
     assert result["status"] == "passed", result
     assert result["output"] == "hi: downstream-ok"
-    rows = _spans(database_url, project.id, created["id"])
+    rows = _spans(database_url, project.id, run_id)
     services = {row[1] for row in rows}
     with psycopg.connect(database_url) as connection:
         every = connection.execute(
@@ -118,17 +125,12 @@ def test_trace_id_strategy_links_only_the_reported_trace(
     ):
         assert other.server.config.app.state.testruns.strategy.name == "trace_id"
         endpoint_app(other.url, project.api_key)
-        created = http.post(
-            "/api/v1/test-runs",
-            json={"function": "late", "cases": [{"id": "t1", "inputs": {"question": "q"}}]},
-        ).json()
-        run = run_waiter(http, created["id"])
-        [result] = run["results"]
+        run_id, result = _one_case(http, run_waiter, "late", "t1")
         # The root span (carrying the result id) and the late same-trace span are linked;
         # the three spans carrying only run + case ids are not, under this strategy.
-        run = run_waiter(http, created["id"], lambda run: run["results"][0]["span_count"] == 2)
+        run_waiter(http, run_id, lambda run: run["results"][0]["span_count"] == 2)
         time.sleep(1.0)
-        rows = _spans(database_url, project.id, created["id"])
+        rows = _spans(database_url, project.id, run_id)
         linked = [row for row in rows if row[2] == result["id"]]
         unlinked = [row for row in rows if row[2] is None]
         assert {row[0] for row in linked} == {"late", "late by trace"}
@@ -144,22 +146,17 @@ def test_orphan_sweep_links_spans_missed_at_ingest(
             base_url=other.url, headers={"Authorization": f"Bearer {project.api_key}"}
         )
         endpoint_app(other.url, project.api_key)
-        created = http.post(
-            "/api/v1/test-runs",
-            json={"function": "answer", "cases": [{"id": "s1", "inputs": {"question": "q"}}]},
-        ).json()
-        run = run_waiter(http, created["id"])
-        [result] = run["results"]
+        run_id, result = _one_case(http, run_waiter, "answer", "s1")
         # Spans stored without the ingest listener (as when its queue overflowed): unlinked.
-        attributes = {"spanlink.test.run_id": created["id"], "spanlink.test.case_id": "s1"}
+        attributes = {"spanlink.test.run_id": run_id, "spanlink.test.case_id": "s1"}
         batch = prepare_batch(project.id, _request(os.urandom(16), attributes, 4))
         other_engine = other.server.config.app.state.engine
         write_batch(other_engine, project.id, batch.rows)
-        assert sum(1 for row in _spans(database_url, project.id, created["id"]) if not row[2]) == 4
+        assert sum(1 for row in _spans(database_url, project.id, run_id) if not row[2]) == 4
         service = other.server.config.app.state.testruns
         future = __import__("asyncio").run_coroutine_threadsafe(service.sweep_once(), service._loop)
         assert future.result(10) >= 4
-        rows = _spans(database_url, project.id, created["id"])
+        rows = _spans(database_url, project.id, run_id)
         assert all(row[2] == result["id"] for row in rows)
         assert len(rows) == 24
         # Idempotent: a second sweep links nothing more and moves nothing.

@@ -8,21 +8,19 @@ import httpx
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from receiver_helpers import stock_provider
-from socket_helpers import open_socket, register
 
 import spanlink.protocol as p
 
 
 def test_stock_sdk_spans_with_run_and_case_ids_or_the_reported_trace_are_linked(
-    receiver: Any, project: Any, client: httpx.Client, run_waiter: Any
+    receiver: Any, project: Any, client: httpx.Client, run_waiter: Any, endpoint_peer: Any
 ) -> None:
     # A provider of its own (never the global one): the stock exporter, no spanlink code.
     provider = stock_provider(
         receiver.url, project.api_key, Resource.create({"service.name": "stock-service"})
     )
     tracer = provider.get_tracer("stock")
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f")
+    with endpoint_peer("f") as ws:
         created = client.post(
             "/api/v1/test-runs", json={"function": "f", "cases": [{"id": "k", "inputs": {}}]}
         ).json()

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from socket_helpers import open_socket, recv, register
+from socket_helpers import recv
 from websockets.sync.client import ClientConnection
 
 import spanlink.protocol as p
@@ -88,10 +88,9 @@ def _chunk(invocation_id: str, index: int, data: Any) -> str:
 
 
 def test_bad_and_unknown_chunks_get_errors_and_the_connection_goes_on(
-    receiver: RunningReceiver, project: Any, client: httpx.Client, run_waiter: Any
+    client: httpx.Client, run_waiter: Any, endpoint_peer: Any
 ) -> None:
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f", streaming=True)
+    with endpoint_peer("f", streaming=True) as ws:
         run_id, invoke = _start_case(client, ws)
         iid = invoke.invocation_id
         envelope = {"type": "chunk", "v": 1, "invocation_id": iid}
@@ -126,16 +125,14 @@ def test_bad_and_unknown_chunks_get_errors_and_the_connection_goes_on(
 
 
 def test_receiver_keeps_streamed_chunks_within_its_caps(
-    receiver: RunningReceiver,
-    project: Any,
     client: httpx.Client,
     run_waiter: Any,
     monkeypatch: pytest.MonkeyPatch,
+    endpoint_peer: Any,
 ) -> None:
     monkeypatch.setattr(_streaming, "MAX_STREAM_CHUNKS", 3)
     monkeypatch.setattr(_streaming, "MAX_STREAM_BYTES", 40)
-    with open_socket(receiver, project.api_key) as ws:
-        register(ws, "f", streaming=True)
+    with endpoint_peer("f", streaming=True) as ws:
         run_id, invoke = _start_case(client, ws)
         iid = invoke.invocation_id
         for index in range(3):
