@@ -18,6 +18,7 @@ machine, and only meaningful with Postgres on this machine).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
