@@ -50,14 +50,19 @@ def _run(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.Com
     )
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [*COMMAND, "serve", "--port", str(port), "--log-level", "warning"],
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``serve`` with ``args`` and warnings only, its output (stdout and stderr) piped."""
+    return subprocess.Popen(
+        [*COMMAND, "serve", "--log-level", "warning", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    process = _start(env, "--port", str(port))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -191,25 +196,8 @@ def test_serve_with_an_unreachable_database_is_a_clear_message() -> None:
 
 def test_serve_on_a_free_port_writes_the_ready_file(database_url: str, tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
-    process = subprocess.Popen(
-        [
-            *COMMAND,
-            "serve",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-            "--database-url",
-            database_url,
-            "--ready-file",
-            str(ready),
-            "--create-key",
-            "ready-demo",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    args = ["--port", "0", "--database-url", database_url, "--ready-file", str(ready)]
+    process = _start(dict(os.environ), *args, "--create-key", "demo")
     try:
         deadline = time.monotonic() + 90
         while not ready.exists():
@@ -218,7 +206,7 @@ def test_serve_on_a_free_port_writes_the_ready_file(database_url: str, tmp_path:
             time.sleep(0.05)
         found = json.loads(ready.read_text())
         assert stat.S_IMODE(ready.stat().st_mode) == 0o600  # it holds an API key
-        assert found["pid"] == process.pid and found["project"] == "ready-demo"
+        assert found["pid"] == process.pid and found["project"] == "demo"
         assert found["database_url"] == database_url
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", found["url"])
         assert not found["url"].endswith(":0")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import HTTPException, Path, Query
+from fastapi import HTTPException, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from starlette.requests import HTTPConnection
 
 from spanlink.receiver.api._errors import error_response
+from spanlink.receiver.api.auth import in_project
 from spanlink.receiver.settings import Settings
 from spanlink.tracer.support import INT64_MAX
 
@@ -22,13 +24,16 @@ __all__ = [
     "Offset",
     "RunId",
     "check_no_nul",
+    "or_404",
     "page",
+    "page_in_project",
     "reject_unknown_query",
     "retry_later",
     "unix_ns",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+T = TypeVar("T")
 
 #: A run or result id: a uuid, with or without dashes, in either case.
 ID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
@@ -126,3 +131,23 @@ def page(
     if total_is_estimate is not None:
         body["total_is_estimate"] = total_is_estimate
     return FastJSONResponse(body)
+
+
+async def page_in_project(
+    request: Request,
+    project: int,
+    limit: int,
+    offset: int,
+    lister: Callable[[Connection, int, int, int], tuple[Sequence[Any], int]],
+) -> JSONResponse:
+    """A :func:`page` of ``lister(connection, project, limit, offset)`` (the page's items
+    and the total), read in the project's transaction."""
+    items, total = await in_project(request, project, lambda db: lister(db, project, limit, offset))
+    return page(items, total, limit, offset)
+
+
+def or_404(found: T | None, what: str) -> T:
+    """``found``, or a 404 saying ``what`` is not in the key's project when it is None."""
+    if found is None:
+        raise HTTPException(404, f"{what} not found in this project")
+    return found

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import RunId
+from spanlink.receiver.api._http import RunId, or_404
 from spanlink.receiver.api.auth import Project, project_transaction
 from spanlink.receiver.compare import (
     MAX_DIFF_SPANS,
@@ -68,9 +68,7 @@ def _compare(
     thresholds: Thresholds,
 ) -> Response:
     with project_transaction(engine, project) as connection:
-        run = load_run_row(connection, project, run_id)
-        if run is None:
-            raise HTTPException(404, f"test run {run_id} not found in this project")
+        run = or_404(load_run_row(connection, project, run_id), f"test run {run_id}")
         if baseline_id == "auto":
             baseline = auto_baseline(connection, project, run, branch)
             if baseline is None:
@@ -81,11 +79,9 @@ def _compare(
                     "pass baseline=<run id> or branch=<name>",
                 )
         else:
-            baseline = load_run_row(connection, project, baseline_id)
-            if baseline is None:
-                raise HTTPException(
-                    404, f"baseline test run {baseline_id} not found in this project"
-                )
+            baseline = or_404(
+                load_run_row(connection, project, baseline_id), f"baseline test run {baseline_id}"
+            )
         between = runs_between(connection, project, baseline, run) if run.id != baseline.id else []
         answer = compare_runs(
             load_run(connection, project, run),

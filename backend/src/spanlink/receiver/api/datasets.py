@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import Offset, page
+from spanlink.receiver.api._http import Offset, or_404, page_in_project
 from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.datasets import (
     DatasetCase,
@@ -41,6 +41,7 @@ __all__ = [
     "DatasetIn",
     "EvaluatorIn",
     "check_evaluators",
+    "dataset_version",
     "router",
 ]
 
@@ -117,6 +118,13 @@ def check_evaluators(
         )
     except EvaluatorConfigError as error:
         raise HTTPException(422, str(error)) from None
+
+
+def dataset_version(db: Connection, project: int, name: str, version: int | None) -> dict[str, Any]:
+    """:func:`get_version` (default: the latest); 404 when the dataset or version is not
+    in the project."""
+    which = f"version {version} of dataset" if version is not None else "dataset"
+    return or_404(get_version(db, project, name, version), f"{which} {name!r}")
 
 
 def _cases(cases: list[DatasetCaseIn]) -> list[DatasetCase]:
@@ -210,10 +218,7 @@ async def get_datasets(
     offset: Offset = 0,
 ) -> JSONResponse:
     """The project's datasets by name, with their latest version and its case count."""
-    items, total = await in_project(
-        request, project, lambda db: list_datasets(db, project, limit, offset)
-    )
-    return page(items, total, limit, offset)
+    return await page_in_project(request, project, limit, offset, list_datasets)
 
 
 @router.get("/datasets/{name}", responses={404: {"description": "no such dataset or version"}})
@@ -224,8 +229,6 @@ async def get_dataset(
     version: Annotated[int | None, Query(ge=1, description="default: the latest")] = None,
 ) -> JSONResponse:
     """One version of a dataset with its cases, and the list of its versions."""
-    found = await in_project(request, project, lambda db: get_version(db, project, name, version))
-    if found is None:
-        which = f"version {version} of dataset" if version is not None else "dataset"
-        raise HTTPException(404, f"{which} {name!r} not found in this project")
-    return JSONResponse(found)
+    return JSONResponse(
+        await in_project(request, project, lambda db: dataset_version(db, project, name, version))
+    )

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import ID_PATTERN, RunId
+from spanlink.receiver.api._http import ID_PATTERN, RunId, or_404
 from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.linking import ResultLink
 from spanlink.receiver.redaction import RulesCache, redact_value
@@ -209,8 +209,7 @@ async def finish_test_run(request: Request, project: Project, run_id: RunId) -> 
         reported.finish_reported_run(db, run_id)
         return store.get_run(db, project, run_id)
 
-    run = await in_project(request, project, finish)
-    if run is None:  # pragma: no cover - checked above in the same transaction
-        raise HTTPException(404, f"test run {run_id} not found in this project")
+    # (Not None: ``_reported`` checked the run in the same transaction.)
+    run = or_404(await in_project(request, project, finish), f"test run {run_id}")
     run["url"] = run_url(request, run_id)
     return JSONResponse(run)

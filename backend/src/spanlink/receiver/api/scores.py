@@ -15,12 +15,12 @@ import json
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, text
 
-from spanlink.receiver.api._http import ID_PATTERN, Offset, check_no_nul, page
+from spanlink.receiver.api._http import ID_PATTERN, Offset, check_no_nul, or_404, page_in_project
 from spanlink.receiver.api.auth import Project, in_project
 from spanlink.receiver.redaction import RedactionBudget, RulesCache
 from spanlink.receiver.storage import (
@@ -106,17 +106,14 @@ def _target_run(db: Connection, project: int, body: ScoreCreate) -> str | None:
                 {"p": project, "t": body.trace_id.lower()},
             ).first()
             what = f"trace {body.trace_id}"
-        if found is None:
-            raise HTTPException(404, f"{what} not found in this project")
+        or_404(found, what)
     if body.result_id is None:
         return None
     run_id = db.execute(
         text("SELECT run_id FROM test_results WHERE project_id = :p AND id = :id"),
         {"p": project, "id": body.result_id.lower()},
     ).scalar_one_or_none()
-    if run_id is None:
-        raise HTTPException(404, f"test result {body.result_id} not found in this project")
-    return str(run_id)
+    return str(or_404(run_id, f"test result {body.result_id}"))
 
 
 @router.post(
@@ -167,7 +164,6 @@ async def get_scores(
         name=name,
         source=source,
     )
-    items, total = await in_project(
-        request, project, lambda db: list_scores(db, project, filters, limit, offset)
+    return await page_in_project(
+        request, project, limit, offset, lambda db, p, n, o: list_scores(db, p, filters, n, o)
     )
-    return page(items, total, limit, offset)

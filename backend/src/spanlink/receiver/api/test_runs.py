@@ -13,16 +13,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from spanlink.receiver.api._http import Offset, RunId, page
+from spanlink.receiver.api._http import Offset, RunId, or_404, page_in_project
 from spanlink.receiver.api.auth import Project, in_project, project_transaction
 from spanlink.receiver.api.datasets import (
     DATASET_NAME,
     MAX_EVALUATORS,
     EvaluatorIn,
     check_evaluators,
+    dataset_version,
 )
 from spanlink.receiver.api.reported_runs import ReportedRunIn, create_reported_run, run_url
-from spanlink.receiver.datasets import get_version
 from spanlink.receiver.testruns import store
 from spanlink.receiver.testruns.service import NoEndpoint, RunRequest, TestRunService
 
@@ -108,10 +108,7 @@ def _dataset_cases(
     the dataset or version is not in this project."""
     assert body.dataset is not None
     with project_transaction(request.app.state.engine, project) as db:
-        found = get_version(db, project, body.dataset, body.dataset_version)
-    if found is None:
-        which = f"version {body.dataset_version} of dataset" if body.dataset_version else "dataset"
-        raise HTTPException(404, f"{which} {body.dataset!r} not found in this project")
+        found = dataset_version(db, project, body.dataset, body.dataset_version)
     if not found["cases"]:
         raise HTTPException(422, f"dataset {body.dataset!r} version {found['version']} is empty")
     cases = [
@@ -209,18 +206,16 @@ async def list_test_runs(
     offset: Offset = 0,
 ) -> JSONResponse:
     """The project's runs, newest first, with their progress."""
-    items, total = await in_project(
-        request, project, lambda db: store.list_runs(db, project, limit, offset)
-    )
-    return page(items, total, limit, offset)
+    return await page_in_project(request, project, limit, offset, store.list_runs)
 
 
 @router.get("/test-runs/{run_id}", responses={404: {"description": "no such run"}})
 async def get_test_run(request: Request, project: Project, run_id: RunId) -> JSONResponse:
     """A run with each case's result, linked trace ids, tokens, cost and anomalies."""
-    run = await in_project(request, project, lambda db: store.get_run(db, project, run_id.lower()))
-    if run is None:
-        raise HTTPException(404, f"test run {run_id} not found in this project")
+    run = or_404(
+        await in_project(request, project, lambda db: store.get_run(db, project, run_id.lower())),
+        f"test run {run_id}",
+    )
     run["url"] = run_url(request, run["id"])
     return JSONResponse(run)
 
@@ -228,7 +223,8 @@ async def get_test_run(request: Request, project: Project, run_id: RunId) -> JSO
 @router.post("/test-runs/{run_id}/cancel", responses={404: {"description": "no such run"}})
 async def cancel_test_run(request: Request, project: Project, run_id: RunId) -> JSONResponse:
     """Cancel a run: pending cases close at once, running ones are cancelled at the endpoint."""
-    status = await _service(request).cancel_run(project, run_id.lower(), "cancelled by request")
-    if status is None:
-        raise HTTPException(404, f"test run {run_id} not found in this project")
+    status = or_404(
+        await _service(request).cancel_run(project, run_id.lower(), "cancelled by request"),
+        f"test run {run_id}",
+    )
     return JSONResponse({"id": run_id.lower(), "status": status})

@@ -79,20 +79,8 @@ class ScoreRow:
     @classmethod
     def from_score(cls, score: Score, source: str, **target: Any) -> ScoreRow:
         """A model ``Score`` for storage; ``target`` names trace/span/result/run ids."""
-        return cls(
-            name=score.name,
-            source=source,
-            value=score.value,
-            label=score.label,
-            passed=score.passed,
-            explanation=score.explanation,
-            evaluator=score.evaluator,
-            evaluator_version=score.evaluator_version,
-            error=score.error,
-            span_id=score.span_id,
-            metadata=dict(score.metadata),
-            **target,
-        )
+        verdict = {name: getattr(score, name) for name in (*_JUDGEMENT, "error", "span_id")}
+        return cls(**verdict, source=source, metadata=dict(score.metadata), **target)
 
 
 def _cut(value: Any, limit: int) -> str | None:
