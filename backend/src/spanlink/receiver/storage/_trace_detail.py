@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine
 from spanlink.receiver.storage._costs import cost_result, trace_cost
 from spanlink.receiver.storage._engine import read_in_project
 
-__all__ = ["get_span_json", "get_trace_json", "read_trace_json"]
+__all__ = ["get_span_json", "read_trace_json"]
 
 # What every span object carries, in the order of the fetched columns below.
 _LEAN_KEYS = (
@@ -229,30 +229,6 @@ def _trace_body(
     return orjson.dumps(answer)
 
 
-def get_trace_json(
-    connection: Connection,
-    project_id: int,
-    trace_id: str,
-    *,
-    full: bool = False,
-    compact: bool = False,
-) -> bytes | None:
-    """The trace as the API's JSON, or None when this project has no such trace.
-
-    ``connection`` is in a transaction bound to the project (:func:`project_transaction`).
-    Spans in depth-first order (orphans as roots, children by start time), each with its
-    ``depth`` and ``children``; with ``full``, also each span's attributes, events, links,
-    resource, scope and plugin results. With ``compact``, the spans are arrays of the
-    ``span_fields`` in start order (no ``depth``, ``children`` or ``root_span_ids``).
-    """
-    results = []
-    with _cursor(connection) as cursor:
-        for sql, params in _statements(project_id, trace_id, full=full, compact=compact):
-            cursor.execute(sql, params)
-            results.append(cursor.fetchall())
-    return _trace_body(trace_id, results, full=full, compact=compact)
-
-
 def read_trace_json(
     engine: Engine,
     project_id: int,
@@ -261,8 +237,14 @@ def read_trace_json(
     full: bool = False,
     compact: bool = False,
 ) -> bytes | None:
-    """:func:`get_trace_json` in a transaction of its own, sent to the database in one go
-    (:func:`read_in_project`): what the API answers with."""
+    """The trace as the API's JSON, or None when this project has no such trace.
+
+    Spans in depth-first order (orphans as roots, children by start time), each with its
+    ``depth`` and ``children``; with ``full``, also each span's attributes, events, links,
+    resource, scope and plugin results. With ``compact``, the spans are arrays of the
+    ``span_fields`` in start order (no ``depth``, ``children`` or ``root_span_ids``). Read
+    in a transaction of its own, sent to the database in one go (:func:`read_in_project`).
+    """
     statements = _statements(project_id, trace_id, full=full, compact=compact)
     results = read_in_project(engine, project_id, statements)
     return _trace_body(trace_id, results, full=full, compact=compact)
