@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _receiver_bench import machine, percentile, receiver_process, scratch_database
+from _receiver_bench import free_port, machine, percentile, receiver_process, scratch_database
 from _report import add_database_url, append_section, load_average
 
 from spanlink.receiver.storage import create_api_key, create_project
@@ -212,6 +213,55 @@ def target_ms(label: str) -> float:
     return 10.0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time of these processes (those still running), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def receiver_pids(port: int) -> set[int]:
+    """The ``serve --port PORT`` process and its descendants (its workers)."""
+    parents: dict[int, int] = {}
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"spanlink.receiver.cli" in cmdline and str(port).encode() in cmdline:
+            found.add(int(entry.name))
+    grown = True
+    while grown:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= children
+        grown = bool(children)
+    return found
+
+
+def backend_pids(database_url: str) -> set[int]:
+    """The Postgres server processes serving the receiver's connections."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'spanlink-receiver'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 def measure(
     client: httpx.Client, path: str, params: dict[str, str], requests: int
 ) -> tuple[float, float, int]:
@@ -255,6 +305,7 @@ def main() -> int:
     args = parser.parse_args()
 
     rows = []
+    port = args.port or free_port()
     load_before = load_average()
     with scratch_database(args.database_url, keep=args.keep) as database_url:
         key = create_api_key(database_url, "bench-query")
@@ -272,7 +323,7 @@ def main() -> int:
             big_trace = load(database_url, project_id, args.spans)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         with (
-            receiver_process(database_url, port=args.port) as url,
+            receiver_process(database_url, port=port) as url,
             httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as client,
@@ -345,9 +396,19 @@ def main() -> int:
                     "SELECT count(*) FROM spans WHERE project_id = %s", (project_id,)
                 ).fetchone()
             stored_total = counted[0] if counted else 0
+            receiver = receiver_pids(port)
             for label, path, params in cases:
                 count = args.requests
+                backends = backend_pids(database_url)
+                cpu_before = _cpu_seconds(receiver), _cpu_seconds(backends)
                 p50, p95, size = measure(client, path, params, count)
+                # CPU per request (warm-up included): what the wall time is made of on a
+                # quiet machine, and what a loaded one cannot hide by queueing.
+                backends |= backend_pids(database_url)
+                cpu_ms = [
+                    (_cpu_seconds(pids) - before) * 1000 / (count + 10)
+                    for pids, before in zip((receiver, backends), cpu_before, strict=True)
+                ]
                 body = client.get(path, params=params).json()
                 detail = (
                     f"total {'~' if body.get('total_is_estimate') else ''}{body['total']:,}"
@@ -355,17 +416,19 @@ def main() -> int:
                     else f"{len(body['spans'])} spans"
                 )
                 print(
-                    f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({detail}, {size / 1024:.0f} KiB)"
+                    f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({detail}, {size / 1024:.0f} KiB;"
+                    f" CPU per request: receiver {cpu_ms[0]:.1f} ms, Postgres {cpu_ms[1]:.1f} ms)"
                 )
-                rows.append((label, p50, p95, detail, size, target_ms(label)))
+                rows.append((label, p50, p95, detail, size, target_ms(label), *cpu_ms))
 
     load_after = load_average()
     if not args.no_record:
         command = "python bench/bench_query.py " + " ".join(sys.argv[1:])
         lines = "\n".join(
             f"| {label} | {p50:.1f} ms | {p95:.1f} ms | ≤ {target:.0f} ms: "
-            f"{'met' if p95 <= target else 'not met'} | {detail}, {size / 1024:.0f} KiB |"
-            for label, p50, p95, detail, size, target in rows
+            f"{'met' if p95 <= target else 'not met'} | {detail}, {size / 1024:.0f} KiB | "
+            f"{receiver_cpu:.1f} ms | {postgres_cpu:.1f} ms |"
+            for label, p50, p95, detail, size, target, receiver_cpu, postgres_cpu in rows
         )
         section = f"""
 ## Receiver: query latency with {stored_total:,} spans (`bench/bench_query.py`)
@@ -375,10 +438,12 @@ def main() -> int:
 - Load average (1/5/15 min) before: {load_before}; after: {load_after}.
 - Date: {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 - {args.requests} sequential requests per row after 10 warm-up ones, end to end over
-  loopback.
+  loopback. CPU per request: user + system time of the receiver's processes and of the
+  Postgres processes serving it, over the row's requests (warm-up included) — less
+  sensitive to the machine's load than the wall times.
 
-| request | p50 | p95 | target p95 | result |
-| --- | ---: | ---: | --- | --- |
+| request | p50 | p95 | target p95 | result | receiver CPU / request | Postgres CPU / request |
+| --- | ---: | ---: | --- | --- | ---: | ---: |
 {lines}
 """
         append_section(section, args.results)

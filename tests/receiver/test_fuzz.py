@@ -21,8 +21,7 @@ from spanlink.receiver.storage import (
     create_api_key,
     create_app_engine,
     create_project,
-    get_trace_json,
-    project_scope,
+    read_trace_json,
 )
 
 LIMIT = 1024 * 1024
@@ -151,9 +150,7 @@ def test_any_valid_span_is_stored_and_read_back(
     batch = prepare_batch(project_id, decoded)
     assert batch.rejected == 0
     write_batch(engine, project_id, batch.rows)
-    with engine.begin() as connection:
-        project_scope(connection, project_id)
-        body = get_trace_json(connection, project_id, tid.hex())
+    body = read_trace_json(engine, project_id, tid.hex())
     assert body is not None
     stored = {s["span_id"]: s for s in json.loads(body)["spans"]}[sid.hex()]
     assert stored["name"] == name.replace("\x00", "\ufffd") or stored["name"] == name

@@ -23,7 +23,9 @@ def test_the_filter_indexes_are_in_place(database_url: str) -> None:
     assert "(project_id, service_name, start_ns DESC, trace_id)" in indexes["traces_service_errors"]
     assert "(project_id, test_run_id, trace_id)" in indexes["spans_test_run_trace"]
     assert "spans_test_run" not in indexes  # replaced by the covering one
-    assert head_revision() == "0009_span_search"
+    assert "(project_id, name, value) INCLUDE (trace_id, result_id)" in indexes["scores_name_ids"]
+    assert "scores_name" not in indexes  # replaced by the covering one
+    assert head_revision() == "0010_score_filter_index"
 
 
 def test_the_planner_uses_them(database_url: str) -> None:
@@ -46,3 +48,11 @@ def test_the_planner_uses_them(database_url: str) -> None:
             )
         )
         assert "spans_test_run_trace" in plan
+        plan = "\n".join(
+            row[0]
+            for row in connection.execute(
+                "EXPLAIN SELECT trace_id FROM scores WHERE project_id = 1 "
+                "AND name = 'helpfulness' AND value >= 0.9"
+            )
+        )
+        assert "scores_name_ids" in plan

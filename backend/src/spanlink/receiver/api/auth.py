@@ -73,7 +73,10 @@ async def authenticate(connection: HTTPConnection, missing: str = MISSING_KEY) -
         with database_deadline(deadline), database_errors():
             return resolver.resolve(key)
 
-    found = await run_in_threadpool(resolve)
+    # A cached key is answered here: the worker thread is only for a database look-up.
+    hit, found = resolver.cached(key)
+    if not hit:
+        found = await run_in_threadpool(resolve)
     if found is None:
         raise HTTPException(401, UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"})
     return found

@@ -22,6 +22,7 @@ __all__ = [
     "TestLink",
     "TraceDetail",
     "TraceEnrichment",
+    "TraceHeader",
     "TraceList",
     "TraceSummary",
 ]
@@ -136,8 +137,8 @@ class TestLink(BaseModel):
     span_count: int
 
 
-class TraceDetail(BaseModel):
-    """One trace: spans as a flat depth-first list (``depth``, ``children``), orphans as roots."""
+class TraceHeader(BaseModel):
+    """What a trace answer says about the whole trace, in either form."""
 
     trace_id: str
     start_time_unix_nano: int
@@ -145,30 +146,26 @@ class TraceDetail(BaseModel):
     duration_ms: float
     span_count: int
     error_count: int
-    root_span_ids: list[str]
     test_links: list[TestLink]
     #: USD when every model call of the trace was priced; null when unknown or no model call.
     cost_usd: float | None
     enrichment: TraceEnrichment | None
+
+
+class TraceDetail(TraceHeader):
+    """One trace: spans as a flat depth-first list (``depth``, ``children``), orphans as roots."""
+
+    root_span_ids: list[str]
     #: Lean spans; with ``full=true``, spans in full.
     spans: list[SpanOut] | list[SpanOutFull]
 
 
-class CompactTraceDetail(BaseModel):
+class CompactTraceDetail(TraceHeader):
     """One trace with ``compact=true``: the lean spans as rows, in start order (ties by
     span id), each an array of the ``span_fields`` values; the reader builds the tree
-    from ``parent_span_id`` (a span whose parent is missing, or only reachable through a
-    parent cycle, is a root)."""
+    from ``parent_span_id`` (a span whose parent is missing, is itself, or is only
+    reachable through a parent cycle, is a root)."""
 
-    trace_id: str
-    start_time_unix_nano: int
-    end_time_unix_nano: int
-    duration_ms: float
-    span_count: int
-    error_count: int
-    test_links: list[TestLink]
-    cost_usd: float | None
-    enrichment: TraceEnrichment | None
     #: The names of a row's values, in order: the fields of a lean span (``SpanSummary``).
     span_fields: list[str]
     spans: list[list[Any]]

@@ -152,7 +152,7 @@ def trace_detail(
 
     Each span is lean (what a waterfall draws); ``GET .../spans/{span_id}`` has one span in
     full, ``full=true`` all of them. ``compact=true`` has the lean spans as rows, about
-    half the bytes, built by the database alone.
+    half the bytes and no per-span work in the receiver.
     """
     if full and compact:
         raise HTTPException(422, "full and compact cannot be combined: ask for one")

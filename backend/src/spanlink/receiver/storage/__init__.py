@@ -51,7 +51,6 @@ from spanlink.receiver.storage._scores import (
 )
 from spanlink.receiver.storage._trace_detail import (
     get_span_json,
-    get_trace_json,
     read_trace_json,
 )
 from spanlink.receiver.storage._trace_queries import (
@@ -85,7 +84,6 @@ __all__ = [
     "database_errors",
     "generate_key",
     "get_span_json",
-    "get_trace_json",
     "hash_key",
     "head_revision",
     "insert_scores",

@@ -44,14 +44,22 @@ class KeyResolver:
         self._cache: dict[str, tuple[int | None, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str) -> tuple[bool, int | None]:
+        """``(True, project id or None)`` when the key's answer is cached and fresh, else
+        ``(False, None)``: no database, so an event loop may ask."""
+        with self._lock:
+            cached = self._cache.get(hash_key(key))
+        if cached is not None and cached[1] > time.monotonic():
+            return True, cached[0]
+        return False, None
+
     def resolve(self, key: str) -> int | None:
         """The project id of an active key, or None. Raises on database errors."""
+        hit, project_id = self.cached(key)
+        if hit:
+            return project_id
         digest = hash_key(key)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
         with self._engine.connect() as connection:
             project_id = connection.execute(
                 select(api_keys.c.project_id).where(

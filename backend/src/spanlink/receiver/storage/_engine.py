@@ -197,7 +197,8 @@ def read_in_project(
                 raw.execute(
                     "SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),)
                 )
-                cursors = [raw.execute(sql, params) for sql, params in statements]
+                # Binary results: numbers reach Python without being parsed from text.
+                cursors = [raw.execute(sql, params, binary=True) for sql, params in statements]
                 raw.commit()
             return [cursor.fetchall() for cursor in cursors]
         except psycopg.Error:

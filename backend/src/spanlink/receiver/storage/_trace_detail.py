@@ -10,10 +10,10 @@ enrichment) are rendered as text by Postgres and spliced in as :class:`orjson.Fr
 never parsed.
 
 With ``compact=True`` the spans are rows (arrays in the order of ``span_fields``) in start
-order, and the whole answer but its cost is built by Postgres in one statement: no value
-of a span passes through Python, and the reader puts the rows in tree order itself (the
-viewer does). :func:`read_trace_json` sends the project scope, the statements and the
-commit together: one round trip to the database per answer.
+order, sorted by Postgres and serialized as the driver hands them over (no object per
+span, no tree order: the reader builds the tree itself, as the viewer does).
+:func:`read_trace_json` sends the project scope, the statements and the commit together:
+one round trip to the database per answer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine
 from spanlink.receiver.storage._costs import cost_result, trace_cost
 from spanlink.receiver.storage._engine import read_in_project
 
-__all__ = ["get_span_json", "get_trace_json", "read_trace_json"]
+__all__ = ["get_span_json", "read_trace_json"]
 
 # What every span object carries, in the order of the fetched columns below.
 _LEAN_KEYS = (
@@ -52,13 +52,16 @@ _LEAN_KEYS = (
     "operation_name",
     "tool_name",
 )
-_LEAN_COLUMNS = """
-    s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.duration_ns,
+# ``{duration}``: the stored nanoseconds for span objects (divided in Python), already
+# milliseconds for the compact rows (passed through untouched).
+_LEAN_COLUMNS_OF = """
+    s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, {duration},
     s.status_code, s.status_message, s.service_name, s.environment, s.test_run_id,
     s.test_case_id, s.test_result_id, s.model, s.input_tokens, s.output_tokens,
     s.attributes ->> 'gen_ai.operation.name' AS operation_name,
     s.attributes ->> 'gen_ai.tool.name' AS tool_name
 """
+_LEAN_COLUMNS = _LEAN_COLUMNS_OF.format(duration="s.duration_ns")
 # The full span adds these (JSONB as Postgres's text, spliced in unparsed).
 _FULL_KEYS = (
     "trace_id",
@@ -93,29 +96,12 @@ _ENRICHMENT_SQL = """
            data #> '{trace,cost}' AS cost
     FROM trace_enrichments WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s
 """
-# The compact answer in one statement: the header's figures, the spans as JSON arrays in
-# start order (ties by id, as the tree order sorts them), the test links (sorted as
-# ``_test_links`` sorts them: codepoint order, missing ids last), the enrichment's text and
-# the cost result (the one value parsed).
+# The compact rows: in start order, ties by id (as the tree order sorts them), each
+# serialized by orjson as it comes from the driver (a tuple is a JSON array).
 _COMPACT_SQL = f"""
-    WITH s AS MATERIALIZED ({_LEAN_SQL}), e AS ({_ENRICHMENT_SQL})
-    SELECT count(*), count(*) FILTER (WHERE status_code = 'ERROR'), min(start_ns), max(end_ns),
-           json_agg(json_build_array(
-               span_id, parent_span_id, name, kind, start_ns, end_ns,
-               duration_ns / 1e6::float8, status_code, status_message, service_name,
-               environment, test_run_id, test_case_id, test_result_id, model, input_tokens,
-               output_tokens, operation_name, tool_name
-           ) ORDER BY start_ns, span_id COLLATE "C")::text,
-           (SELECT json_agg(json_build_object(
-                       'test_run_id', test_run_id, 'test_case_id', test_case_id,
-                       'test_result_id', test_result_id, 'span_count', n)
-                   ORDER BY test_run_id COLLATE "C", test_case_id COLLATE "C",
-                            test_result_id COLLATE "C")
-            FROM (SELECT test_run_id, test_case_id, test_result_id, count(*) AS n FROM s
-                  WHERE num_nonnulls(test_run_id, test_case_id, test_result_id) > 0
-                  GROUP BY test_run_id, test_case_id, test_result_id) AS links)::text,
-           (SELECT body FROM e), (SELECT cost FROM e)
-    FROM s
+    SELECT {_LEAN_COLUMNS_OF.format(duration="s.duration_ns / 1e6::float8")} FROM spans s
+    WHERE s.project_id = %(project_id)s AND s.trace_id = %(trace_id)s
+    ORDER BY s.start_ns, s.span_id COLLATE "C"
 """
 
 # Positions in a fetched row.
@@ -191,43 +177,40 @@ def _statements(
     project_id: int, trace_id: str, *, full: bool, compact: bool
 ) -> list[tuple[str, dict[str, Any]]]:
     params = {"project_id": project_id, "trace_id": trace_id}
-    if compact:
-        return [(_COMPACT_SQL, params)]
-    return [(_FULL_SQL if full else _LEAN_SQL, params), (_ENRICHMENT_SQL, params)]
+    spans_sql = _COMPACT_SQL if compact else _FULL_SQL if full else _LEAN_SQL
+    return [(spans_sql, params), (_ENRICHMENT_SQL, params)]
 
 
-def _compact_body(trace_id: str, found: tuple[Any, ...]) -> bytes | None:
-    count, errors, start, end, spans, links, enrichment, cost = found
-    if not count:
-        return None
-    return orjson.dumps(
-        {
-            "trace_id": trace_id,
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": end,
-            "duration_ms": max(0, end - start) / 1e6,
-            "span_count": count,
-            "error_count": errors,
-            "test_links": orjson.Fragment(links) if links is not None else [],
-            "cost_usd": (cost_result(cost) if enrichment is not None else trace_cost(None)).usd,
-            "enrichment": None if enrichment is None else orjson.Fragment(enrichment),
-            "span_fields": _LEAN_KEYS,
-            "spans": orjson.Fragment(spans),
-        }
-    )
+def _header(
+    trace_id: str, rows: list[tuple[Any, ...]], found: tuple[Any, ...] | None
+) -> dict[str, Any]:
+    """The answer's figures about the whole trace (``found``: its enrichment row)."""
+    # The cost result alone is parsed (the enrichment's text is spliced in as it is).
+    cost = cost_result(found[1]) if found is not None else trace_cost(None)
+    start = min(row[_START] for row in rows)
+    end = max(row[_END] for row in rows)
+    return {
+        "trace_id": trace_id,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "duration_ms": max(0, end - start) / 1e6,
+        "span_count": len(rows),
+        "error_count": sum(1 for row in rows if row[_STATUS] == "ERROR"),
+        "test_links": _test_links(rows),
+        "cost_usd": cost.usd,
+        "enrichment": None if found is None else orjson.Fragment(found[0]),
+    }
 
 
 def _trace_body(
     trace_id: str, results: list[list[tuple[Any, ...]]], *, full: bool, compact: bool
 ) -> bytes | None:
-    if compact:
-        return _compact_body(trace_id, results[0][0])
     rows, enrichment = results
     if not rows:
         return None
-    found = enrichment[0] if enrichment else None
-    # The cost result alone is parsed (the enrichment's text is spliced in as it is).
-    cost = cost_result(found[1]) if found is not None else trace_cost(None)
+    answer = _header(trace_id, rows, enrichment[0] if enrichment else None)
+    if compact:
+        return orjson.dumps({**answer, "span_fields": _LEAN_KEYS, "spans": rows})
     keys = _LEAN_KEYS + _FULL_KEYS if full else _LEAN_KEYS
     ordered = _tree_order(rows)
     duration = _DURATION
@@ -241,47 +224,9 @@ def _trace_body(
         span["depth"] = depth
         span["children"] = kids
         spans.append(span)
-    start = min(row[_START] for row in rows)
-    end = max(row[_END] for row in rows)
-    return orjson.dumps(
-        {
-            "trace_id": trace_id,
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": end,
-            "duration_ms": max(0, end - start) / 1e6,
-            "span_count": len(rows),
-            "error_count": sum(1 for row in rows if row[_STATUS] == "ERROR"),
-            "root_span_ids": [row[_ID] for depth, row, _ in ordered if depth == 0],
-            "test_links": _test_links(rows),
-            "cost_usd": cost.usd,
-            "enrichment": None if found is None else orjson.Fragment(found[0]),
-            "spans": spans,
-        }
-    )
-
-
-def get_trace_json(
-    connection: Connection,
-    project_id: int,
-    trace_id: str,
-    *,
-    full: bool = False,
-    compact: bool = False,
-) -> bytes | None:
-    """The trace as the API's JSON, or None when this project has no such trace.
-
-    ``connection`` is in a transaction bound to the project (:func:`project_transaction`).
-    Spans in depth-first order (orphans as roots, children by start time), each with its
-    ``depth`` and ``children``; with ``full``, also each span's attributes, events, links,
-    resource, scope and plugin results. With ``compact``, the spans are arrays of the
-    ``span_fields`` in start order (no ``depth``, ``children`` or ``root_span_ids``).
-    """
-    results = []
-    with _cursor(connection) as cursor:
-        for sql, params in _statements(project_id, trace_id, full=full, compact=compact):
-            cursor.execute(sql, params)
-            results.append(cursor.fetchall())
-    return _trace_body(trace_id, results, full=full, compact=compact)
+    answer["root_span_ids"] = [row[_ID] for depth, row, _ in ordered if depth == 0]
+    answer["spans"] = spans
+    return orjson.dumps(answer)
 
 
 def read_trace_json(
@@ -292,8 +237,14 @@ def read_trace_json(
     full: bool = False,
     compact: bool = False,
 ) -> bytes | None:
-    """:func:`get_trace_json` in a transaction of its own, sent to the database in one go
-    (:func:`read_in_project`): what the API answers with."""
+    """The trace as the API's JSON, or None when this project has no such trace.
+
+    Spans in depth-first order (orphans as roots, children by start time), each with its
+    ``depth`` and ``children``; with ``full``, also each span's attributes, events, links,
+    resource, scope and plugin results. With ``compact``, the spans are arrays of the
+    ``span_fields`` in start order (no ``depth``, ``children`` or ``root_span_ids``). Read
+    in a transaction of its own, sent to the database in one go (:func:`read_in_project`).
+    """
     statements = _statements(project_id, trace_id, full=full, compact=compact)
     results = read_in_project(engine, project_id, statements)
     return _trace_body(trace_id, results, full=full, compact=compact)

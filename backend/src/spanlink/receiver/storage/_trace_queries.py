@@ -92,7 +92,9 @@ def _score_condition(project_id: int, f: TraceFilters) -> ColumnElement[bool]:
         )
         .where(*cond, r.trace_id.is_not(None))
     )
-    return traces.c.trace_id.in_(by_trace.union(by_result))
+    # The ids are collected first, then looked up by primary key (as for the span filters
+    # below): with ``IN (subquery)`` the planner joined them against every trace.
+    return traces.c.trace_id == any_(func.array(by_trace.union(by_result).scalar_subquery()))
 
 
 #: The span attributes each identity filter matches: the OpenTelemetry names first, then
@@ -341,20 +343,28 @@ def list_traces(
         return _list_common_text(connection, project_id, filters, limit, offset)
     where = and_(*_conditions(project_id, filters))
     t = traces.c
-    page = connection.execute(
-        _page_select(traces)
-        .where(where)
-        .order_by(t.start_ns.desc(), t.trace_id)
-        .limit(limit)
-        .offset(offset)
-    ).mappings()
+    count = select(func.count()).select_from(traces).where(where)
+    # The total rides on every row of the page (Postgres computes it once): one statement
+    # and one round trip for the page and its total.
+    page = (
+        connection.execute(
+            _page_select(traces)
+            .add_columns(count.scalar_subquery().label("total"))
+            .where(where)
+            .order_by(t.start_ns.desc(), t.trace_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .mappings()
+        .all()
+    )
     rows = [_item(row) for row in page]
-    if offset == 0 and len(rows) < limit:
-        total = len(rows)  # the whole result fits on this page: no count needed
-    else:
-        total = connection.execute(
-            select(func.count()).select_from(traces).where(where)
-        ).scalar_one()
+    if page:
+        total = page[0]["total"]
+    elif offset == 0:
+        total = 0
+    else:  # paged past the end: no row carries the total
+        total = connection.execute(count).scalar_one()
     return rows, int(total), False
 
 

@@ -1,6 +1,6 @@
 // The trace answer as the pages use it. The viewer asks for the compact form (spans as
 // rows of `span_fields` values, in start order: about half the bytes of span objects, and
-// built by the database alone) and puts the spans in tree order here, by the receiver's
+// no per-span work in the receiver) and puts the spans in tree order here, by the receiver's
 // rule for its default answer: depth-first, children by start time, a span whose parent
 // is missing (or only reachable through a parent cycle) as a root.
 

@@ -58,6 +58,12 @@ async function testResultView(testLink, signal) {
 
 export async function renderTrace(view, traceId, ctx) {
   mount(view, h("p", { class: "muted", text: "Loading trace…" }));
+  // Scores of the trace's spans (evaluation events, evaluators, feedback), asked for
+  // alongside the trace rather than after it; none when the receiver has no scores API.
+  const scoresRequest = get("/api/v1/scores", { trace_id: traceId, limit: 1000 }, { signal: ctx.signal }).then(
+    (body) => (Array.isArray(body?.items) ? body.items : []),
+    () => [],
+  );
   let trace;
   try {
     const segment = pathSegment(traceId);
@@ -76,15 +82,7 @@ export async function renderTrace(view, traceId, ctx) {
     }
     throw failure;
   }
-  // Scores of the trace's spans (evaluation events, evaluators, feedback); none when the
-  // receiver has no scores API.
-  let scores = [];
-  try {
-    const body = await get("/api/v1/scores", { trace_id: traceId, limit: 1000 }, { signal: ctx.signal });
-    scores = Array.isArray(body?.items) ? body.items : [];
-  } catch {
-    scores = [];
-  }
+  const scores = await scoresRequest;
   if (!ctx.isCurrent()) return;
   const spans = trace.spans || [];
   const start = trace.start_time_unix_nano;
