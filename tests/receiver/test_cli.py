@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,7 +198,8 @@ def test_serve_with_an_unreachable_database_is_a_clear_message() -> None:
 def test_serve_on_a_free_port_writes_the_ready_file(database_url: str, tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
     args = ["--port", "0", "--database-url", database_url, "--ready-file", str(ready)]
-    process = _start(dict(os.environ), *args, "--create-key", "demo")
+    project = f"ready-{uuid.uuid4().hex[:8]}"  # the database is shared with other tests
+    process = _start(dict(os.environ), *args, "--create-key", project)
     try:
         deadline = time.monotonic() + 90
         while not ready.exists():
@@ -206,7 +208,7 @@ def test_serve_on_a_free_port_writes_the_ready_file(database_url: str, tmp_path:
             time.sleep(0.05)
         found = json.loads(ready.read_text())
         assert stat.S_IMODE(ready.stat().st_mode) == 0o600  # it holds an API key
-        assert found["pid"] == process.pid and found["project"] == "demo"
+        assert found["pid"] == process.pid and found["project"] == project
         assert found["database_url"] == database_url
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", found["url"])
         assert not found["url"].endswith(":0")
