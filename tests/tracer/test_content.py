@@ -22,9 +22,12 @@ from spanlink.tracer._content import (
     DEFAULT_MAX_BYTES,
     TRUNCATION_MARKER,
     apply_masks,
+    capture,
+    capture_arguments,
     capture_enabled,
     configure_content,
     content_config,
+    object_key,
     safe_repr,
     serialize,
 )
@@ -198,6 +201,81 @@ def test_any_json_like_value_fits_and_never_raises(value: Any, limit: int) -> No
     text = serialize(value, max_bytes=limit)
     assert isinstance(text, str)
     assert len(text.encode("utf-8")) <= limit
+
+
+_ASCII = st.characters(max_codepoint=127)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats()
+    | st.text(_ASCII, max_size=300)
+    | st.text(max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(_ASCII, min_size=1, max_size=70) | st.text(min_size=1), _SCALARS, max_size=18
+    ),
+    st.integers(min_value=64, max_value=9000),
+)
+def test_arguments_written_directly_are_exactly_what_capture_writes(
+    arguments: dict[str, Any], limit: int
+) -> None:
+    configure_content(max_bytes=limit)
+    keys = tuple(object_key(name) for name in arguments)
+    if None in keys:  # a name too long for the direct path: the caller captures the dict
+        assert any(len(name) > 64 for name in arguments)
+        return
+    text = capture_arguments(keys, tuple(arguments.values()))  # type: ignore[arg-type]
+    if text is not None:
+        assert text == capture(arguments)
+
+
+def test_arguments_written_directly_cover_the_common_call() -> None:
+    keys = (object_key("x"), object_key("y"), object_key("z"), object_key("w"))
+    text = capture_arguments(keys, (1, "x", 2.5, None))  # type: ignore[arg-type]
+    assert (
+        text
+        == capture({"x": 1, "y": "x", "z": 2.5, "w": None})
+        == ('{"x":1,"y":"x","z":2.5,"w":null}')
+    )
+    # Not plain (a list, a non-ASCII text, a huge int) or masked: the caller captures the dict.
+    assert capture_arguments(keys[:1], ([1],)) is None  # type: ignore[arg-type]
+    assert capture_arguments(keys[:1], ("é",)) is None  # type: ignore[arg-type]
+    assert capture_arguments(keys[:1], (2**70,)) is None  # type: ignore[arg-type]
+    configure_content(mask=lambda v: v)
+    assert capture_arguments(keys[:1], (1,)) is None  # type: ignore[arg-type]
+
+
+def test_observed_input_is_the_same_on_every_path(spans: InMemorySpanExporter) -> None:
+    """Scalars (written directly), keywords, containers, methods and masks all record the
+    arguments by name, in call order."""
+
+    @observe
+    def f(x: Any, y: Any = 0, *rest: Any, **extra: Any) -> None:
+        pass
+
+    class C:
+        @observe
+        def m(self, x: Any) -> None:
+            pass
+
+    f(1, "two")
+    f(1, y=[2])
+    f(1, 2, 3, k=4)
+    f(None, 2.5)
+    C().m("é")
+    inputs = [json.loads(attrs(s)[semconv.SPANLINK_INPUT]) for s in spans.get_finished_spans()]
+    assert inputs == [
+        {"x": 1, "y": "two"},
+        {"x": 1, "y": [2]},
+        {"x": 1, "y": 2, "rest": [3], "extra": {"k": 4}},
+        {"x": None, "y": 2.5},
+        {"x": "é"},
+    ]
 
 
 # --- configuration -------------------------------------------------------------------

@@ -163,6 +163,8 @@ class _Observer:
 
     __slots__ = (
         "accumulate",
+        "arg_keys",
+        "bound_names",
         "binds",
         "capture_input",
         "capture_output",
@@ -260,6 +262,13 @@ class _Observer:
         )
         if names and (receiver or names[0] in _RECEIVER_NAMES):
             self.skip = 1
+        self.bound_names = self.names[self.skip :]
+        # The JSON keys of the parameters, for writing a call of scalars' input directly;
+        # None when that path cannot apply (no signature, a mask, a very long name).
+        keys = tuple(content.object_key(n) for n in self.bound_names)
+        self.arg_keys: tuple[str, ...] | None = (
+            keys if self.binds and mask is None and None not in keys else None  # type: ignore[assignment]
+        )
         all_names = {p.name for p in params}
         self.dynamic_model = (
             operation in _CLIENT_OPERATIONS and model is None and "model" in all_names
@@ -281,7 +290,8 @@ class _Observer:
         if not self.binds:
             return {"args": list(args), "kwargs": kwargs}
         names = self.names
-        bound = dict(zip(names[self.skip :], args[self.skip :], strict=False))
+        skip = self.skip
+        bound = dict(zip(self.bound_names, args[skip:] if skip else args))
         if len(args) > len(names):
             bound[self.var_positional or "args"] = list(args[len(names) :])
         if kwargs:
@@ -331,9 +341,15 @@ class _Observer:
         name = self.name
         bound: dict[str, Any] | None = None
         if capture and self.capture_input:
-            bound = self.bind(args, kwargs)
+            keys = self.arg_keys
+            text = None
+            if keys is not None and not kwargs and len(args) <= len(self.names):
+                text = content.capture_arguments(keys, args[self.skip :] if self.skip else args)
+            if text is None:
+                bound = self.bind(args, kwargs)
+                text = content.capture(bound, self.mask)
             attrs = dict(attrs)
-            attrs[semconv.SPANLINK_INPUT] = content.capture(bound, self.mask)
+            attrs[semconv.SPANLINK_INPUT] = text
         if (
             self.dynamic_model
             or self.request_params
