@@ -378,7 +378,7 @@ def capture_arguments(keys: tuple[str, ...], args: tuple[Any, ...]) -> str | Non
     limit = _config.max_bytes
     room = limit // (2 * _SMALL_ITEMS)
     parts = []
-    for key, item in zip(keys, args):
+    for key, item in zip(keys, args, strict=False):
         value = _scalar_json(item, room)
         if value is None:
             return None

@@ -164,8 +164,8 @@ class _Observer:
     __slots__ = (
         "accumulate",
         "arg_keys",
-        "bound_names",
         "binds",
+        "bound_names",
         "capture_input",
         "capture_output",
         "dynamic_model",
@@ -291,7 +291,7 @@ class _Observer:
             return {"args": list(args), "kwargs": kwargs}
         names = self.names
         skip = self.skip
-        bound = dict(zip(self.bound_names, args[skip:] if skip else args))
+        bound = dict(zip(self.bound_names, args[skip:] if skip else args, strict=False))
         if len(args) > len(names):
             bound[self.var_positional or "args"] = list(args[len(names) :])
         if kwargs:
