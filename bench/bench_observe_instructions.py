@@ -50,14 +50,14 @@ MARGINS = {"sync": 1.0, "async": 1.0, "new": 1.0, "100-chunk": 1.10}
 GENERATOR_SHARE = 10
 
 
-def child(calls: int, labels_path: str) -> None:
+def child(calls: int, labels_path: str, only: str | None) -> None:
     """Run inside valgrind: one counter dump between any two runs, labels written in order."""
     sys.path.insert(0, str(Path(__file__).parent))
     import bench_observe as bench  # imported here: the parent only runs valgrind
 
     bench.content.configure_content(enabled=True)
     labels: list[str] = []
-    for label, runner_name, observed_name, manual_name in ROWS:
+    for label, runner_name, observed_name, manual_name in _rows(only):
         runner: Any = getattr(bench, runner_name)
         n = max(calls // GENERATOR_SHARE, 10) if runner_name == "run_gen" else calls
         for side, fn in (
@@ -71,6 +71,10 @@ def child(calls: int, labels_path: str) -> None:
                 os.getppid()  # and this one ends the run: every second dump is a run
                 labels.append(f"{label}\t{side}\t{count}")
     Path(labels_path).write_text("\n".join(labels) + "\n", encoding="utf-8")
+
+
+def _rows(only: str | None) -> list[tuple[str, str, str, str]]:
+    return [row for row in ROWS if only is None or only in row[0]]
 
 
 _SUMMARY = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -96,10 +100,11 @@ def _dumps(directory: Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per function run")
+    parser.add_argument("--only", help="only the rows whose label contains this text")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(argv)  # run_all passes every script the same flags
     if args.child:
-        child(args.calls, args.child)
+        child(args.calls, args.child, args.only)
         return 0
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -118,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(Path(__file__).resolve()),
             "--calls",
             str(args.calls),
+            *(["--only", args.only] if args.only else []),
             "--child",
             str(labels_path),
         ]
@@ -142,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| case | @observe instructions/call | hand-written instructions/call | ratio "
         "| margin |\n| --- | ---: | ---: | ---: | --- |"
     )
-    for label, *_ in ROWS:
+    for label, *_ in _rows(args.only):
         per_call = {}
         for side in ("obs", "man"):
             (_, zero), (n, full) = sorted(runs[(label, side)].items())

@@ -29,43 +29,58 @@ __all__ = ["wrap"]
 _MAX_KEPT_CHUNKS: Final = 1024
 
 
+#: The limit when nothing is measured: counts stay small ints, compared at C speed.
+_NEVER: Final = 2**30 - 1
+
+
+class _Feed:
+    """A sink that keeps a chunk (in ``into``) and feeds it to the usage accumulator."""
+
+    __slots__ = ("feed", "into")
+
+    def __init__(self, into: Any, feed: Callable[[Any], None]) -> None:
+        self.into = into
+        self.feed = feed
+
+    def append(self, item: Any) -> None:
+        self.into.append(item)
+        self.feed(item)
+
+
 class _Chunks:
     """What a stream yielded: counted, kept for the output and fed to the usage accumulator.
 
-    This runs once per chunk, so the wrappers inline the common path: count, hand the chunk
-    to ``keep`` and compare the count with ``limit``. ``keep`` is a C-level append (to the
-    kept list, or to a deque that keeps nothing once keeping stopped) unless an accumulator
-    needs the chunks too; :meth:`check` runs every 32 chunks to bound what is kept by count
-    and by size, and hands back the next limit and ``keep``.
+    This runs once per chunk, so the wrappers inline the common path: count, append the
+    chunk to ``sink`` and compare the count with ``limit``. ``sink`` is the kept list, or
+    a deque that keeps nothing once keeping stopped (both appended to at C speed), or a
+    :class:`_Feed` when an accumulator needs the chunks too; :meth:`check` runs every 32
+    chunks to bound what is kept by count and by size, and hands back the next limit and
+    sink.
     """
 
-    __slots__ = ("accumulator", "budget", "keep", "kept", "limit", "used")
+    __slots__ = ("accumulator", "budget", "kept", "sink", "used")
 
     def __init__(self, obs: _Observer, capture: bool) -> None:
         self.kept: list[Any] | None = [] if capture and obs.capture_output else None
-        self.limit = 32 if self.kept is not None else sys.maxsize
         self.budget = content.content_config().max_bytes
         self.used = 0
         self.accumulator = StreamAccumulator() if obs.accumulate else None
-        self.keep = self._keeper(self.kept.append if self.kept is not None else _DISCARD.append)
+        self.sink = self._sink(self.kept if self.kept is not None else _DISCARD)
 
-    def _keeper(self, append: Callable[[Any], None]) -> Callable[[Any], None]:
-        if self.accumulator is None:
-            return append
-        feed = self.accumulator.feed
+    @property
+    def limit(self) -> int:
+        """The first count to check at."""
+        return 32 if self.kept is not None else _NEVER
 
-        def keep_and_feed(item: Any) -> None:
-            append(item)
-            feed(item)
+    def _sink(self, into: Any) -> Any:
+        return into if self.accumulator is None else _Feed(into, self.accumulator.feed)
 
-        return keep_and_feed
-
-    def check(self, count: int) -> tuple[int, Callable[[Any], None]]:
+    def check(self, count: int) -> tuple[int, Any]:
         """Every 32 chunks: add up the size kept so far; the next count to check at and the
-        ``keep`` to use (one that keeps nothing past the budget)."""
+        sink to use (one that keeps nothing past the budget)."""
         kept = self.kept
-        if kept is None:
-            return sys.maxsize, self.keep
+        if kept is None or self.used >= self.budget:
+            return count + _NEVER, self.sink
         recent = kept[-32:]
         try:  # text chunks (the common case): measured in one C-level pass
             used = self.used + len("".join(recent))
@@ -73,9 +88,10 @@ class _Chunks:
             used = self.used + sum(len(c) if type(c) is str else 32 for c in recent)
         self.used = used
         if used >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS:
-            self.keep = self._keeper(_DISCARD.append)
-            return sys.maxsize, self.keep
-        return count + 32, self.keep
+            self.used = self.budget  # keeping stopped
+            self.sink = self._sink(_DISCARD)
+            return count + _NEVER, self.sink
+        return count + 32, self.sink
 
     def finish(self, obs: _Observer, span: trace.Span, capture: bool, count: int) -> None:
         obs.finish_stream(span, count, self.kept, self.accumulator, capture)
@@ -135,30 +151,34 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             _warn_once("start", "spanlink: could not start a span; calling untraced", exc_info=True)
             return (yield from func(*args, **kwargs))
         chunks = _Chunks(obs, capture)
-        keep, limit, count = chunks.keep, chunks.limit, 0
+        sink, limit, count = chunks.sink, chunks.limit, 0
         try:
             gen = run(func, *args, **kwargs)
             send = gen.send
-            step: Callable[[Any], Any] = send
-            value: Any = None
+            try:
+                item = run(send, None)
+            except StopIteration as stop:
+                return stop.value
             while True:
-                try:
-                    item = run(step, value)
-                except StopIteration as stop:
-                    return stop.value
                 count += 1
-                keep(item)
+                sink.append(item)
                 if count >= limit:
-                    limit, keep = chunks.check(count)
+                    limit, sink = chunks.check(count)
                 try:
                     value = yield item
-                    step = send
                 except GeneratorExit:
                     run(gen.close)
                     raise
                 except BaseException as thrown:  # forwarded into the generator
-                    value = thrown
-                    step = gen.throw
+                    try:
+                        item = run(gen.throw, thrown)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                try:
+                    item = run(send, value)
+                except StopIteration as stop:
+                    return stop.value
         except Exception as exc:
             _record_error(span, exc)
             raise
@@ -185,7 +205,7 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 yield item
             return
         chunks = _Chunks(obs, capture)
-        keep, limit, count = chunks.keep, chunks.limit, 0
+        sink, limit, count = chunks.sink, chunks.limit, 0
         try:
             token = attach(span_context)
             try:
@@ -205,9 +225,9 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 finally:
                     detach(token)
                 count += 1
-                keep(item)
+                sink.append(item)
                 if count >= limit:
-                    limit, keep = chunks.check(count)
+                    limit, sink = chunks.check(count)
                 try:
                     value = yield item
                     step = asend
