@@ -13,7 +13,6 @@ import collections
 import contextvars
 import functools
 import inspect
-import sys
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Final
 
