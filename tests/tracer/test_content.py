@@ -456,3 +456,58 @@ def test_generator_of_objects_records_a_bounded_list(spans: InMemorySpanExporter
 
     list(stream())
     assert json.loads(attrs(only(spans))[semconv.SPANLINK_OUTPUT]) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def _kept_by_blocks(chunks: list[Any], budget: int) -> list[Any]:
+    """The rule: keep every chunk until the end of the first block of 32 where the kept
+    size (text length, 32 per other chunk) reaches the budget or the count 1,024."""
+    kept: list[Any] = []
+    used = 0
+    for chunk in chunks:
+        kept.append(chunk)
+        if len(kept) % 32 == 0:
+            used += sum(len(c) if type(c) is str else 32 for c in kept[-32:])
+            if used >= budget or len(kept) >= 1024:
+                break
+    return kept
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.text(max_size=40) | st.integers(), max_size=1300),
+    st.integers(min_value=64, max_value=20000),
+)
+def test_streams_keep_chunks_by_the_block_rule(chunks: list[Any], budget: int) -> None:
+    from spanlink.tracer._wrappers import _Chunks
+
+    configure_content(max_bytes=budget)
+
+    @observe
+    def stream() -> Iterator[Any]:
+        yield from ()
+
+    obs = next(
+        c.cell_contents for c in stream.__closure__ or () if hasattr(c.cell_contents, "mask")
+    )
+    kept = _chunks_as_the_wrapper_keeps_them(_Chunks(obs, True), chunks)
+    expected = _kept_by_blocks(chunks, budget)
+    if all(type(c) is str for c in expected):
+        text = "".join(expected)
+        want: Any = (
+            expected if not expected else text + ("…" if len(chunks) > len(expected) else "")
+        )
+    else:
+        want = list(expected)
+        if len(chunks) > len(expected):
+            want.append(f"… {len(chunks) - len(expected)} more chunks")
+    assert kept == want
+
+
+def _chunks_as_the_wrapper_keeps_them(chunks: Any, items: list[Any]) -> Any:
+    sink, limit, count = chunks.sink, chunks.limit, 0
+    for item in items:
+        count += 1
+        sink.append(item)
+        if count >= limit:
+            limit, sink = chunks.check(count)
+    return chunks.output(count)

@@ -410,24 +410,16 @@ class _Observer:
         self,
         span: trace.Span,
         count: int,
-        kept: list[Any] | None,
+        output: Any,
         accumulator: StreamAccumulator | None,
         capture: bool,
     ) -> None:
-        """Record what a generator yielded; never raises."""
+        """Record what a generator yielded (``output``: None when not kept); never raises."""
         try:
             if not span.is_recording():
                 return
             attrs: dict[str, AttributeValue] = {semconv.SPANLINK_OUTPUT_CHUNKS: count}
-            if kept is not None and not getattr(span, EXPLICIT_OUTPUT, False):
-                output: Any
-                dropped = count - len(kept)
-                try:  # text chunks are joined into one output
-                    output = "".join(kept) + ("…" if dropped else "") if kept else kept
-                except TypeError:
-                    output = kept
-                    if dropped:
-                        output.append(f"… {dropped} more chunks")
+            if output is not None and not getattr(span, EXPLICIT_OUTPUT, False):
                 attrs[semconv.SPANLINK_OUTPUT] = content.capture(output, self.mask)
             span.set_attributes(attrs)
             if accumulator is not None:

@@ -30,6 +30,11 @@ _MAX_KEPT_CHUNKS: Final = 1024
 
 #: The limit when nothing is measured: counts stay small ints, compared at C speed.
 _NEVER: Final = 2**30 - 1
+#: What is kept is bounded as if measured every _BLOCK chunks; measuring it takes one pass
+#: every _MEASURE_EVERY chunks (and one at the end), exact block by block only when a
+#: bound was crossed.
+_BLOCK: Final = 32
+_MEASURE_EVERY: Final = 128
 
 
 class _Feed:
@@ -46,54 +51,107 @@ class _Feed:
         self.feed(item)
 
 
+def _size(chunks: list[Any]) -> int:
+    try:  # text chunks (the common case): measured in one C-level pass
+        return len("".join(chunks))
+    except TypeError:
+        return sum(len(c) if type(c) is str else 32 for c in chunks)
+
+
 class _Chunks:
     """What a stream yielded: counted, kept for the output and fed to the usage accumulator.
 
     This runs once per chunk, so the wrappers inline the common path: count, append the
     chunk to ``sink`` and compare the count with ``limit``. ``sink`` is the kept list, or
     a deque that keeps nothing once keeping stopped (both appended to at C speed), or a
-    :class:`_Feed` when an accumulator needs the chunks too; :meth:`check` runs every 32
-    chunks to bound what is kept by count and by size, and hands back the next limit and
-    sink.
+    :class:`_Feed` when an accumulator needs the chunks too. Keeping stops at the end of
+    the first block of 32 chunks where the kept size reaches the budget or the count
+    reaches 1,024; :meth:`check` (every 128 chunks) and :meth:`finish` find that block.
     """
 
-    __slots__ = ("accumulator", "budget", "kept", "sink", "used")
+    __slots__ = ("accumulator", "budget", "kept", "measured", "sink", "stopped", "used")
 
     def __init__(self, obs: _Observer, capture: bool) -> None:
         self.kept: list[Any] | None = [] if capture and obs.capture_output else None
         self.budget = content.content_config().max_bytes
-        self.used = 0
+        self.used = 0  # size of kept[:measured]
+        self.measured = 0
+        self.stopped = self.kept is None
         self.accumulator = StreamAccumulator() if obs.accumulate else None
         self.sink = self._sink(self.kept if self.kept is not None else _DISCARD)
 
     @property
     def limit(self) -> int:
         """The first count to check at."""
-        return 32 if self.kept is not None else _NEVER
+        return _NEVER if self.stopped else _MEASURE_EVERY
 
     def _sink(self, into: Any) -> Any:
         return into if self.accumulator is None else _Feed(into, self.accumulator.feed)
 
     def check(self, count: int) -> tuple[int, Any]:
-        """Every 32 chunks: add up the size kept so far; the next count to check at and the
-        sink to use (one that keeps nothing past the budget)."""
+        """Measure what was kept; the next count to check at and the sink to use (one
+        that keeps nothing once keeping stopped)."""
+        if self.stopped or self._measure(None):
+            return count + _NEVER, self.sink
+        return count + _MEASURE_EVERY, self.sink
+
+    def _measure(self, total: int | None) -> bool:
+        """Measure the complete blocks kept since the last time; True when keeping stops.
+
+        ``total``, when given, is the size of everything kept: below the budget, no block
+        can have reached it.
+        """
         kept = self.kept
-        if kept is None or self.used >= self.budget:
-            return count + _NEVER, self.sink
-        recent = kept[-32:]
-        try:  # text chunks (the common case): measured in one C-level pass
-            used = self.used + len("".join(recent))
+        assert kept is not None
+        end = len(kept) - len(kept) % _BLOCK
+        if end <= self.measured:
+            return False
+        if end < _MAX_KEPT_CHUNKS:
+            used = total if total is not None else self.used + _size(kept[self.measured : end])
+            if used < self.budget:
+                if total is None:
+                    self.used, self.measured = used, end
+                return False
+        # A bound was crossed: find the block at whose end keeping stops, drop what follows.
+        used = self.used
+        for block in range(self.measured, end, _BLOCK):
+            used += _size(kept[block : block + _BLOCK])
+            if used >= self.budget or block + _BLOCK >= _MAX_KEPT_CHUNKS:
+                del kept[block + _BLOCK :]
+                break
+        self.stopped = True
+        self.sink = self._sink(_DISCARD)
+        return True
+
+    def output(self, count: int) -> Any:
+        """What the stream yielded as the output to record (None when not kept): text
+        chunks joined, other chunks as a list; marked when chunks were dropped."""
+        kept = self.kept
+        if kept is None:
+            return None
+        try:  # text chunks are joined into one output
+            text = "".join(kept)
         except TypeError:
-            used = self.used + sum(len(c) if type(c) is str else 32 for c in recent)
-        self.used = used
-        if used >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS:
-            self.used = self.budget  # keeping stopped
-            self.sink = self._sink(_DISCARD)
-            return count + _NEVER, self.sink
-        return count + 32, self.sink
+            if not self.stopped:
+                self._measure(None)
+            if count > len(kept):
+                kept.append(f"… {count - len(kept)} more chunks")
+            return kept
+        if not self.stopped and self._measure(len(text)):
+            text = "".join(kept)
+        if not kept:
+            return kept
+        return text + "…" if count > len(kept) else text
 
     def finish(self, obs: _Observer, span: trace.Span, capture: bool, count: int) -> None:
-        obs.finish_stream(span, count, self.kept, self.accumulator, capture)
+        try:
+            output = self.output(count)
+        except Exception:
+            _warn_once(
+                "output", "spanlink: could not record the output of a generator", exc_info=True
+            )
+            output = None
+        obs.finish_stream(span, count, output, self.accumulator, capture)
 
 
 #: Where chunks go once keeping stopped: a C-level append that keeps nothing.
