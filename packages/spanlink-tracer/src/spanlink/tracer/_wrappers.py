@@ -69,21 +69,28 @@ class _Chunks:
     reaches 1,024; :meth:`check` (every 128 chunks) and :meth:`finish` find that block.
     """
 
-    __slots__ = ("accumulator", "budget", "kept", "measured", "sink", "stopped", "used")
+    __slots__ = (
+        "accumulator",
+        "budget",
+        "kept",
+        "limit",
+        "measured",
+        "sink",
+        "stopped",
+        "used",
+    )
 
     def __init__(self, obs: _Observer, capture: bool) -> None:
-        self.kept: list[Any] | None = [] if capture and obs.capture_output else None
+        kept: list[Any] | None = [] if capture and obs.capture_output else None
+        self.kept = kept
         self.budget = content.content_config().max_bytes
         self.used = 0  # size of kept[:measured]
         self.measured = 0
-        self.stopped = self.kept is None
+        self.stopped = kept is None
+        self.limit = _NEVER if kept is None else _MEASURE_EVERY  # the first count to check at
         self.accumulator = StreamAccumulator() if obs.accumulate else None
-        self.sink = self._sink(self.kept if self.kept is not None else _DISCARD)
-
-    @property
-    def limit(self) -> int:
-        """The first count to check at."""
-        return _NEVER if self.stopped else _MEASURE_EVERY
+        into = _DISCARD if kept is None else kept
+        self.sink = into if self.accumulator is None else _Feed(into, self.accumulator.feed)
 
     def _sink(self, into: Any) -> Any:
         return into if self.accumulator is None else _Feed(into, self.accumulator.feed)
@@ -137,7 +144,12 @@ class _Chunks:
             if count > len(kept):
                 kept.append(f"… {count - len(kept)} more chunks")
             return kept
-        if not self.stopped and self._measure(len(text)):
+        # Below both bounds in all (the common case), no block reached one.
+        if (
+            (len(text) >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS)
+            and not self.stopped
+            and self._measure(len(text))
+        ):
             text = "".join(kept)
         if not kept:
             return kept
