@@ -37,7 +37,7 @@ from typing import Any
 from _report import append_section, load_average, load_line, parse_rounds
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from spanlink.tracer import _content as content
@@ -62,9 +62,23 @@ class DropExporter(SpanExporter):
         pass
 
 
+class DropProcessor(SpanProcessor):
+    """Drops each span in ``on_end``: no queue, no worker thread."""
+
+
+#: ``BENCH_OBSERVE_PROCESSOR=drop`` (set by ``bench_observe_instructions.py``) gives every
+#: provider a :class:`DropProcessor` instead of the batch processor, so that an instruction
+#: count holds only the caller's work.
+DROP_IN_PROCESS = os.environ.get("BENCH_OBSERVE_PROCESSOR") == "drop"
+
+
+def make_processor(exporter: SpanExporter) -> SpanProcessor:
+    return DropProcessor() if DROP_IN_PROCESS else BatchSpanProcessor(exporter)
+
+
 exporter = DropExporter()
 provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(exporter))
+provider.add_span_processor(make_processor(exporter))
 trace.set_tracer_provider(provider)
 tracer = trace.get_tracer("bench.manual")
 
@@ -91,7 +105,7 @@ def run_sync(fn: Callable[[int, str], str], calls: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.thread_time()
     for i in range(calls):
         fn(i, "x")
-    return (time.perf_counter() - start) / calls, (time.thread_time() - cpu) / calls
+    return (time.perf_counter() - start) / max(calls, 1), (time.thread_time() - cpu) / max(calls, 1)
 
 
 # --- as a new user writes it ---------------------------------------------------------
@@ -100,7 +114,7 @@ def run_sync(fn: Callable[[int, str], str], calls: int) -> tuple[float, float]:
 # and batch processor of its own (the observed side keeps the global one).
 
 own_provider = TracerProvider()
-own_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+own_provider.add_span_processor(make_processor(DropExporter()))
 own_tracer = own_provider.get_tracer("bench.bare")
 
 
@@ -142,7 +156,9 @@ def run_async(fn: Callable[[int, str], Any], calls: int) -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.thread_time()
         for i in range(calls):
             await fn(i, "x")
-        return (time.perf_counter() - start) / calls, (time.thread_time() - cpu) / calls
+        return (time.perf_counter() - start) / max(calls, 1), (time.thread_time() - cpu) / max(
+            calls, 1
+        )
 
     return asyncio.run(loop())
 
@@ -210,7 +226,7 @@ def run_gen(fn: Callable[[int], Iterator[str]], calls: int) -> tuple[float, floa
     for _ in range(calls):
         for _chunk in fn(CHUNKS):
             pass
-    return (time.perf_counter() - start) / calls, (time.thread_time() - cpu) / calls
+    return (time.perf_counter() - start) / max(calls, 1), (time.thread_time() - cpu) / max(calls, 1)
 
 
 # --- driver -------------------------------------------------------------------------

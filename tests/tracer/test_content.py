@@ -22,9 +22,12 @@ from spanlink.tracer._content import (
     DEFAULT_MAX_BYTES,
     TRUNCATION_MARKER,
     apply_masks,
+    capture,
+    capture_arguments,
     capture_enabled,
     configure_content,
     content_config,
+    object_key,
     safe_repr,
     serialize,
 )
@@ -198,6 +201,81 @@ def test_any_json_like_value_fits_and_never_raises(value: Any, limit: int) -> No
     text = serialize(value, max_bytes=limit)
     assert isinstance(text, str)
     assert len(text.encode("utf-8")) <= limit
+
+
+_ASCII = st.characters(max_codepoint=127)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats()
+    | st.text(_ASCII, max_size=300)
+    | st.text(max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(_ASCII, min_size=1, max_size=70) | st.text(min_size=1), _SCALARS, max_size=18
+    ),
+    st.integers(min_value=64, max_value=9000),
+)
+def test_arguments_written_directly_are_exactly_what_capture_writes(
+    arguments: dict[str, Any], limit: int
+) -> None:
+    configure_content(max_bytes=limit)
+    keys = tuple(object_key(name) for name in arguments)
+    if None in keys:  # a name too long for the direct path: the caller captures the dict
+        assert any(len(name) > 64 for name in arguments)
+        return
+    text = capture_arguments(keys, tuple(arguments.values()))  # type: ignore[arg-type]
+    if text is not None:
+        assert text == capture(arguments)
+
+
+def test_arguments_written_directly_cover_the_common_call() -> None:
+    keys = (object_key("x"), object_key("y"), object_key("z"), object_key("w"))
+    text = capture_arguments(keys, (1, "x", 2.5, None))  # type: ignore[arg-type]
+    assert (
+        text
+        == capture({"x": 1, "y": "x", "z": 2.5, "w": None})
+        == ('{"x":1,"y":"x","z":2.5,"w":null}')
+    )
+    # Not plain (a list, a non-ASCII text, a huge int) or masked: the caller captures the dict.
+    assert capture_arguments(keys[:1], ([1],)) is None  # type: ignore[arg-type]
+    assert capture_arguments(keys[:1], ("é",)) is None  # type: ignore[arg-type]
+    assert capture_arguments(keys[:1], (2**70,)) is None  # type: ignore[arg-type]
+    configure_content(mask=lambda v: v)
+    assert capture_arguments(keys[:1], (1,)) is None  # type: ignore[arg-type]
+
+
+def test_observed_input_is_the_same_on_every_path(spans: InMemorySpanExporter) -> None:
+    """Scalars (written directly), keywords, containers, methods and masks all record the
+    arguments by name, in call order."""
+
+    @observe
+    def f(x: Any, y: Any = 0, *rest: Any, **extra: Any) -> None:
+        pass
+
+    class C:
+        @observe
+        def m(self, x: Any) -> None:
+            pass
+
+    f(1, "two")
+    f(1, y=[2])
+    f(1, 2, 3, k=4)
+    f(None, 2.5)
+    C().m("é")
+    inputs = [json.loads(attrs(s)[semconv.SPANLINK_INPUT]) for s in spans.get_finished_spans()]
+    assert inputs == [
+        {"x": 1, "y": "two"},
+        {"x": 1, "y": [2]},
+        {"x": 1, "y": 2, "rest": [3], "extra": {"k": 4}},
+        {"x": None, "y": 2.5},
+        {"x": "é"},
+    ]
 
 
 # --- configuration -------------------------------------------------------------------
@@ -378,3 +456,58 @@ def test_generator_of_objects_records_a_bounded_list(spans: InMemorySpanExporter
 
     list(stream())
     assert json.loads(attrs(only(spans))[semconv.SPANLINK_OUTPUT]) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def _kept_by_blocks(chunks: list[Any], budget: int) -> list[Any]:
+    """The rule: keep every chunk until the end of the first block of 32 where the kept
+    size (text length, 32 per other chunk) reaches the budget or the count 1,024."""
+    kept: list[Any] = []
+    used = 0
+    for chunk in chunks:
+        kept.append(chunk)
+        if len(kept) % 32 == 0:
+            used += sum(len(c) if type(c) is str else 32 for c in kept[-32:])
+            if used >= budget or len(kept) >= 1024:
+                break
+    return kept
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.text(max_size=40) | st.integers(), max_size=1300),
+    st.integers(min_value=64, max_value=20000),
+)
+def test_streams_keep_chunks_by_the_block_rule(chunks: list[Any], budget: int) -> None:
+    from spanlink.tracer._wrappers import _Chunks
+
+    configure_content(max_bytes=budget)
+
+    @observe
+    def stream() -> Iterator[Any]:
+        yield from ()
+
+    obs = next(
+        c.cell_contents for c in stream.__closure__ or () if hasattr(c.cell_contents, "mask")
+    )
+    kept = _chunks_as_the_wrapper_keeps_them(_Chunks(obs, True), chunks)
+    expected = _kept_by_blocks(chunks, budget)
+    if all(type(c) is str for c in expected):
+        text = "".join(expected)
+        want: Any = (
+            expected if not expected else text + ("…" if len(chunks) > len(expected) else "")
+        )
+    else:
+        want = list(expected)
+        if len(chunks) > len(expected):
+            want.append(f"… {len(chunks) - len(expected)} more chunks")
+    assert kept == want
+
+
+def _chunks_as_the_wrapper_keeps_them(chunks: Any, items: list[Any]) -> Any:
+    sink, limit, count = chunks.sink, chunks.limit, 0
+    for item in items:
+        count += 1
+        sink.append(item)
+        if count >= limit:
+            limit, sink = chunks.check(count)
+    return chunks.output(count)

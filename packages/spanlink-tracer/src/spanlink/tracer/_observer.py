@@ -163,7 +163,9 @@ class _Observer:
 
     __slots__ = (
         "accumulate",
+        "arg_keys",
         "binds",
+        "bound_names",
         "capture_input",
         "capture_output",
         "dynamic_model",
@@ -260,6 +262,13 @@ class _Observer:
         )
         if names and (receiver or names[0] in _RECEIVER_NAMES):
             self.skip = 1
+        self.bound_names = self.names[self.skip :]
+        # The JSON keys of the parameters, for writing a call of scalars' input directly;
+        # None when that path cannot apply (no signature, a mask, a very long name).
+        keys = tuple(content.object_key(n) for n in self.bound_names)
+        self.arg_keys: tuple[str, ...] | None = (
+            keys if self.binds and mask is None and None not in keys else None  # type: ignore[assignment]
+        )
         all_names = {p.name for p in params}
         self.dynamic_model = (
             operation in _CLIENT_OPERATIONS and model is None and "model" in all_names
@@ -281,7 +290,8 @@ class _Observer:
         if not self.binds:
             return {"args": list(args), "kwargs": kwargs}
         names = self.names
-        bound = dict(zip(names[self.skip :], args[self.skip :], strict=False))
+        skip = self.skip
+        bound = dict(zip(self.bound_names, args[skip:] if skip else args, strict=False))
         if len(args) > len(names):
             bound[self.var_positional or "args"] = list(args[len(names) :])
         if kwargs:
@@ -331,9 +341,15 @@ class _Observer:
         name = self.name
         bound: dict[str, Any] | None = None
         if capture and self.capture_input:
-            bound = self.bind(args, kwargs)
+            keys = self.arg_keys
+            text = None
+            if keys is not None and not kwargs and len(args) <= len(self.names):
+                text = content.capture_arguments(keys, args[self.skip :] if self.skip else args)
+            if text is None:
+                bound = self.bind(args, kwargs)
+                text = content.capture(bound, self.mask)
             attrs = dict(attrs)
-            attrs[semconv.SPANLINK_INPUT] = content.capture(bound, self.mask)
+            attrs[semconv.SPANLINK_INPUT] = text
         if (
             self.dynamic_model
             or self.request_params
@@ -394,24 +410,16 @@ class _Observer:
         self,
         span: trace.Span,
         count: int,
-        kept: list[Any] | None,
+        output: Any,
         accumulator: StreamAccumulator | None,
         capture: bool,
     ) -> None:
-        """Record what a generator yielded; never raises."""
+        """Record what a generator yielded (``output``: None when not kept); never raises."""
         try:
             if not span.is_recording():
                 return
             attrs: dict[str, AttributeValue] = {semconv.SPANLINK_OUTPUT_CHUNKS: count}
-            if kept is not None and not getattr(span, EXPLICIT_OUTPUT, False):
-                output: Any
-                dropped = count - len(kept)
-                try:  # text chunks are joined into one output
-                    output = "".join(kept) + ("…" if dropped else "") if kept else kept
-                except TypeError:
-                    output = kept
-                    if dropped:
-                        output.append(f"… {dropped} more chunks")
+            if output is not None and not getattr(span, EXPLICIT_OUTPUT, False):
                 attrs[semconv.SPANLINK_OUTPUT] = content.capture(output, self.mask)
             span.set_attributes(attrs)
             if accumulator is not None:

@@ -13,7 +13,6 @@ import collections
 import contextvars
 import functools
 import inspect
-import sys
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Final
 
@@ -29,56 +28,142 @@ __all__ = ["wrap"]
 _MAX_KEPT_CHUNKS: Final = 1024
 
 
+#: The limit when nothing is measured: counts stay small ints, compared at C speed.
+_NEVER: Final = 2**30 - 1
+#: What is kept is bounded as if measured every _BLOCK chunks; measuring it takes one pass
+#: every _MEASURE_EVERY chunks (and one at the end), exact block by block only when a
+#: bound was crossed.
+_BLOCK: Final = 32
+_MEASURE_EVERY: Final = 128
+
+
+class _Feed:
+    """A sink that keeps a chunk (in ``into``) and feeds it to the usage accumulator."""
+
+    __slots__ = ("feed", "into")
+
+    def __init__(self, into: Any, feed: Callable[[Any], None]) -> None:
+        self.into = into
+        self.feed = feed
+
+    def append(self, item: Any) -> None:
+        self.into.append(item)
+        self.feed(item)
+
+
+def _size(chunks: list[Any]) -> int:
+    try:  # text chunks (the common case): measured in one C-level pass
+        return len("".join(chunks))
+    except TypeError:
+        return sum(len(c) if type(c) is str else 32 for c in chunks)
+
+
 class _Chunks:
     """What a stream yielded: counted, kept for the output and fed to the usage accumulator.
 
-    This runs once per chunk, so the wrappers inline the common path: count, hand the chunk
-    to ``keep`` and compare the count with ``limit``. ``keep`` is a C-level append (to the
-    kept list, or to a deque that keeps nothing once keeping stopped) unless an accumulator
-    needs the chunks too; :meth:`check` runs every 32 chunks to bound what is kept by count
-    and by size, and hands back the next limit and ``keep``.
+    This runs once per chunk, so the wrappers inline the common path: count, append the
+    chunk to ``sink`` and compare the count with ``limit``. ``sink`` is the kept list, or
+    a deque that keeps nothing once keeping stopped (both appended to at C speed), or a
+    :class:`_Feed` when an accumulator needs the chunks too. Keeping stops at the end of
+    the first block of 32 chunks where the kept size reaches the budget or the count
+    reaches 1,024; :meth:`check` (every 128 chunks) and :meth:`finish` find that block.
     """
 
-    __slots__ = ("accumulator", "budget", "keep", "kept", "limit", "used")
+    __slots__ = (
+        "accumulator",
+        "budget",
+        "kept",
+        "limit",
+        "measured",
+        "sink",
+        "stopped",
+        "used",
+    )
 
     def __init__(self, obs: _Observer, capture: bool) -> None:
-        self.kept: list[Any] | None = [] if capture and obs.capture_output else None
-        self.limit = 32 if self.kept is not None else sys.maxsize
+        kept: list[Any] | None = [] if capture and obs.capture_output else None
+        self.kept = kept
         self.budget = content.content_config().max_bytes
-        self.used = 0
+        self.used = 0  # size of kept[:measured]
+        self.measured = 0
+        self.stopped = kept is None
+        self.limit = _NEVER if kept is None else _MEASURE_EVERY  # the first count to check at
         self.accumulator = StreamAccumulator() if obs.accumulate else None
-        self.keep = self._keeper(self.kept.append if self.kept is not None else _DISCARD.append)
+        into = _DISCARD if kept is None else kept
+        self.sink = into if self.accumulator is None else _Feed(into, self.accumulator.feed)
 
-    def _keeper(self, append: Callable[[Any], None]) -> Callable[[Any], None]:
-        if self.accumulator is None:
-            return append
-        feed = self.accumulator.feed
+    def _sink(self, into: Any) -> Any:
+        return into if self.accumulator is None else _Feed(into, self.accumulator.feed)
 
-        def keep_and_feed(item: Any) -> None:
-            append(item)
-            feed(item)
+    def check(self, count: int) -> tuple[int, Any]:
+        """Measure what was kept; the next count to check at and the sink to use (one
+        that keeps nothing once keeping stopped)."""
+        if self.stopped or self._measure(None):
+            return count + _NEVER, self.sink
+        return count + _MEASURE_EVERY, self.sink
 
-        return keep_and_feed
+    def _measure(self, total: int | None) -> bool:
+        """Measure the complete blocks kept since the last time; True when keeping stops.
 
-    def check(self, count: int) -> tuple[int, Callable[[Any], None]]:
-        """Every 32 chunks: add up the size kept so far; the next count to check at and the
-        ``keep`` to use (one that keeps nothing past the budget)."""
+        ``total``, when given, is the size of everything kept: below the budget, no block
+        can have reached it.
+        """
+        kept = self.kept
+        assert kept is not None
+        end = len(kept) - len(kept) % _BLOCK
+        if end <= self.measured:
+            return False
+        if end < _MAX_KEPT_CHUNKS:
+            used = total if total is not None else self.used + _size(kept[self.measured : end])
+            if used < self.budget:
+                if total is None:
+                    self.used, self.measured = used, end
+                return False
+        # A bound was crossed: find the block at whose end keeping stops, drop what follows.
+        used = self.used
+        for block in range(self.measured, end, _BLOCK):
+            used += _size(kept[block : block + _BLOCK])
+            if used >= self.budget or block + _BLOCK >= _MAX_KEPT_CHUNKS:
+                del kept[block + _BLOCK :]
+                break
+        self.stopped = True
+        self.sink = self._sink(_DISCARD)
+        return True
+
+    def output(self, count: int) -> Any:
+        """What the stream yielded as the output to record (None when not kept): text
+        chunks joined, other chunks as a list; marked when chunks were dropped."""
         kept = self.kept
         if kept is None:
-            return sys.maxsize, self.keep
-        recent = kept[-32:]
-        try:  # text chunks (the common case): measured in one C-level pass
-            used = self.used + len("".join(recent))
+            return None
+        try:  # text chunks are joined into one output
+            text = "".join(kept)
         except TypeError:
-            used = self.used + sum(len(c) if type(c) is str else 32 for c in recent)
-        self.used = used
-        if used >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS:
-            self.keep = self._keeper(_DISCARD.append)
-            return sys.maxsize, self.keep
-        return count + 32, self.keep
+            if not self.stopped:
+                self._measure(None)
+            if count > len(kept):
+                kept.append(f"… {count - len(kept)} more chunks")
+            return kept
+        # Below both bounds in all (the common case), no block reached one.
+        if (
+            (len(text) >= self.budget or len(kept) >= _MAX_KEPT_CHUNKS)
+            and not self.stopped
+            and self._measure(len(text))
+        ):
+            text = "".join(kept)
+        if not kept:
+            return kept
+        return text + "…" if count > len(kept) else text
 
     def finish(self, obs: _Observer, span: trace.Span, capture: bool, count: int) -> None:
-        obs.finish_stream(span, count, self.kept, self.accumulator, capture)
+        try:
+            output = self.output(count)
+        except Exception:
+            _warn_once(
+                "output", "spanlink: could not record the output of a generator", exc_info=True
+            )
+            output = None
+        obs.finish_stream(span, count, output, self.accumulator, capture)
 
 
 #: Where chunks go once keeping stopped: a C-level append that keeps nothing.
@@ -135,30 +220,34 @@ def _wrap_generator(func: Callable[..., Any], obs: _Observer) -> Callable[..., A
             _warn_once("start", "spanlink: could not start a span; calling untraced", exc_info=True)
             return (yield from func(*args, **kwargs))
         chunks = _Chunks(obs, capture)
-        keep, limit, count = chunks.keep, chunks.limit, 0
+        sink, limit, count = chunks.sink, chunks.limit, 0
         try:
             gen = run(func, *args, **kwargs)
             send = gen.send
-            step: Callable[[Any], Any] = send
-            value: Any = None
+            try:
+                item = run(send, None)
+            except StopIteration as stop:
+                return stop.value
             while True:
-                try:
-                    item = run(step, value)
-                except StopIteration as stop:
-                    return stop.value
                 count += 1
-                keep(item)
+                sink.append(item)
                 if count >= limit:
-                    limit, keep = chunks.check(count)
+                    limit, sink = chunks.check(count)
                 try:
                     value = yield item
-                    step = send
                 except GeneratorExit:
                     run(gen.close)
                     raise
                 except BaseException as thrown:  # forwarded into the generator
-                    value = thrown
-                    step = gen.throw
+                    try:
+                        item = run(gen.throw, thrown)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                try:
+                    item = run(send, value)
+                except StopIteration as stop:
+                    return stop.value
         except Exception as exc:
             _record_error(span, exc)
             raise
@@ -185,7 +274,7 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 yield item
             return
         chunks = _Chunks(obs, capture)
-        keep, limit, count = chunks.keep, chunks.limit, 0
+        sink, limit, count = chunks.sink, chunks.limit, 0
         try:
             token = attach(span_context)
             try:
@@ -205,9 +294,9 @@ def _wrap_async_generator(func: Callable[..., Any], obs: _Observer) -> Callable[
                 finally:
                     detach(token)
                 count += 1
-                keep(item)
+                sink.append(item)
                 if count >= limit:
-                    limit, keep = chunks.check(count)
+                    limit, sink = chunks.check(count)
                 try:
                     value = yield item
                     step = asend
