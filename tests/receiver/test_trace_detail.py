@@ -10,7 +10,7 @@ from receiver_helpers import NOW, make_request, make_span, span_id, trace_id
 
 from spanlink.receiver.ingest import prepare_batch, write_batch
 from spanlink.receiver.settings import Settings
-from spanlink.receiver.storage import create_app_engine
+from spanlink.receiver.storage import create_app_engine, read_in_project
 
 # The stored columns every span object carries and their keys in it; then what only the
 # full span (``full=true``, ``GET .../spans/{id}``) adds.
@@ -231,3 +231,29 @@ def test_the_compact_answer_has_the_lean_spans_as_rows_in_start_order(
     assert missing.status_code == 404
     both = client.get(f"/api/v1/traces/{tid.hex()}", params={"compact": "true", "full": "true"})
     assert both.status_code == 422
+
+
+
+def test_an_answer_is_read_in_one_snapshot(database_url: str, project) -> None:
+    """An answer's statements (spans, then enrichment) share one snapshot: they run in one
+    read-only, repeatable-read transaction, so an enrichment committed between two of them
+    is never half visible; the transaction is bound to the project."""
+    engine = create_app_engine(Settings(database_url=database_url))
+    try:
+        ((settings,), (snapshot,)) = read_in_project(
+            engine,
+            project.id,
+            [
+                (
+                    "SELECT current_setting('transaction_isolation'),"
+                    " current_setting('transaction_read_only'),"
+                    " current_setting('spanlink.project_id')",
+                    {},
+                ),
+                ("SELECT count(*) FROM spans", {}),
+            ],
+        )
+    finally:
+        engine.dispose()
+    assert settings == ("repeatable read", "on", str(project.id))
+    assert snapshot == (0,)  # a new project: row-level security shows none of the others

@@ -181,7 +181,8 @@ def read_in_project(
     engine: Engine, project_id: int, statements: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[list[tuple[Any, ...]]]:
     """The rows of each read-only statement (psycopg SQL with ``%(name)s`` parameters), run
-    in one transaction bound to the project, like :func:`project_transaction`.
+    in one read-only, repeatable-read transaction (one snapshot) bound to the project, like
+    :func:`project_transaction`.
 
     The scope, the statements and the commit go to the database together (psycopg's
     pipeline mode) and their results come back together: one round trip, not one per
@@ -193,6 +194,9 @@ def read_in_project(
         assert raw is not None
         try:
             with raw.pipeline():
+                # One snapshot for every statement: an enrichment (or a span) committed
+                # between two of them must not be half visible in one answer.
+                raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 # The scope of project_scope, in the driver's own parameter style.
                 raw.execute(
                     "SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),)
