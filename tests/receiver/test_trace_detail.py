@@ -233,7 +233,6 @@ def test_the_compact_answer_has_the_lean_spans_as_rows_in_start_order(
     assert both.status_code == 422
 
 
-
 def test_an_answer_is_read_in_one_snapshot(database_url: str, project) -> None:
     """An answer's statements (spans, then enrichment) share one snapshot: they run in one
     read-only, repeatable-read transaction, so an enrichment committed between two of them
