@@ -9,9 +9,15 @@ import httpx
 
 from spanlink.pytest._errors import SpanlinkPytestError
 
-__all__ = ["ApiError", "KeyRefused", "TestRunClient", "Unreachable"]
+__all__ = ["ApiError", "Busy", "KeyRefused", "TestRunClient", "Unreachable"]
 
 DEFAULT_TIMEOUT_S = 5.0
+#: Statuses that say "not now" rather than "never": the same request may succeed later
+#: (the receiver answers 503 for a serialization conflict or an unavailable database). A 500
+#: is a failure of the receiver that the same request would meet again.
+_TRANSIENT = frozenset({408, 425, 429, 502, 503, 504})
+#: Longest ``Retry-After`` honoured, in seconds (a longer one is capped, not obeyed).
+MAX_RETRY_AFTER_S = 30.0
 
 
 class Unreachable(SpanlinkPytestError):
@@ -28,6 +34,26 @@ class ApiError(SpanlinkPytestError):
 
 class KeyRefused(ApiError):
     """401/403: the API key is missing, unknown or revoked."""
+
+
+class Busy(ApiError):
+    """A status that a later retry may cure (408, 425, 429, 502-504); ``retry_after`` is the
+    receiver's ``Retry-After`` in seconds (capped), None when it sent none."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None) -> None:
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # absent, or an HTTP date: the caller's own backoff applies
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -52,6 +78,7 @@ class TestRunClient:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -88,6 +115,12 @@ class TestRunClient:
         return response
 
     def _ok(self, response: httpx.Response, what: str) -> Any:
+        if response.status_code in _TRANSIENT:
+            raise Busy(
+                response.status_code,
+                f"{what}: the receiver answered {response.status_code}: {_detail(response)}",
+                _retry_after(response),
+            )
         if response.status_code >= 400:
             raise ApiError(
                 response.status_code,
@@ -95,10 +128,11 @@ class TestRunClient:
             )
         return response.json() if response.content else None
 
-    def create_run(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create_run(self, body: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """``POST /api/v1/test-runs`` (a client-reported run; idempotent on its id)."""
         answer = self._ok(
-            self._request("POST", "/api/v1/test-runs", json=dict(body)), "creating the run"
+            self._request("POST", "/api/v1/test-runs", json=dict(body), timeout=timeout),
+            "creating the run",
         )
         return dict(answer or {})
 

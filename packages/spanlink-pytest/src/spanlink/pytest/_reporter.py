@@ -2,8 +2,11 @@
 
 Results are queued (bounded: when the receiver cannot keep up, the newest are dropped and
 counted) and upserted by id, so a test's "running" and final reports sent in one batch
-collapse into one. The run is created (idempotently) before the first batch. Problems are
-kept as one message for the session's summary instead of being printed mid-test.
+collapse into one. The run is created (idempotently) before the first batch. A receiver
+that is away or busy (429, 5xx) is tried again later, and at the session's end again and
+again until the flush deadline; a refusal for good (another 4xx) drops that batch only.
+Problems are kept as one message for the session's summary instead of being printed
+mid-test; a passing problem that a retry cured is not reported.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from spanlink.pytest._client import ApiError, KeyRefused, TestRunClient, Unreachable
+from spanlink.pytest._client import ApiError, Busy, KeyRefused, TestRunClient, Unreachable
 
 __all__ = ["Reporter"]
 
@@ -28,7 +31,12 @@ MAX_PENDING = 10_000
 HEARTBEAT_S = 30.0
 #: A short wait lets the results of quick tests travel together.
 _LINGER_S = 0.05
+#: Pauses between attempts: the first, doubled after each failure up to the longest (a
+#: longer ``Retry-After`` is obeyed while the session runs, up to the client's cap).
+_FIRST_RETRY_S = 0.1
 _RETRY_S = 2.0
+#: The longest pause at the session's end, where the flush timeout bounds the whole wait.
+_FINAL_RETRY_S = 1.0
 
 
 class Reporter:
@@ -48,7 +56,11 @@ class Reporter:
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(MAX_PENDING)
         self._pending: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
+        self._deadline = float("inf")
         self._heartbeat_s = heartbeat_s
+        # The last "not now" (away, busy) and the receiver's Retry-After with it.
+        self._transient: str | None = None
+        self._retry_after: float | None = None
         self.created: dict[str, Any] | None = None
         self.refused: str | None = None
         self.problem: str | None = None
@@ -67,14 +79,26 @@ class Reporter:
             self.dropped += 1
 
     def close(self, timeout: float) -> bool:
-        """Send what is queued, waiting at most ``timeout`` seconds; True when all went."""
+        """Send what is queued, retrying for at most ``timeout`` seconds; True when all went."""
+        self._deadline = time.monotonic() + max(0.0, timeout)
         self._stop.set()
-        self._thread.join(max(0.0, timeout))
+        self._thread.join(max(0.0, timeout) + 0.5)  # the thread keeps the deadline itself
         return not self._thread.is_alive() and not self._pending and self._queue.empty()
 
     def _note(self, message: str) -> None:
         if self.problem is None:
             self.problem = message
+
+    def _not_now(self, error: Unreachable | Busy) -> bool:
+        self._transient = str(error)
+        self._retry_after = error.retry_after if isinstance(error, Busy) else None
+        return False
+
+    def _request_timeout(self) -> float | None:
+        """The client's own timeout, or less once the session's end set a deadline."""
+        if not self._stop.is_set():
+            return None
+        return min(self.client.timeout, max(0.1, self._deadline - time.monotonic()))
 
     def _take(self, wait: float) -> None:
         try:
@@ -94,67 +118,87 @@ class Reporter:
         if self.created is not None:
             return True
         try:
-            self.created = self.client.create_run(self._create)
+            self.created = self.client.create_run(self._create, timeout=self._request_timeout())
         except KeyRefused as error:
             self.refused = str(error)
             self._note(str(error))
             return False
+        except (Unreachable, Busy) as error:
+            return self._not_now(error)
         except ApiError as error:
             self.refused = str(error)
             self._note(f"the run could not be created, results are not reported: {error}")
             return False
-        except Unreachable as error:
-            self._note(str(error))
-            return False
         return True
 
     def _send(self) -> bool:
-        """One attempt at sending the pending results (or a heartbeat); True when done."""
+        """One attempt at sending the pending results; True when done with them."""
         if not self._ensure_created():
             return False
         batch = list(self._pending.values())[:BATCH_SIZE]
         try:
-            self.client.post_results(self.run_id, batch)
+            self.client.post_results(self.run_id, batch, timeout=self._request_timeout())
         except KeyRefused as error:
             self.refused = str(error)
             self._note(str(error))
             return False
+        except (Unreachable, Busy) as error:
+            return self._not_now(error)  # kept: the next attempt sends the same batch
         except ApiError as error:
             # The receiver refuses this batch for good (a bug or a limit): drop it, go on.
             self._note(f"results were refused: {error}")
             self.dropped += len(batch)
-        except Unreachable as error:
-            self._note(str(error))
-            return False
         else:
             self.sent += len(batch)
         for result in batch:
             self._pending.pop(result["id"], None)
         return True
 
+    def _pause(self, stopping: bool, failures: int) -> bool:
+        """Wait before the next attempt (backing off, never less than the receiver's
+        ``Retry-After``); False when the session's end leaves no time for it."""
+        delay = max(min(_FIRST_RETRY_S * 2**failures, _RETRY_S), self._retry_after or 0.0)
+        if not stopping:
+            self._stop.wait(delay)  # a stop cuts it short
+            return True
+        delay = min(delay, _FINAL_RETRY_S)
+        if time.monotonic() + delay >= self._deadline:
+            return False
+        time.sleep(delay)
+        return True
+
     def _loop(self) -> None:
         last_sent = time.monotonic()
+        failures = 0
         while self.refused is None:
             stopping = self._stop.is_set()
             if not self._pending:
                 self._take(0.05 if stopping else min(self._heartbeat_s, 0.5))
-            if self._pending:
-                ok = self._send()
-                if ok:
+            if self._pending or (stopping and self.created is None):
+                # (An empty session still is a run: it is created at the end.)
+                if self._send() if self._pending else self._ensure_created():
+                    failures, self._transient = 0, None
                     last_sent = time.monotonic()
-                elif not stopping:
-                    self._stop.wait(_RETRY_S)  # the receiver is away: try again later
                     continue
-                elif self.refused is None:
-                    return  # stopping and the receiver is away: give up now
+                if self.refused is not None:
+                    break
+                if not self._pause(stopping, failures):
+                    self._note(self._transient or "the receiver did not take the results")
+                    break  # the session's end and the receiver still away or busy
+                failures += 1
             elif stopping:
-                if self.created is None:
-                    self._ensure_created()  # an empty session still is a run
                 return
             elif time.monotonic() - last_sent >= self._heartbeat_s and self.created is not None:
                 last_sent = time.monotonic()
                 with contextlib.suppress(ApiError, Unreachable):
                     self.client.post_results(self.run_id, [])
-        # Refused: whatever is left is dropped (tests go on; the summary says why).
-        self.dropped += len(self._pending) + self._queue.qsize()
+        # Refused, or given up at the end: what is left is dropped (the summary says why),
+        # counted once per result (a "running" and a final report of one test are one).
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._pending[item["id"]] = item
+        self.dropped += len(self._pending)
         self._pending.clear()
