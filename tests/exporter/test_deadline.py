@@ -97,6 +97,26 @@ def test_retry_after_beyond_the_deadline_spools_and_says_so(
     assert "retries" not in spooling[0]
 
 
+def test_the_spool_keeps_to_the_receivers_retry_after(
+    receiver: Any, spans: list[ReadableSpan], conftest_behavior: Any, tmp_path: Path
+) -> None:
+    """A batch spooled after "Retry-After: 2" is re-sent once the pause is over, not at
+    once by the re-sender that the spooling woke (and a longer one holds it on disk)."""
+    receiver.plan(conftest_behavior(status=503, headers={"Retry-After": "2"}))
+    exporter = SpanlinkExporter(receiver.url, timeout=1.0, spool_dir=tmp_path, backoff_initial=0.05)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS  # spooled
+        time.sleep(1.0)  # the re-sender runs, and must wait
+        assert len(receiver.requests) == 1
+        delivered = receiver.wait_for_spans(len(spans))
+        assert len(delivered) == len(spans)
+        first, second = receiver.requests[:2]
+        assert second.at - first.at >= 2.0 - 0.05
+        assert exporter.stats().spans_resent == len(spans)
+    finally:
+        exporter.shutdown()
+
+
 def test_retry_after_beyond_the_deadline_without_spool_logs_the_truth(
     receiver: Any,
     spans: list[ReadableSpan],

@@ -5,7 +5,8 @@ A batch that failed otherwise is kept and the next one is tried, so one bad batc
 holds back the newer ones; but a pass ends at the first connection failure (the receiver is
 down: do not hammer it) or after two failures in a row, and the next pass waits a backoff.
 A batch that keeps failing while the receiver accepts the others is dropped after
-``_MAX_BATCH_FAILURES`` passes.
+``_MAX_BATCH_FAILURES`` passes. A ``Retry-After`` the receiver sent is kept to: no pass
+starts before it ends.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class Resender:
         """Re-send spooled bodies oldest first, backing off while they fail."""
         attempt = 1
         while not self._stop.is_set():
+            pause = self._sender.not_before - time.monotonic()
+            if pause > 0:  # the receiver's Retry-After: keep to it (only a stop ends it)
+                self._stop.wait(pause)
+                continue
             self._wake.clear()
             try:
                 drained = self._drain_spool()

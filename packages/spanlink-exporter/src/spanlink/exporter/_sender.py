@@ -21,9 +21,13 @@ from spanlink.exporter._retry import RETRYABLE_STATUS, parse_retry_after
 from spanlink.exporter._stats import DropReason, StatsRecorder
 from spanlink.tracer.support import backoff_delay
 
-__all__ = ["FailureLog", "Outcome", "Sender", "Sent"]
+__all__ = ["MAX_PAUSE_S", "FailureLog", "Outcome", "Sender", "Sent"]
 
 _logger = logging.getLogger("spanlink.exporter")
+
+#: The longest pause a ``Retry-After`` imposes on the spool's re-sender (a longer one is
+#: capped: the spool is kept on disk and re-sent on the next start anyway).
+MAX_PAUSE_S = 3600.0
 
 
 class Outcome(enum.Enum):
@@ -103,6 +107,9 @@ class Sender:
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self.in_flight = InFlight()
+        #: ``time.monotonic()`` before which the receiver asked not to be sent to (its last
+        #: ``Retry-After``, at most ``MAX_PAUSE_S`` ahead); 0 once a delivery succeeded.
+        self.not_before = 0.0
 
     def _http(self) -> httpx.Client:
         with self._client_lock:
@@ -187,6 +194,7 @@ class Sender:
                 self._stats.add("requests")
                 status = response.status_code
                 if 200 <= status < 300:
+                    self.not_before = 0.0
                     self._delivered(response, body, span_count, resend)
                     return Sent(Outcome.DELIVERED, attempts)
                 self._stats.add("failed_requests")
@@ -227,6 +235,8 @@ class Sender:
                     )
                     return Sent(Outcome.FAILED, attempts, why)
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if retry_after is not None:
+                    self.not_before = time.monotonic() + min(retry_after, MAX_PAUSE_S)
                 self._log(
                     f"status:{status}",
                     logging.WARNING,
