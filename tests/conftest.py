@@ -8,6 +8,10 @@ as fixtures for the whole suite) and the ``*_helpers`` modules.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
 from services import require_service
 
 # ``pytester`` for the pytest plugin's tests (tests/pytest_plugin); the fixtures of
@@ -15,3 +19,16 @@ from services import require_service
 pytest_plugins = ["pytester", "receiver_fixtures"]
 
 __all__ = ["require_service"]
+
+#: Most worker processes for a run of whole folders (``hatch test`` runs ``-n auto``).
+_MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the cores (many tests wait on a server or a child
+    process rather than compute) for a run of whole folders; none for chosen files or tests,
+    which start faster in one process."""
+    targets = [arg for arg in config.args if not arg.startswith("-")] or ["."]
+    if not all(Path(arg).is_dir() for arg in targets):
+        return 0
+    return min(_MAX_WORKERS, (os.cpu_count() or 1) + 1)

@@ -25,9 +25,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's), shared by the session."""
+    """Headless Chromium (Debian's), shared by a module's tests.
+
+    Not by the session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and every later test of the process that calls ``asyncio.run`` (or
+    starts a loop) would fail with "cannot be called from a running event loop".
+    """
     if not os.path.exists(CHROMIUM):
         require_service("Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
