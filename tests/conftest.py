@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from services import require_service
 
 # ``pytester`` for the pytest plugin's tests (tests/pytest_plugin); the fixtures of
@@ -19,6 +20,11 @@ from services import require_service
 pytest_plugins = ["pytester", "receiver_fixtures"]
 
 __all__ = ["require_service"]
+
+# Property tests are deterministic everywhere (the same examples on every run and machine);
+# a test's own ``@settings`` changes only what it names.
+settings.register_profile("spanlink", derandomize=True, print_blob=True)
+settings.load_profile("spanlink")
 
 #: Most worker processes for a run of whole folders (``hatch test`` runs ``-n auto``).
 _MAX_WORKERS = 4
