@@ -3,7 +3,8 @@
 Spans can arrive before their result, or be dropped from the link worker's full queue; the
 sweep links them with the strategy's ``sweep``. In the same pass it runs the housekeeping
 jobs the test runs hand it (closing runs and cases whose receiver or reporter went away),
-each in its own project-scoped transaction, so that one periodic task serves both.
+in the same project-scoped transaction, so that one periodic task serves both and a pass
+costs one transaction per project (a receiver may hold thousands of projects).
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ class OrphanSweep:
             linked += await run_in_project(
                 self.engine, project_id, self._sweeper(project_id, grace)
             )
-            for job in self.housekeeping:
-                await run_in_project(self.engine, project_id, job)
         return linked
 
     def _sweeper(self, project_id: int, grace: float) -> Callable[[Connection], int]:
         def sweep(db: Connection) -> int:
-            return self.strategy.sweep(db, project_id, grace)
+            linked = self.strategy.sweep(db, project_id, grace)
+            for job in self.housekeeping:
+                job(db)
+            return linked
 
         return sweep
 
