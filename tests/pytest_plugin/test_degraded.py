@@ -97,7 +97,13 @@ class _BusyProxy:
     """A loopback HTTP proxy to the live receiver that answers ``status`` (with
     ``Retry-After``) to the first ``times[suffix]`` requests whose path ends with ``suffix``."""
 
-    def __init__(self, upstream: str, times: dict[str, int], status: int) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        times: dict[str, int],
+        status: int,
+        page: tuple[str, bytes] = ("application/json", b'{"code": "busy", "message": "try again"}'),
+    ) -> None:
         self.refused: list[str] = []
         self.forwarded: list[str] = []
         lock = threading.Lock()
@@ -116,10 +122,10 @@ class _BusyProxy:
                     )
                     (outer.refused if refuse else outer.forwarded).append(self.path)
                 if refuse:
-                    payload = b'{"code": "busy", "message": "try again"}'
+                    content_type, payload = page
                     self.send_response(status)
                     self.send_header("retry-after", "0")
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", content_type)
                     self.send_header("content-length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -154,8 +160,8 @@ class _BusyProxy:
 def busy_proxy(reporting: dict[str, str]) -> Iterator[Callable[..., _BusyProxy]]:
     proxies: list[_BusyProxy] = []
 
-    def start(times: dict[str, int], status: int = 503) -> _BusyProxy:
-        proxies.append(_BusyProxy(reporting["url"], times, status))
+    def start(times: dict[str, int], status: int = 503, **page: Any) -> _BusyProxy:
+        proxies.append(_BusyProxy(reporting["url"], times, status, **page))
         return proxies[-1]
 
     yield start
@@ -206,3 +212,19 @@ def test_busy_to_the_end_says_so_and_counts_what_was_lost(
     assert outcome.lines("22 result(s) could not be reported"), dump(outcome)
     assert len(proxy.refused) >= 2  # retried, not given up on the first answer
     assert read_run(client, outcome.run_id)["results"] == []
+
+
+def test_a_page_that_is_no_receiver_is_one_clear_warning(
+    tmp_path: Path, busy_proxy: Callable[..., _BusyProxy]
+) -> None:
+    """A 200 that is not JSON (a proxy's or portal's page at the URL): the run is not
+    created, one warning says why and what to check, the tests run as without the plugin."""
+    write_tests(tmp_path, SUITE)
+    proxy = busy_proxy({"": 10_000}, 200, page=("text/html", b"<html>sign in first</html>"))
+    outcome = run_pytest(tmp_path, "--spanlink", "--spanlink-url", proxy.url)
+    assert outcome.returncode == 1
+    assert outcome.lines("1 failed, 21 passed"), dump(outcome)
+    (warning,) = outcome.lines("spanlink warning")
+    assert "answered 200 with no JSON (text/html); is it a spanlink receiver?" in warning
+    assert "--spanlink-url / SPANLINK_ENDPOINT" in warning
+    assert not outcome.lines("Traceback"), dump(outcome)

@@ -126,7 +126,18 @@ class TestRunClient:
                 response.status_code,
                 f"{what}: the receiver answered {response.status_code}: {_detail(response)}",
             )
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            # A 2xx that is not JSON: a proxy's or another server's page, not a receiver.
+            raise ApiError(
+                response.status_code,
+                f"{what}: {self.url} answered {response.status_code} with no JSON "
+                f"({response.headers.get('content-type') or 'no content type'}); is it a "
+                "spanlink receiver? check --spanlink-url / SPANLINK_ENDPOINT",
+            ) from None
 
     def create_run(self, body: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """``POST /api/v1/test-runs`` (a client-reported run; idempotent on its id)."""

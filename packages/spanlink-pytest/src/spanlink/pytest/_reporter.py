@@ -168,6 +168,14 @@ class Reporter:
         return True
 
     def _loop(self) -> None:
+        try:
+            self._run()
+        except Exception as error:  # never die silently: the summary says what happened
+            self.refused = f"reporting stopped: {type(error).__name__}: {error}"
+            self._note(self.refused)
+            self._drop_left()
+
+    def _run(self) -> None:
         last_sent = time.monotonic()
         failures = 0
         while self.refused is None:
@@ -192,8 +200,11 @@ class Reporter:
                 last_sent = time.monotonic()
                 with contextlib.suppress(ApiError, Unreachable):
                     self.client.post_results(self.run_id, [])
-        # Refused, or given up at the end: what is left is dropped (the summary says why),
-        # counted once per result (a "running" and a final report of one test are one).
+        self._drop_left()
+
+    def _drop_left(self) -> None:
+        """Refused, or given up at the end: what is left is dropped (the summary says why),
+        counted once per result (a "running" and a final report of one test are one)."""
         while True:
             try:
                 item = self._queue.get_nowait()
