@@ -25,6 +25,7 @@ from spanlink.receiver.storage._deadline import (
     database_deadline,
     deadline_expired,
 )
+from spanlink.receiver.storage._liveness import check_on_checkout
 from spanlink.receiver.storage._tables import APP_ROLE
 
 # Engine -> the client-side deadline of each of its project transactions, in seconds.
@@ -130,13 +131,16 @@ def create_app_engine(settings: Settings) -> Engine:
     engine = create_engine(
         sqlalchemy_url(settings.database_url),
         connect_args=_connect_args(settings),
-        pool_pre_ping=True,
+        # No SELECT 1 round trip per checkout: a connection the server closed is told by
+        # its socket, and replaced (_liveness).
+        pool_pre_ping=False,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout,
         pool_recycle=1800,
     )
     _with_deadlines(engine, settings)
+    check_on_checkout(engine)
 
     @event.listens_for(engine, "connect")
     def _act_as_app_role(dbapi_connection: psycopg.Connection[Any], _record: Any) -> None:
