@@ -235,16 +235,25 @@ def _pipelined_read(
     raw: psycopg.Connection[Any], project_id: int, statements: Statements
 ) -> Results:
     """One read-only transaction of ``statements`` in one round trip (pipeline mode)."""
-    with raw.pipeline():
-        # One snapshot for every statement: an enrichment (or a span) committed between
-        # two of them must not be half visible in one answer.
-        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # The scope of project_scope, in the driver's own parameter style.
-        raw.execute("SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),))
-        # Binary results: numbers reach Python without being parsed from text.
-        cursors = [raw.execute(sql, params, binary=True) for sql, params in statements]
-        raw.commit()
-    return [cursor.fetchall() for cursor in cursors]
+    # The pipeline opens the transaction itself: outside autocommit, psycopg's own BEGIN
+    # waits for its answer before anything else is sent (a round trip of its own).
+    raw.autocommit = True
+    try:
+        with raw.pipeline():
+            # One snapshot for every statement: an enrichment (or a span) committed between
+            # two of them must not be half visible in one answer.
+            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The scope of project_scope, in the driver's own parameter style.
+            raw.execute("SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),))
+            # Binary results: numbers reach Python without being parsed from text.
+            cursors = [raw.execute(sql, params, binary=True) for sql, params in statements]
+            raw.execute("COMMIT")
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        if not (raw.closed or raw.broken):
+            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.execute("ROLLBACK")  # a statement failed: the rest were skipped
+            raw.autocommit = False  # as the pool hands connections out
 
 
 async def run_in_project(engine: Engine, project_id: int, work: Callable[[Connection], T]) -> T:
