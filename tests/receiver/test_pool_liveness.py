@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from spanlink.receiver.settings import Settings
-from spanlink.receiver.storage import create_app_engine
+from spanlink.receiver.storage import DatabaseRejected, create_app_engine, read_in_project
 
 
 @pytest.fixture
@@ -59,3 +59,15 @@ def test_a_connection_the_server_closed_is_replaced_at_checkout(
         assert connection.connection.driver_connection is not raw
         assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
         assert connection.exec_driver_sql("SELECT current_user").scalar_one() == "spanlink_app"
+
+
+def test_a_failed_read_leaves_its_connection_idle_and_as_the_pool_hands_it_out(
+    engine: Engine, project
+) -> None:
+    raw, pid = _pooled(engine)
+    with pytest.raises(DatabaseRejected):  # division by zero: the request's fault
+        read_in_project(engine, project.id, [("SELECT 1 / 0", {}), ("SELECT 2", {})])
+    assert not raw.autocommit
+    assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    (rows,) = read_in_project(engine, project.id, [("SELECT pg_backend_pid()", {})])
+    assert rows == [(pid,)]  # the same connection, reused
