@@ -236,6 +236,24 @@ def _conditions(f: TraceFilters) -> list[ColumnElement[bool]]:
     return where
 
 
+def _collects_ids(f: TraceFilters) -> bool:
+    """Whether :func:`_conditions` collects the matching trace ids first (a span-level or
+    a score filter), rather than walking an index of ``traces``."""
+    return f.score_name is not None or any(
+        value is not None
+        for value in (
+            f.test_run_id,
+            f.test_case_id,
+            f.test_result_id,
+            f.session_id,
+            f.user_id,
+            f.conversation_id,
+            f.name,
+            f.q,
+        )
+    )
+
+
 def _parameters(
     project_id: int, f: TraceFilters, limit: int = 0, offset: int = 0
 ) -> dict[str, Any]:
@@ -421,11 +439,15 @@ def _compile(f: TraceFilters, dialect: Dialect) -> _ListSQL:
     where = and_(*_conditions(f))
     t = traces.c
     count = select(func.count()).select_from(traces).where(where)
-    # The total rides on every row of the page (Postgres computes it once): one statement
-    # and one round trip for the page and its total.
+    # The total rides on every row of the page: one statement and one round trip for the
+    # page and its total. When the matching ids are collected first, every match is read
+    # for the sort anyway, and counted as it is (a window over them); a sub-select would
+    # collect the ids a second time. Otherwise the page reads only its rows in index
+    # order, and the count is a sub-select Postgres computes once.
+    total: ColumnElement[Any] = func.count().over() if _collects_ids(f) else count.scalar_subquery()
     page = (
         _page_select(traces)
-        .add_columns(count.scalar_subquery().label("total"))
+        .add_columns(total.label("total"))
         .where(where)
         .order_by(t.start_ns.desc(), t.trace_id)
         .limit(bindparam("limit", type_=Integer))
