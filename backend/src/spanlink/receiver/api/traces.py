@@ -113,8 +113,7 @@ def traces_list(
     )
     check_no_nul(**{key: getattr(filters, key) for key in _TEXT_FILTERS})
     engine: Engine = request.app.state.engine
-    with project_transaction(engine, project) as connection:
-        rows, total, estimated = list_traces(connection, project, filters, limit, offset)
+    rows, total, estimated = list_traces(engine, project, filters, limit, offset)
     return page(rows, total, limit, offset, total_is_estimate=estimated)
 
 

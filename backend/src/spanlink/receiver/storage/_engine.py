@@ -9,9 +9,9 @@ row-level-security policies apply to every query it runs: a query that forgot it
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 import sqlalchemy.exc
@@ -25,6 +25,7 @@ from spanlink.receiver.storage._deadline import (
     database_deadline,
     deadline_expired,
 )
+from spanlink.receiver.storage._liveness import check_on_checkout
 from spanlink.receiver.storage._tables import APP_ROLE
 
 # Engine -> the client-side deadline of each of its project transactions, in seconds.
@@ -33,12 +34,15 @@ _TRANSACTION_DEADLINES: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakK
 __all__ = [
     "DatabaseRejected",
     "DatabaseUnavailable",
+    "Results",
+    "Statements",
     "create_app_engine",
     "create_owner_engine",
     "database_errors",
     "project_scope",
     "project_transaction",
     "read_in_project",
+    "read_steps_in_project",
     "run_in_project",
     "sqlalchemy_url",
 ]
@@ -127,13 +131,16 @@ def create_app_engine(settings: Settings) -> Engine:
     engine = create_engine(
         sqlalchemy_url(settings.database_url),
         connect_args=_connect_args(settings),
-        pool_pre_ping=True,
+        # No SELECT 1 round trip per checkout: a connection the server closed is told by
+        # its socket, and replaced (_liveness).
+        pool_pre_ping=False,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout,
         pool_recycle=1800,
     )
     _with_deadlines(engine, settings)
+    check_on_checkout(engine)
 
     @event.listens_for(engine, "connect")
     def _act_as_app_role(dbapi_connection: psycopg.Connection[Any], _record: Any) -> None:
@@ -177,9 +184,13 @@ def project_transaction(engine: Engine, project_id: int) -> Iterator[Connection]
         yield connection
 
 
-def read_in_project(
-    engine: Engine, project_id: int, statements: Sequence[tuple[str, Mapping[str, Any]]]
-) -> list[list[tuple[Any, ...]]]:
+#: Read statements: psycopg SQL with ``%(name)s`` parameters, and the parameters.
+Statements = Sequence[tuple[str, Mapping[str, Any]]]
+#: The rows of each statement, in order.
+Results = list[list[tuple[Any, ...]]]
+
+
+def read_in_project(engine: Engine, project_id: int, statements: Statements) -> Results:
     """The rows of each read-only statement (psycopg SQL with ``%(name)s`` parameters), run
     in one read-only, repeatable-read transaction (one snapshot) bound to the project, like
     :func:`project_transaction`.
@@ -188,27 +199,61 @@ def read_in_project(
     pipeline mode) and their results come back together: one round trip, not one per
     statement, which is most of a small read's time on a busy machine.
     """
+
+    def one_step() -> Generator[Statements, Results, Results]:
+        return (yield statements)
+
+    return read_steps_in_project(engine, project_id, one_step())
+
+
+def read_steps_in_project(
+    engine: Engine, project_id: int, steps: Generator[Statements, Results, T]
+) -> T:
+    """What ``steps`` returns: a read whose next statements depend on earlier rows.
+
+    ``steps`` yields the statements of each step and is sent their rows. Each step is one
+    round trip and one read-only, repeatable-read transaction bound to the project, as in
+    :func:`read_in_project`; the steps share one pooled connection.
+    """
     deadline = _TRANSACTION_DEADLINES.get(engine)
     with database_deadline(deadline), database_errors(), engine.connect() as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
         try:
-            with raw.pipeline():
-                # One snapshot for every statement: an enrichment (or a span) committed
-                # between two of them must not be half visible in one answer.
-                raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                # The scope of project_scope, in the driver's own parameter style.
-                raw.execute(
-                    "SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),)
-                )
-                # Binary results: numbers reach Python without being parsed from text.
-                cursors = [raw.execute(sql, params, binary=True) for sql, params in statements]
-                raw.commit()
-            return [cursor.fetchall() for cursor in cursors]
+            statements = next(steps)
+            while True:
+                statements = steps.send(_pipelined_read(raw, project_id, statements))
+        except StopIteration as done:
+            return cast(T, done.value)
         except psycopg.Error:
             if raw.broken or raw.closed:
                 connection.invalidate()  # not back to the pool: it would fail again
             raise
+
+
+def _pipelined_read(
+    raw: psycopg.Connection[Any], project_id: int, statements: Statements
+) -> Results:
+    """One read-only transaction of ``statements`` in one round trip (pipeline mode)."""
+    # The pipeline opens the transaction itself: outside autocommit, psycopg's own BEGIN
+    # waits for its answer before anything else is sent (a round trip of its own).
+    raw.autocommit = True
+    try:
+        with raw.pipeline():
+            # One snapshot for every statement: an enrichment (or a span) committed between
+            # two of them must not be half visible in one answer.
+            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The scope of project_scope, in the driver's own parameter style.
+            raw.execute("SELECT set_config('spanlink.project_id', %s, true)", (str(project_id),))
+            # Binary results: numbers reach Python without being parsed from text.
+            cursors = [raw.execute(sql, params, binary=True) for sql, params in statements]
+            raw.execute("COMMIT")
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        if not (raw.closed or raw.broken):
+            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.execute("ROLLBACK")  # a statement failed: the rest were skipped
+            raw.autocommit = False  # as the pool hands connections out
 
 
 async def run_in_project(engine: Engine, project_id: int, work: Callable[[Connection], T]) -> T:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -58,11 +59,16 @@ SPAN_VECTOR = (
 )
 
 
-def _query(q: str) -> ColumnElement[Any]:
+#: A value of a query, or the bound parameter that carries it.
+_ProjectId = int | BindParameter[Any]
+_Terms = str | BindParameter[Any]
+
+
+def _query(q: _Terms) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(literal_column("'english'"), q)
 
 
-def indexed_hits(project_id: int, q: str) -> Select[Any]:
+def indexed_hits(project_id: _ProjectId, q: _Terms) -> Select[Any]:
     """``(trace_id, span_id)`` of the indexed spans matching ``q`` (the GIN index)."""
     ss = span_search.c
     return select(ss.trace_id, ss.span_id).where(
@@ -70,7 +76,7 @@ def indexed_hits(project_id: int, q: str) -> Select[Any]:
     )
 
 
-def pending_hits(project_id: int, q: str, root_only: bool = False) -> Select[Any]:
+def pending_hits(project_id: _ProjectId, q: _Terms, root_only: bool = False) -> Select[Any]:
     """``(trace_id, span_id)`` of the queued (not yet indexed) spans matching ``q``, their
     vectors computed now: bounded by the queue's length for the project."""
     queue = span_search_queue.alias("queued")
@@ -100,18 +106,18 @@ def pending_hits(project_id: int, q: str, root_only: bool = False) -> Select[Any
     )
 
 
-def text_hits(project_id: int, q: str) -> Any:
+def text_hits(project_id: _ProjectId, q: _Terms) -> Any:
     """Every span of the project matching ``q``: indexed, or queued and matched on the fly."""
     return indexed_hits(project_id, q).union_all(pending_hits(project_id, q))
 
 
-def span_matches(project_id: int, q: str) -> ColumnElement[bool]:
+def span_matches(project_id: _ProjectId, q: _Terms) -> ColumnElement[bool]:
     """The ``spans`` row matches ``q`` (for a condition on ``spans``)."""
     return tuple_(spans.c.trace_id, spans.c.span_id).in_(text_hits(project_id, q))
 
 
 def trace_has_text(
-    project_id: int, trace_id: ColumnElement[Any], q: str, root_only: bool
+    project_id: _ProjectId, trace_id: ColumnElement[Any], q: _Terms, root_only: bool
 ) -> ColumnElement[bool]:
     """Trace ``trace_id`` (a correlated column) has a span matching ``q`` (a root span with
     ``root_only``): a primary-key probe of its vectors, or one of its queued spans."""

@@ -7,20 +7,26 @@ project (``project_transaction``), so row-level security backs up each filter.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Generator
+from dataclasses import dataclass, fields, replace
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnClause,
     ColumnElement,
     Connection,
+    Dialect,
+    Engine,
+    Integer,
+    String,
     Text,
     and_,
     any_,
+    bindparam,
     cast,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -28,6 +34,7 @@ from sqlalchemy import (
 )
 
 from spanlink.receiver.storage._bounds import bound_indexed
+from spanlink.receiver.storage._engine import Results, Statements, read_steps_in_project
 from spanlink.receiver.storage._search import span_matches, trace_has_text
 from spanlink.receiver.storage._tables import (
     scores,
@@ -76,13 +83,23 @@ class TraceFilters:
     score_max: float | None = None
 
 
-def _score_condition(project_id: int, f: TraceFilters) -> ColumnElement[bool]:
+# Every value of a list query is a bound parameter named after its filter (the values are
+# :func:`_parameters`), so the SQL of a query depends only on which filters are set: it is
+# built and compiled once per shape (:func:`_compiled`), not on every request.
+def _p(name: str) -> BindParameter[Any]:
+    return bindparam(name)
+
+
+def _score_condition(f: TraceFilters) -> ColumnElement[bool]:
     sc = scores.c
-    cond: list[ColumnElement[bool]] = [sc.project_id == project_id, sc.name == f.score_name]
+    cond: list[ColumnElement[bool]] = [
+        sc.project_id == _p("project_id"),
+        sc.name == _p("score_name"),
+    ]
     if f.score_min is not None:
-        cond.append(sc.value >= f.score_min)
+        cond.append(sc.value >= _p("score_min"))
     if f.score_max is not None:
-        cond.append(sc.value <= f.score_max)
+        cond.append(sc.value <= _p("score_max"))
     by_trace = select(sc.trace_id).where(*cond, sc.trace_id.is_not(None))
     r = test_results.c
     by_result = (
@@ -116,21 +133,31 @@ IDENTITY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
-    """Some span attribute under ``keys`` equals ``value`` (or, for digits, that integer).
+def _as_integer(value: str) -> int | None:
+    """The integer an instrumentation may have recorded the id as (``user.id = 42``)."""
+    if value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _keys(name: str, keys: tuple[str, ...]) -> list[ColumnElement[Any]]:
+    """The attribute names of identity filter ``name``: parameters ``{name}_key0``, ..."""
+    return [cast(bindparam(f"{name}_key{i}", type_=String), Text) for i in range(len(keys))]
+
+
+def _attribute_is(name: str, keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
+    """Some span attribute under ``keys`` equals the filter ``name`` (``value``; for digits,
+    also that integer: parameter ``{name}_int``).
 
     Containment (``@>``) is what the GIN index on ``attributes`` answers.
     """
-    wanted: list[ColumnElement[Any]] = [cast(literal(value), Text)]
-    if value.isascii() and value.isdigit() and len(value) < 19:
-        # An instrumentation that records the id as a number (``user.id = 42``).
-        wanted.append(cast(literal(int(value)), BigInteger))
+    wanted: list[ColumnElement[Any]] = [cast(bindparam(name, type_=String), Text)]
+    if _as_integer(value) is not None:
+        wanted.append(cast(bindparam(f"{name}_int", type_=BigInteger), BigInteger))
     return or_(
         *(
-            spans.c.attributes.op("@>", is_comparison=True)(
-                func.jsonb_build_object(cast(literal(key), Text), candidate)
-            )
-            for key in keys
+            spans.c.attributes.op("@>", is_comparison=True)(func.jsonb_build_object(key, candidate))
+            for key in _keys(name, keys)
             for candidate in wanted
         )
     )
@@ -142,69 +169,153 @@ def _attribute_is(keys: tuple[str, ...], value: str) -> ColumnElement[bool]:
 #: then extrapolated from the walk.
 COMMON_TEXT_SPANS = 20_000
 
-_ESTIMATE_MATCHES = text(
-    "EXPLAIN (FORMAT JSON) SELECT 1 FROM span_search WHERE project_id = :project_id "
-    "AND search @@ websearch_to_tsquery('english', :q)"
+_ESTIMATE_MATCHES = (
+    "EXPLAIN (FORMAT JSON) SELECT 1 FROM span_search WHERE project_id = %(project_id)s "
+    "AND search @@ websearch_to_tsquery('english', %(q)s)"
 )
 
 
-def _is_common_text(connection: Connection, project_id: int, q: str) -> bool:
-    """Whether Postgres expects more than :data:`COMMON_TEXT_SPANS` spans to match ``q``."""
-    plan = connection.execute(_ESTIMATE_MATCHES, {"project_id": project_id, "q": q}).scalar_one()
-    if isinstance(plan, str):
+def _is_common_text(plan: Any) -> bool:
+    """Whether the plan of :data:`_ESTIMATE_MATCHES` expects more than
+    :data:`COMMON_TEXT_SPANS` spans to match."""
+    if isinstance(plan, (str, bytes)):
         plan = json.loads(plan)
     return bool(plan[0]["Plan"]["Plan Rows"] > COMMON_TEXT_SPANS)
 
 
-def _conditions(project_id: int, f: TraceFilters) -> list[ColumnElement[bool]]:
+def _conditions(f: TraceFilters) -> list[ColumnElement[bool]]:
     t = traces.c
-    where: list[ColumnElement[bool]] = [t.project_id == project_id]
+    where: list[ColumnElement[bool]] = [t.project_id == _p("project_id")]
     if f.environment is not None:
-        where.append(t.environment == bound_indexed(f.environment))
+        where.append(t.environment == _p("environment"))
     if f.service is not None:
-        where.append(t.service_name == bound_indexed(f.service))
+        where.append(t.service_name == _p("service"))
     if f.status == "error":
-        where.append(t.error_count > 0)
+        where.append(t.error_count > literal_column("0"))
     elif f.status == "ok":
-        where.append(t.error_count == 0)
+        where.append(t.error_count == literal_column("0"))
     if f.start_ns is not None:
-        where.append(t.start_ns >= f.start_ns)
+        where.append(t.start_ns >= _p("start_ns"))
     if f.end_ns is not None:
-        where.append(t.start_ns <= f.end_ns)
+        where.append(t.start_ns <= _p("end_ns"))
     if f.min_duration_ns is not None:
-        where.append(t.duration_ns >= f.min_duration_ns)
+        where.append(t.duration_ns >= _p("min_duration_ns"))
     if f.max_duration_ns is not None:
-        where.append(t.duration_ns <= f.max_duration_ns)
+        where.append(t.duration_ns <= _p("max_duration_ns"))
     if f.score_name is not None:
-        where.append(_score_condition(project_id, f))
+        where.append(_score_condition(f))
 
     # Span-level conditions: the trace has a span matching all of them.
     s = spans.c
     span_where: list[ColumnElement[bool]] = []
     if f.test_run_id is not None:
-        span_where.append(s.test_run_id == bound_indexed(f.test_run_id))
+        span_where.append(s.test_run_id == _p("test_run_id"))
     if f.test_case_id is not None:
-        span_where.append(s.test_case_id == bound_indexed(f.test_case_id))
+        span_where.append(s.test_case_id == _p("test_case_id"))
     if f.test_result_id is not None:
-        span_where.append(s.test_result_id == bound_indexed(f.test_result_id))
+        span_where.append(s.test_result_id == _p("test_result_id"))
     for name, keys in IDENTITY_ATTRIBUTES.items():
         value = getattr(f, name)
         if value is not None:
-            span_where.append(_attribute_is(keys, value))
+            span_where.append(_attribute_is(name, keys, value))
     if f.name is not None:
-        span_where.append(s.name == bound_indexed(f.name))
+        span_where.append(s.name == _p("name"))
     if f.q is not None:
-        span_where.append(span_matches(project_id, f.q))
+        span_where.append(span_matches(_p("project_id"), _p("q")))
     if span_where:
         if f.root_only:
             span_where.append(s.parent_span_id.is_(None))
         # The matching trace ids are collected first (one index scan on spans), then looked
         # up by primary key: the span filters are selective, and the planner cannot know it.
-        matching = select(s.trace_id).where(s.project_id == project_id, *span_where).distinct()
+        matching = (
+            select(s.trace_id).where(s.project_id == _p("project_id"), *span_where).distinct()
+        )
         where.append(t.trace_id == any_(func.array(matching.scalar_subquery())))
     elif f.root_only:
         where.append(t.has_root.is_(True))
     return where
+
+
+def _collects_ids(f: TraceFilters) -> bool:
+    """Whether :func:`_conditions` collects the matching trace ids first (a span-level or
+    a score filter), rather than walking an index of ``traces``."""
+    return f.score_name is not None or any(
+        value is not None
+        for value in (
+            f.test_run_id,
+            f.test_case_id,
+            f.test_result_id,
+            f.session_id,
+            f.user_id,
+            f.conversation_id,
+            f.name,
+            f.q,
+        )
+    )
+
+
+def _parameters(
+    project_id: int, f: TraceFilters, limit: int = 0, offset: int = 0
+) -> dict[str, Any]:
+    """The values of the parameters of :func:`_conditions` (and of the page's limit and
+    offset); those of filters that are not set are unused."""
+    params: dict[str, Any] = {
+        "project_id": project_id,
+        "environment": bound_indexed(f.environment),
+        "service": bound_indexed(f.service),
+        "start_ns": f.start_ns,
+        "end_ns": f.end_ns,
+        "min_duration_ns": f.min_duration_ns,
+        "max_duration_ns": f.max_duration_ns,
+        "score_name": f.score_name,
+        "score_min": f.score_min,
+        "score_max": f.score_max,
+        "test_run_id": bound_indexed(f.test_run_id),
+        "test_case_id": bound_indexed(f.test_case_id),
+        "test_result_id": bound_indexed(f.test_result_id),
+        "name": bound_indexed(f.name),
+        "q": f.q,
+        "limit": limit,
+        "offset": offset,
+    }
+    for name, keys in IDENTITY_ATTRIBUTES.items():
+        value = getattr(f, name)
+        if value is not None:
+            params[name] = value
+            params[f"{name}_int"] = _as_integer(value)
+            params.update((f"{name}_key{i}", key) for i, key in enumerate(keys))
+    return params
+
+
+def _shape(f: TraceFilters) -> tuple[Any, ...]:
+    """What the SQL of ``f``'s queries depends on: which filters are set, the status, root
+    only, and whether each identity value is also an integer."""
+    return (
+        tuple(getattr(f, name) is not None for name in _FILTER_NAMES),
+        f.status,
+        f.root_only,
+        tuple(
+            _as_integer(getattr(f, name)) is not None
+            for name in IDENTITY_ATTRIBUTES
+            if getattr(f, name) is not None
+        ),
+    )
+
+
+_FILTER_NAMES = tuple(field.name for field in fields(TraceFilters))
+# Every parameter name :func:`_parameters` may give a value.
+_PARAMETER_NAMES = frozenset(
+    _parameters(0, TraceFilters(session_id="0", user_id="0", conversation_id="0"))
+)
+
+
+def _sql(statement: Any, dialect: Dialect) -> str:
+    """``statement`` as psycopg SQL with ``%(name)s`` parameters, all of them named ones
+    (a value left in the statement would be compiled into its SQL for good)."""
+    compiled = statement.compile(dialect=dialect)
+    unnamed = set(compiled.binds) - _PARAMETER_NAMES
+    assert not unnamed, f"parameters not named by _parameters: {sorted(unnamed)}"
+    return str(compiled)
 
 
 _LIST_COLUMNS = (
@@ -239,24 +350,42 @@ def _page_select(source: Any) -> Any:
     )
 
 
-def _item(row: Any) -> dict[str, Any]:
+def _item(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A page item from a row of :func:`_page_select` (further columns ignored)."""
+    (
+        trace_id,
+        root_name,
+        start_ns,
+        end_ns,
+        duration_ns,
+        span_count,
+        error_count,
+        environment,
+        service_name,
+        test_run_id,
+        test_case_id,
+        test_result_id,
+        input_tokens,
+        output_tokens,
+        cost_usd,
+    ) = row[:15]
     return {
-        "trace_id": row["trace_id"],
-        "name": row["root_name"],
-        "start_time_unix_nano": row["start_ns"],
-        "end_time_unix_nano": row["end_ns"],
-        "duration_ms": row["duration_ns"] / 1e6,
-        "span_count": row["span_count"],
-        "error_count": row["error_count"],
-        "environment": row["environment"],
-        "service_name": row["service_name"],
-        "test_run_id": row["test_run_id"],
-        "test_case_id": row["test_case_id"],
-        "test_result_id": row["test_result_id"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "total_tokens": clamp_int64(row["input_tokens"] + row["output_tokens"]),
-        "cost_usd": row["cost_usd"],
+        "trace_id": trace_id,
+        "name": root_name,
+        "start_time_unix_nano": start_ns,
+        "end_time_unix_nano": end_ns,
+        "duration_ms": duration_ns / 1e6,
+        "span_count": span_count,
+        "error_count": error_count,
+        "environment": environment,
+        "service_name": service_name,
+        "test_run_id": test_run_id,
+        "test_case_id": test_case_id,
+        "test_result_id": test_result_id,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": clamp_int64(input_tokens + output_tokens),
+        "cost_usd": cost_usd,
     }
 
 
@@ -276,96 +405,146 @@ def _only_text(f: TraceFilters) -> bool:
     )
 
 
-def _list_common_text(
-    connection: Connection, project_id: int, f: TraceFilters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """A text search for a word in many spans: the traces matching the other filters are
-    walked newest first, each checked for a matching span (a primary-key probe), until the
-    page is full. The total is exact when the walk reached the last candidate, else the
-    number of candidates times the share of the walked ones that matched (an estimate)."""
-    assert f.q is not None
-    others = _conditions(project_id, replace(f, q=None, root_only=False))
+class _ListSQL(NamedTuple):
+    """The statements of one shape of list query (:func:`_compiled`)."""
+
+    #: The page (newest first), each row with the total matching the filters.
+    page: str
+    #: The total matching the filters.
+    total: str
+    #: A text search for a word in many spans: the page of the walk (each row with how many
+    #: candidates were walked), and the number of candidates (the other filters' total).
+    walk: str | None
+    candidates: str | None
+
+
+# Shape -> its compiled statements. Bounded by the shapes clients use (a handful); cleared
+# rather than grown past a bound that no real mix of filters reaches.
+_COMPILED: dict[tuple[Any, ...], _ListSQL] = {}
+
+
+def _compiled(f: TraceFilters, dialect: Dialect) -> _ListSQL:
+    """The SQL of the list queries of ``f``'s shape (:func:`_shape`), compiled once."""
+    shape = _shape(f)
+    sql = _COMPILED.get(shape)
+    if sql is None:
+        if len(_COMPILED) >= 1024:
+            _COMPILED.clear()
+        sql = _COMPILED[shape] = _compile(f, dialect)
+    return sql
+
+
+def _compile(f: TraceFilters, dialect: Dialect) -> _ListSQL:
+    """The statements of :func:`_compiled` (``f``'s values are not read)."""
+    where = and_(*_conditions(f))
     t = traces.c
-    candidates = (
-        select(
-            traces,
-            func.row_number().over(order_by=(t.start_ns.desc(), t.trace_id)).label("walked"),
-        )
-        .where(*others)
-        .subquery("candidates")
+    count = select(func.count()).select_from(traces).where(where)
+    # The total rides on every row of the page: one statement and one round trip for the
+    # page and its total. When the matching ids are collected first, every match is read
+    # for the sort anyway, and counted as it is (a window over them); a sub-select would
+    # collect the ids a second time. Otherwise the page reads only its rows in index
+    # order, and the count is a sub-select Postgres computes once.
+    total: ColumnElement[Any] = func.count().over() if _collects_ids(f) else count.scalar_subquery()
+    page = (
+        _page_select(traces)
+        .add_columns(total.label("total"))
+        .where(where)
+        .order_by(t.start_ns.desc(), t.trace_id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    c = candidates.c
-    probe = trace_has_text(project_id, c.trace_id, f.q, f.root_only)
-    # The window numbers the candidates before the match is checked (a condition above a
-    # window function is not pushed below it), so the last row's number is how many
-    # candidates the page walked.
-    rows = (
-        connection.execute(
+    walk = candidates_count = None
+    if _only_text(f):
+        assert f.q is not None
+        others = _conditions(replace(f, q=None, root_only=False))
+        candidates = (
+            select(
+                traces,
+                func.row_number().over(order_by=(t.start_ns.desc(), t.trace_id)).label("walked"),
+            )
+            .where(*others)
+            .subquery("candidates")
+        )
+        c = candidates.c
+        probe = trace_has_text(_p("project_id"), c.trace_id, _p("q"), f.root_only)
+        # The window numbers the candidates before the match is checked (a condition above
+        # a window function is not pushed below it), so the last row's number is how many
+        # candidates the page walked.
+        walk = _sql(
             _page_select(candidates)
             .add_columns(c.walked)
             .where(probe)
             .order_by(c.start_ns.desc(), c.trace_id)
-            .limit(limit)
-            .offset(offset)
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer)),
+            dialect,
         )
-        .mappings()
-        .all()
-    )
+        candidates_count = _sql(select(func.count()).select_from(traces).where(*others), dialect)
+    return _ListSQL(_sql(page, dialect), _sql(count, dialect), walk, candidates_count)
+
+
+def _scalar(results: Results) -> Any:
+    ((value,),) = results[0]
+    return value
+
+
+def _list_common_text(
+    sql: _ListSQL, params: dict[str, Any], limit: int, offset: int
+) -> Generator[Statements, Results, tuple[list[dict[str, Any]], int, bool]]:
+    """A text search for a word in many spans: the traces matching the other filters are
+    walked newest first, each checked for a matching span (a primary-key probe), until the
+    page is full. The total is exact when the walk reached the last candidate, else the
+    number of candidates times the share of the walked ones that matched (an estimate)."""
+    assert sql.walk is not None and sql.candidates is not None
+    (rows,) = yield [(sql.walk, params)]
     items = [_item(row) for row in rows]
     if rows and len(rows) < limit:
         return items, offset + len(rows), False  # the walk reached the end: exact
-    total_candidates = int(
-        connection.execute(select(func.count()).select_from(traces).where(*others)).scalar_one()
-    )
+    total_candidates = int(_scalar((yield [(sql.candidates, params)])))
     if not rows:
         if offset == 0:
             return [], 0, False
         # Paged past the last match: the walk visited every candidate, but counted none.
-        exact = select(func.count()).select_from(traces).where(*_conditions(project_id, f))
-        return [], int(connection.execute(exact).scalar_one()), False
-    walked = int(rows[-1]["walked"])
+        return [], int(_scalar((yield [(sql.total, params)]))), False
+    walked = int(rows[-1][-1])
     matched = offset + len(rows)
     if walked >= total_candidates:
         return items, matched, False
     return items, max(matched + 1, round(total_candidates * matched / walked)), True
 
 
-def list_traces(
-    connection: Connection, project_id: int, filters: TraceFilters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """A page of traces (newest first), the total matching the filters and whether that
-    total is an estimate (only for a text search matching many spans)."""
-    if (
-        filters.q is not None
-        and _only_text(filters)
-        and _is_common_text(connection, project_id, filters.q)
-    ):
-        return _list_common_text(connection, project_id, filters, limit, offset)
-    where = and_(*_conditions(project_id, filters))
-    t = traces.c
-    count = select(func.count()).select_from(traces).where(where)
-    # The total rides on every row of the page (Postgres computes it once): one statement
-    # and one round trip for the page and its total.
-    page = (
-        connection.execute(
-            _page_select(traces)
-            .add_columns(count.scalar_subquery().label("total"))
-            .where(where)
-            .order_by(t.start_ns.desc(), t.trace_id)
-            .limit(limit)
-            .offset(offset)
-        )
-        .mappings()
-        .all()
-    )
+def _list_steps(
+    sql: _ListSQL, project_id: int, filters: TraceFilters, limit: int, offset: int
+) -> Generator[Statements, Results, tuple[list[dict[str, Any]], int, bool]]:
+    """The reads of :func:`list_traces`, step by step (:func:`read_steps_in_project`)."""
+    params = _parameters(project_id, filters, limit, offset)
+    if sql.walk is not None and _is_common_text(_scalar((yield [(_ESTIMATE_MATCHES, params)]))):
+        return (yield from _list_common_text(sql, params, limit, offset))
+    (page,) = yield [(sql.page, params)]
     rows = [_item(row) for row in page]
     if page:
-        total = page[0]["total"]
+        total = page[0][-1]
     elif offset == 0:
         total = 0
     else:  # paged past the end: no row carries the total
-        total = connection.execute(count).scalar_one()
+        total = _scalar((yield [(sql.total, params)]))
     return rows, int(total), False
+
+
+def list_traces(
+    engine: Engine, project_id: int, filters: TraceFilters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of traces (newest first), the total matching the filters and whether that
+    total is an estimate (only for a text search matching many spans).
+
+    Read-only, in the project's scope, one round trip per step (:func:`read_steps_in_project`):
+    one for most pages; a text search first asks the planner how common its words are.
+    """
+    return read_steps_in_project(
+        engine,
+        project_id,
+        _list_steps(_compiled(filters, engine.dialect), project_id, filters, limit, offset),
+    )
 
 
 _METRICS = text(
