@@ -38,11 +38,19 @@ def looks_alive(connection: psycopg.Connection[Any]) -> bool:
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         return False
     try:
-        poller = select.poll()
-        poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
-        return not poller.poll(0)
+        return not _readable(pgconn.socket)
     except (OSError, ValueError, psycopg.Error):
         return False
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or is at its end), without waiting."""
+    if hasattr(select, "poll"):  # any descriptor number
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)  # Windows: no poll, sockets only
+    return bool(readable)
 
 
 def check_on_checkout(engine: Engine) -> None:
