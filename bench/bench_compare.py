@@ -10,7 +10,8 @@
 - Informative: ``diff_traces`` on two 10,000-span traces (the bounded-time case), and a
   diff whose sibling groups exceed the exact-alignment budget.
 
-    python bench/bench_compare.py [--rounds 40] [--api [--database-url URL]] [--write]
+    python bench/bench_compare.py [--rounds 40] [--gc serving|default] [--api [--database-url URL]]
+                                  [--write]
 
 ``--api`` also ingests the 1,000-span pair into a scratch database (``wte_bench_compare_*``,
 dropped after) and times ``GET /api/v1/traces/{a}/diff/{b}`` on a receiver process:
@@ -18,11 +19,21 @@ loading both traces and their enrichment, the diff, and the JSON answer over HTT
 
 Wall time per call (``time.perf_counter``), after warm-up; rounds interleave the cases.
 ``--write`` appends the result as a section to ``bench/RESULTS.md``.
+
+The garbage collector runs as in the process the targets are for: ``--gc serving`` (the
+default) applies ``spanlink.receiver._gc.tune_for_serving`` once the modules are imported,
+as ``spanlink-receiver serve`` does after building its app (start-up objects frozen, the
+serving thresholds); the inputs are built after it, so they are live, collectable heap like
+a request's data. ``--gc default`` keeps the interpreter's thresholds and freezes nothing
+(an embedding process, e.g. ``start_in_thread``): there a full collection walks every
+imported module and every input and lands in some calls. Either way every collection during
+a timed call is counted and timed (``gc.callbacks``) and reported with its row.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import platform
@@ -34,6 +45,7 @@ from typing import Any
 
 from _report import append_section, load_average, load_line, parse_rounds
 
+from spanlink.receiver._gc import tune_for_serving
 from spanlink.receiver.compare import CaseResult, RunRecord, compare_runs, diff_traces
 from spanlink.tracer.model import Score, SpanRecord, Trace
 from spanlink.tracer.semconv import attributes as a
@@ -252,6 +264,28 @@ def api_diff_times(traces: Sequence[Trace], rounds: int, server_url: str | None)
             )
 
 
+class GcPauses:
+    """Collections the garbage collector ran, per generation, and their wall time (ms)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._start) * 1e3))
+
+
+def gc_cell(pauses: Sequence[tuple[int, float]]) -> str:
+    """``gen 0/1/2 collections; total, longest ms`` of a row's timed calls."""
+    counts = [sum(1 for gen, _ in pauses if gen == g) for g in range(3)]
+    total = sum(ms for _, ms in pauses)
+    longest = max((ms for _, ms in pauses), default=0.0)
+    return f"{counts[0]}/{counts[1]}/{counts[2]}; {total:.0f} ms, max {longest:.1f} ms"
+
+
 def p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(0.95 * len(ordered))) - 1]
@@ -263,7 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--api", action="store_true", help="also through the API on a receiver process"
     )
     parser.add_argument("--database-url", help="Postgres server for --api (default: embedded)")
+    parser.add_argument(
+        "--gc",
+        choices=("serving", "default"),
+        default="serving",
+        help="the receiver's serving collector settings (default) or the interpreter's",
+    )
     args = parse_rounds(parser, argv, rounds=40, minimum=20, figure="a p95", unit="calls per case")
+    if args.gc == "serving":
+        tune_for_serving()  # what the receiver does once started; the inputs come after
 
     ta, costs_a = agent_trace(1000, "a", 0)
     tb, costs_b = agent_trace(1000, "b", 1)
@@ -294,15 +336,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for call in cases.values():  # warm-up
         call()
     times: dict[str, list[float]] = {name: [] for name in cases}
+    collections: dict[str, list[tuple[int, float]]] = {name: [] for name in cases}
+    gc_line = (
+        f"collector: {args.gc} (thresholds {gc.get_threshold()}, {gc.get_freeze_count()} "
+        f"objects frozen, {len(gc.get_objects())} tracked)"
+    )
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
     load_before = load_average()
     for round_index in range(args.rounds):
         order = list(cases) if round_index % 2 == 0 else list(reversed(cases))
         for name in order:
             if name in slow and round_index % 4:
                 continue  # a quarter of the rounds is enough for the informative ones
+            pauses.pauses.clear()
             start = time.perf_counter()
             cases[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
+            collections[name].extend(pauses.pauses)
+    gc.callbacks.remove(pauses)
     if args.api:
         times["GET /api/v1/traces/{a}/diff/{b}, 2 x 1,000 spans"] = api_diff_times(
             [ta, tb], args.rounds, args.database_url
@@ -319,14 +371,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = targets.get(name)
         verdict = "-" if target is None else ("meets" if p95(values) <= target else "MISSES")
         target_text = "-" if target is None else f"{target:.0f} ms"
+        gc_text = gc_cell(collections[name]) if name in collections else "(receiver process)"
         rows.append(
             f"| {name} | {len(values)} | {statistics.median(values):.1f} ms | "
-            f"{p95(values):.1f} ms | {target_text} | {verdict} |"
+            f"{p95(values):.1f} ms | {target_text} | {verdict} | {gc_text} |"
         )
     table = "\n".join(
-        ["| case | calls | median | p95 | target | verdict |", "|---|---|---|---|---|---|", *rows]
+        [
+            "| case | calls | median | p95 | target | verdict | GC in the calls: gen 0/1/2 |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+        ]
     )
     print(table)
+    print(gc_line)
     print(f"load before: {load_before}; after: {load_after}")
     if args.write:
         date = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
@@ -338,17 +396,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "The API target for the diff (100 ms p95) also covers loading both traces and "
             "encoding the answer: not measured here (run with --api)."
         )
+        gc_note = (
+            "The garbage collector is set as in the receiver's serving processes "
+            "(`tune_for_serving` once the modules are imported; the inputs are built after "
+            "it, as live heap); the last column counts and times every collection that ran "
+            "during a row's calls."
+            if args.gc == "serving"
+            else "The garbage collector keeps the interpreter's thresholds and freezes nothing "
+            "(as an embedding process); the last column counts and times every collection "
+            "that ran during a row's calls."
+        )
         section = (
             "\n## Compare: structural trace diff and run comparison (`bench/bench_compare.py`)\n\n"
-            f"Command: `hatch run bench:python bench/bench_compare.py --rounds {args.rounds}`. "
+            "Command: `hatch run bench:python bench/bench_compare.py "
+            f"--rounds {args.rounds} --gc {args.gc}`. "
             f"Machine: {os.cpu_count()} cores (`nproc`), Python {platform.python_version()}, "
             f"{platform.system()}. Date: {date}.\n\n"
             "The pure functions in-process (no database, no HTTP), wall time per call after "
             "warm-up, rounds interleaved. The 1,000-span pair differs by an inserted tool call, "
             "changed tool arguments, a model change, a failed span and every chat output "
             f"({sample['totals']['counts']}); the runs have ~5% regressions "
-            f"({compared['summary']['counts']}). {api_note}\n\n"
-            f"{table}\n\n{load_line(load_before, load_after)}\n"
+            f"({compared['summary']['counts']}). {api_note} {gc_note}\n\n"
+            f"{table}\n\n{gc_line.capitalize()}. {load_line(load_before, load_after)}\n"
         )
         append_section(section)
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-__all__ = ["GROUP_CELL_LIMIT", "TOTAL_CELL_LIMIT", "AlignBudget", "Op", "align"]
+__all__ = ["GROUP_CELL_LIMIT", "TOTAL_CELL_LIMIT", "AlignBudget", "Op", "Ops", "align"]
 
 #: Largest ``len(a) * len(b)`` one sibling group is aligned exactly for (about 500 x 500).
 GROUP_CELL_LIMIT = 250_000
@@ -22,6 +22,8 @@ TOTAL_CELL_LIMIT = 2_000_000
 
 #: ``(i, j)`` matched, ``(i, None)`` only in ``a``, ``(None, j)`` only in ``b``.
 Op = tuple[int | None, int | None]
+#: The alignment as two parallel lists of ``Op``'s halves (no tuple per op is allocated).
+Ops = tuple[list[int | None], list[int | None]]
 
 
 class AlignBudget:
@@ -34,10 +36,11 @@ class AlignBudget:
         self.approximate = False
 
 
-def align(a: Sequence[int], b: Sequence[int], budget: AlignBudget) -> list[Op]:
+def align(a: Sequence[int], b: Sequence[int], budget: AlignBudget) -> Ops:
     """Align ``a`` with ``b`` (interned keys), keeping order; each index appears once.
 
-    Within a run of unmatched items, those of ``a`` come before those of ``b``.
+    The answer is ``(ia, ib)``: the k-th op is ``(ia[k], ib[k])``. Within a run of unmatched
+    items, those of ``a`` come before those of ``b``.
     """
     n, m = len(a), len(b)
     head = 0
@@ -46,23 +49,27 @@ def align(a: Sequence[int], b: Sequence[int], budget: AlignBudget) -> list[Op]:
     tail = 0
     while tail < n - head and tail < m - head and a[n - 1 - tail] == b[m - 1 - tail]:
         tail += 1
-    ops: list[Op] = [(i, i) for i in range(head)]
+    ia: list[int | None] = list(range(head))
+    ib: list[int | None] = list(range(head))
     end_a, end_b = n - tail, m - tail
     cells = (end_a - head) * (end_b - head)
     if cells == 0:
-        ops.extend((i, None) for i in range(head, end_a))
-        ops.extend((None, j) for j in range(head, end_b))
+        _with_gaps(ia, ib, [], [], head, end_a, head, end_b)
     elif cells <= GROUP_CELL_LIMIT and cells <= budget.cells:
         budget.cells -= cells
-        ops.extend(_lcs(a, b, head, end_a, head, end_b))
+        _with_gaps(ia, ib, *_lcs(a, b, head, end_a, head, end_b), head, end_a, head, end_b)
     else:
         budget.approximate = True
-        ops.extend(_greedy(a, b, head, end_a, head, end_b))
-    ops.extend((end_a + k, end_b + k) for k in range(tail))
-    return ops
+        _with_gaps(ia, ib, *_greedy(a, b, head, end_a, head, end_b), head, end_a, head, end_b)
+    ia.extend(range(end_a, n))
+    ib.extend(range(end_b, m))
+    return ia, ib
 
 
-def _lcs(a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: int) -> list[Op]:
+def _lcs(
+    a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: int
+) -> tuple[list[int], list[int]]:
+    """Matched indexes of a longest common subsequence, as two ascending lists."""
     width = b1 - b0
     bs = b[b0:b1]
     rows: list[list[int]] = [[0] * (width + 1)]
@@ -82,22 +89,28 @@ def _lcs(a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: int)
         rows.append(cur)
         prev = cur
     # Walk back from the end; matched pairs in reverse, gaps regrouped afterwards.
-    matches: list[tuple[int, int]] = []
+    ma: list[int] = []
+    mb: list[int] = []
     i, j = a1 - a0, width
     while i > 0 and j > 0:
         if a[a0 + i - 1] == bs[j - 1]:
-            matches.append((a0 + i - 1, b0 + j - 1))
+            ma.append(a0 + i - 1)
+            mb.append(b0 + j - 1)
             i -= 1
             j -= 1
         elif rows[i - 1][j] >= rows[i][j - 1]:
             i -= 1
         else:
             j -= 1
-    matches.reverse()
-    return _with_gaps(matches, a0, a1, b0, b1)
+    ma.reverse()
+    mb.reverse()
+    return ma, mb
 
 
-def _greedy(a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: int) -> list[Op]:
+def _greedy(
+    a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: int
+) -> tuple[list[int], list[int]]:
+    """Matched indexes of a greedy next-match walk, as two ascending lists."""
     where_a: dict[int, list[int]] = {}
     for i in range(a0, a1):
         where_a.setdefault(a[i], []).append(i)
@@ -112,11 +125,13 @@ def _greedy(a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: i
         k = bisect_left(places, start)
         return places[k] if k < len(places) else None
 
-    matches: list[tuple[int, int]] = []
+    ma: list[int] = []
+    mb: list[int] = []
     i, j = a0, b0
     while i < a1 and j < b1:
         if a[i] == b[j]:
-            matches.append((i, j))
+            ma.append(i)
+            mb.append(j)
             i += 1
             j += 1
             continue
@@ -127,23 +142,36 @@ def _greedy(a: Sequence[int], b: Sequence[int], a0: int, a1: int, b0: int, b1: i
             j += 1
         elif in_a is None or (in_b is not None and in_b - j <= in_a - i):
             assert in_b is not None
-            matches.append((i, in_b))
+            ma.append(i)
+            mb.append(in_b)
             i += 1
             j = in_b + 1
         else:
-            matches.append((in_a, j))
+            ma.append(in_a)
+            mb.append(j)
             i = in_a + 1
             j += 1
-    return _with_gaps(matches, a0, a1, b0, b1)
+    return ma, mb
 
 
-def _with_gaps(matches: list[tuple[int, int]], a0: int, a1: int, b0: int, b1: int) -> list[Op]:
-    ops: list[Op] = []
+def _with_gaps(
+    ia: list[int | None],
+    ib: list[int | None],
+    ma: list[int],
+    mb: list[int],
+    a0: int,
+    a1: int,
+    b0: int,
+    b1: int,
+) -> None:
+    """Append to ``ia``/``ib`` the matches ``ma``/``mb`` with the unmatched indexes between."""
     i, j = a0, b0
-    for mi, mj in [*matches, (a1, b1)]:
-        ops.extend((k, None) for k in range(i, mi))
-        ops.extend((None, k) for k in range(j, mj))
+    for mi, mj in zip([*ma, a1], [*mb, b1], strict=True):
+        ia.extend(range(i, mi))
+        ib.extend([None] * (mi - i))
+        ia.extend([None] * (mj - j))
+        ib.extend(range(j, mj))
         if mi < a1 and mj < b1:
-            ops.append((mi, mj))
+            ia.append(mi)
+            ib.append(mj)
         i, j = mi + 1, mj + 1
-    return ops

@@ -72,38 +72,46 @@ class _Keys:
 
 def _align_group(
     a: list[Facets], b: list[Facets], keys: _Keys, budget: AlignBudget
-) -> list[tuple[Facets | None, Facets | None]]:
+) -> tuple[list[Facets | None], list[Facets | None]]:
+    """The aligned pairs of one sibling group as two parallel lists (None: unmatched).
+
+    Parallel lists rather than a list of pairs: a pair tuple holds spans, so the collector
+    would track every one of them while the group is walked.
+    """
     if len(a) == len(b) and all(fa.key == fb.key for fa, fb in zip(a, b, strict=True)):
-        return list(zip(a, b, strict=True))  # the common case: nothing to align
-    ops = align(keys(f.key for f in a), keys(f.key for f in b), budget)
-    out: list[tuple[Facets | None, Facets | None]] = []
+        return list(a), list(b)  # the common case: nothing to align
+    ops_a, ops_b = align(keys(f.key for f in a), keys(f.key for f in b), budget)
+    left: list[Facets | None] = []
+    right: list[Facets | None] = []
     gap_a: list[Facets] = []
     gap_b: list[Facets] = []
 
     def flush() -> None:
         if gap_a and gap_b:
-            loose = align(
+            loose_a, loose_b = align(
                 keys(f.loose_key for f in gap_a), keys(f.loose_key for f in gap_b), budget
             )
-            out.extend(
-                (None if i is None else gap_a[i], None if j is None else gap_b[j]) for i, j in loose
-            )
+            left.extend(None if i is None else gap_a[i] for i in loose_a)
+            right.extend(None if j is None else gap_b[j] for j in loose_b)
         else:
-            out.extend((f, None) for f in gap_a)
-            out.extend((None, f) for f in gap_b)
+            left.extend(gap_a)
+            right.extend([None] * len(gap_a))
+            left.extend([None] * len(gap_b))
+            right.extend(gap_b)
         gap_a.clear()
         gap_b.clear()
 
-    for i, j in ops:
+    for i, j in zip(ops_a, ops_b, strict=True):
         if i is not None and j is not None:
             flush()
-            out.append((a[i], b[j]))
+            left.append(a[i])
+            right.append(b[j])
         elif i is not None:
             gap_a.append(a[i])
         elif j is not None:
             gap_b.append(b[j])
     flush()
-    return out
+    return left, right
 
 
 def _pairs(
@@ -111,20 +119,29 @@ def _pairs(
 ) -> Iterator[tuple[int, Facets | None, Facets | None]]:
     """``(depth, a, b)`` in pre-order of the merged tree; one side None when unmatched."""
     keys = _Keys()
-    stack: list[tuple[int, Facets | None, Facets | None]] = [
-        (0, fa, fb) for fa, fb in reversed(_align_group(a.roots, b.roots, keys, budget))
-    ]
-    while stack:
-        depth, fa, fb = stack.pop()
+    # Three parallel stacks, not one of tuples (see _align_group); popped together.
+    depths: list[int] = []
+    lefts: list[Facets | None] = []
+    rights: list[Facets | None] = []
+
+    def push(depth: int, left: list[Facets | None], right: list[Facets | None]) -> None:
+        depths.extend([depth] * len(left))
+        lefts.extend(reversed(left))
+        rights.extend(reversed(right))
+
+    push(0, *_align_group(a.roots, b.roots, keys, budget))
+    while depths:
+        depth, fa, fb = depths.pop(), lefts.pop(), rights.pop()
         yield depth, fa, fb
         if fa is not None and fb is not None:
-            below = _align_group(a.kids(fa), b.kids(fb), keys, budget)
+            push(depth + 1, *_align_group(a.kids(fa), b.kids(fb), keys, budget))
         elif fa is not None:
-            below = [(child, None) for child in a.kids(fa)]
+            kids = a.kids(fa)
+            push(depth + 1, list(kids), [None] * len(kids))
         else:
             assert fb is not None
-            below = [(None, child) for child in b.kids(fb)]
-        stack.extend((depth + 1, ca, cb) for ca, cb in reversed(below))
+            kids = b.kids(fb)
+            push(depth + 1, [None] * len(kids), list(kids))
 
 
 def _changes(fa: Facets, fb: Facets) -> dict[str, Any]:
@@ -226,10 +243,9 @@ def _totals(side: _Side) -> dict[str, Any]:
 
 
 def _tool_calls(side: _Side) -> list[dict[str, Any]]:
-    tools = sorted(
-        (f for f in side.order if f.is_tool),
-        key=lambda f: (f.span.start_time_unix_nano, f.span.span_id),
-    )
+    # By start, then span id: two stable sorts instead of one key tuple per tool call.
+    tools = sorted((f for f in side.order if f.is_tool), key=lambda f: f.span.span_id)
+    tools.sort(key=lambda f: f.span.start_time_unix_nano)
     return [
         {
             "span_id": f.span.span_id,
@@ -277,10 +293,14 @@ def diff_traces(
     side_a = _Side(a, enrichment_a, "a")
     side_b = _Side(b, enrichment_b, "b")
     entries: list[dict[str, Any]] = []
-    divergences: list[tuple[int, int, str, str, dict[str, Any]]] = []
     counts = {"same": 0, "changed": 0, "added": 0, "removed": 0}
     budget = AlignBudget()
-    for index, (depth, fa, fb) in enumerate(_pairs(side_a, side_b, budget)):
+    # The first divergence is the earliest by offset, then by pre-order index: entries come
+    # in index order, so the running minimum only moves on a strictly smaller offset, and
+    # its reason is written once, for the winner.
+    first_offset: int | None = None
+    first: tuple[str, Facets | None, Facets | None, dict[str, Any], dict[str, Any]] | None = None
+    for depth, fa, fb in _pairs(side_a, side_b, budget):
         changes: dict[str, Any] = {}
         if fa is not None and fb is not None:
             changes = _changes(fa, fb)
@@ -303,18 +323,18 @@ def diff_traces(
         entries.append(entry)
         if status in ("added", "removed") or any(c in changes for c in DIVERGENCE_CHANGES):
             offset = min(f.offset_ns for f in (fa, fb) if f is not None)
-            ids = f"{entry['a_span_id'] or ''}/{entry['b_span_id'] or ''}"
-            reason = _reason(status, fa, fb, changes)
-            divergences.append((offset, index, ids, reason, entry))
-    first = None
-    if divergences:
-        _, _, _, reason, entry = min(divergences, key=lambda d: (d[0], d[1], d[2]))
-        first = {
+            if first_offset is None or offset < first_offset:
+                first_offset = offset
+                first = (status, fa, fb, changes, entry)
+    first_divergence = None
+    if first is not None:
+        status, fa, fb, changes, entry = first
+        first_divergence = {
             "kind": entry["status"],
             "name": entry["name"],
             "a_span_id": entry["a_span_id"],
             "b_span_id": entry["b_span_id"],
-            "reason": reason,
+            "reason": _reason(status, fa, fb, changes),
         }
     totals_a, totals_b = _totals(side_a), _totals(side_b)
     delta = {
@@ -326,7 +346,7 @@ def diff_traces(
     return {
         "a": _summary(a),
         "b": _summary(b),
-        "first_divergence": first,
+        "first_divergence": first_divergence,
         "tool_calls": {"a": _tool_calls(side_a), "b": _tool_calls(side_b)},
         "spans": entries,
         "totals": {"a": totals_a, "b": totals_b, "delta": delta, "counts": counts},

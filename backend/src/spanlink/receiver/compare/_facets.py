@@ -29,6 +29,7 @@ CONTENT_ATTRIBUTES = (
     a.SPANLINK_INPUT,
     a.SPANLINK_OUTPUT,
 )
+_NO_CONTENT: tuple[Any, ...] = (None,) * len(CONTENT_ATTRIBUTES)
 _COST_PLUGIN = "cost"
 # Module constants bound once: Facets is built for every span of both traces.
 _OPERATION = a.GEN_AI_OPERATION_NAME
@@ -96,7 +97,6 @@ class Facets:
         "is_tool",
         "key",
         "kind",
-        "loose_key",
         "model",
         "offset_ns",
         "output_tokens",
@@ -127,7 +127,6 @@ class Facets:
         self.span = span
         self.kind: str = kind
         self.key = (span.name, span.kind, kind, detail)
-        self.loose_key = (span.name, span.kind, kind)
         self.model = model
         self.response_model = response_model
         self.tool_name = tool_name
@@ -140,8 +139,15 @@ class Facets:
         self.output_tokens = _tokens(get(_OUTPUT_TOKENS))
         self.cost_usd = span_cost(results) if results is not None else None
         self.offset_ns = max(0, span.start_time_unix_nano - trace_start_ns)
-        #: Content values in ``CONTENT_ATTRIBUTES`` order, compared as one tuple.
-        self.content: tuple[Any, ...] = tuple(map(get, CONTENT_ATTRIBUTES))
+        #: Content values in ``CONTENT_ATTRIBUTES`` order, compared as one tuple; spans
+        #: without content (most tool and step spans) share one, so nothing stays allocated.
+        content = tuple(map(get, CONTENT_ATTRIBUTES))
+        self.content: tuple[Any, ...] = _NO_CONTENT if content == _NO_CONTENT else content
+
+    @property
+    def loose_key(self) -> tuple[str, ...]:
+        """``key`` without the model or tool name: built only for the spans left unmatched."""
+        return self.key[:3]
 
 
 def facets(span: SpanRecord, trace_start_ns: int, results: Mapping[str, Any] | None) -> Facets:

@@ -215,21 +215,23 @@ def _totals(cases: Iterable[CaseResult]) -> dict[str, Any]:
     }
 
 
-def _metric_summary(pairs: list[tuple[CaseResult, CaseResult]], field: str) -> dict[str, Any]:
-    known = [
-        (getattr(b, field), getattr(r, field))
-        for b, r in pairs
-        if getattr(b, field) is not None and getattr(r, field) is not None
-    ]
-    base = describe([float(b) for b, _ in known])
-    run = describe([float(r) for _, r in known])
+def _metric_summary(bases: list[CaseResult], runs: list[CaseResult], field: str) -> dict[str, Any]:
+    known_base: list[float] = []
+    known_run: list[float] = []
+    for b, r in zip(bases, runs, strict=True):
+        vb, vr = getattr(b, field), getattr(r, field)
+        if vb is not None and vr is not None:
+            known_base.append(float(vb))
+            known_run.append(float(vr))
+    base = describe(known_base)
+    run = describe(known_run)
     delta = {k: None if base[k] is None else run[k] - base[k] for k in base}  # type: ignore[operator]
-    return {"cases": len(known), "baseline": base, "run": run, "delta": delta}
+    return {"cases": len(known_base), "baseline": base, "run": run, "delta": delta}
 
 
-def _score_summary(pairs: list[tuple[CaseResult, CaseResult]]) -> dict[str, Any]:
+def _score_summary(bases: list[CaseResult], runs: list[CaseResult]) -> dict[str, Any]:
     deltas: dict[str, list[float]] = {}
-    for b, r in pairs:
+    for b, r in zip(bases, runs, strict=True):
         for name in b.scores.keys() & r.scores.keys():
             vb, vr = b.scores[name].value, r.scores[name].value
             if vb is not None and vr is not None:
@@ -270,12 +272,20 @@ def compare_runs(
     base_cases = _by_case(baseline, warnings, "baseline")
     run_cases = _by_case(run, warnings, "the compared")
     cases: list[dict[str, Any]] = []
-    pairs: list[tuple[CaseResult, CaseResult]] = []
+    # The cases in both runs, as two parallel lists: a list of pairs would be a tuple per
+    # case that the collector tracks for the whole call.
+    paired_base: list[CaseResult] = []
+    paired_run: list[CaseResult] = []
+    wanted: dict[str, set[str]] = {}
     for case_id in sorted(base_cases.keys() | run_cases.keys()):
         b, r = base_cases.get(case_id), run_cases.get(case_id)
-        reasons = regression_reasons(b, r, thresholds) if b is not None and r is not None else []
+        reasons: list[dict[str, Any]] = []
         if b is not None and r is not None:
-            pairs.append((b, r))
+            reasons = regression_reasons(b, r, thresholds)
+            paired_base.append(b)
+            paired_run.append(r)
+            if reasons:
+                wanted[case_id] = {_reason_key(reason) for reason in reasons}
         cases.append(
             {
                 "case_id": case_id,
@@ -293,14 +303,17 @@ def compare_runs(
             }
         )
     order = {change: i for i, change in enumerate(CHANGES)}
-    cases.sort(key=lambda c: (order[c["change"]], c["case_id"]))
+    # Built in case id order, so a stable sort on the change kind alone keeps case ids
+    # ascending within each kind (no key tuple per case).
+    cases.sort(key=lambda c: order[c["change"]])
     regressions = [
         {"case_id": c["case_id"], "reasons": c["reasons"], "traces": c["traces"]}
         for c in cases
         if c["change"] == "regressed"
     ]
     if intermediates is not None:
-        seen = first_seen(baseline, intermediates, run, thresholds=thresholds)
+        # The regressions found above are what first_seen would compute again.
+        seen = _first_seen(base_cases, wanted, intermediates, run, thresholds)
         for item in regressions:
             item["first_seen"] = seen.get(item["case_id"])
     totals_run = _totals(run_cases.values())
@@ -327,10 +340,10 @@ def compare_runs(
             "totals": {"run": totals_run, "baseline": totals_base, "cost_usd_delta": cost_delta},
             "deltas": {
                 "pass_rate": pass_rate,
-                "latency_ms": _metric_summary(pairs, "latency_ms"),
-                "tokens": _metric_summary(pairs, "tokens"),
-                "cost_usd": _metric_summary(pairs, "cost_usd"),
-                "scores": _score_summary(pairs),
+                "latency_ms": _metric_summary(paired_base, paired_run, "latency_ms"),
+                "tokens": _metric_summary(paired_base, paired_run, "tokens"),
+                "cost_usd": _metric_summary(paired_base, paired_run, "cost_usd"),
+                "scores": _score_summary(paired_base, paired_run),
             },
         },
         "cases": cases,
@@ -353,29 +366,49 @@ def first_seen(
     When none of them does, it is ``run`` itself. Answer: ``case_id -> {"run_id",
     "commit", "reasons": [reason keys seen there]}``.
     """
+    # The last result of a repeated case id counts, as in compare_runs.
     base_cases = {case.case_id: case for case in baseline.cases}
+    latest = {case.case_id: case for case in run.cases}
+    wanted: dict[str, set[str]] = {}
+    for case_id, base in base_cases.items():
+        if case_id in latest:
+            reasons = regression_reasons(base, latest[case_id], thresholds)
+            if reasons:
+                wanted[case_id] = {_reason_key(reason) for reason in reasons}
+    return _first_seen(base_cases, wanted, intermediates, run, thresholds)
 
-    def keys_of(cases: Sequence[CaseResult]) -> dict[str, set[str]]:
-        # The last result of a repeated case id counts, as in compare_runs.
-        latest = {case.case_id: case for case in cases}
-        return {
-            case_id: {_reason_key(r) for r in regression_reasons(base, latest[case_id], thresholds)}
-            for case_id, base in base_cases.items()
-            if case_id in latest
-        }
 
-    wanted = {case_id: keys for case_id, keys in keys_of(run.cases).items() if keys}
+def _first_seen(
+    base_cases: Mapping[str, CaseResult],
+    wanted: Mapping[str, set[str]],
+    intermediates: Sequence[RunRecord],
+    run: RunRecord,
+    thresholds: Thresholds,
+) -> dict[str, dict[str, Any]]:
+    """``first_seen`` given the baseline's cases and the run's regressions' reason keys."""
     found: dict[str, dict[str, Any]] = {}
-    for candidate in [*intermediates, run]:
+    for candidate in intermediates:
         if len(found) == len(wanted):
             break
-        seen = keys_of([case for case in candidate.cases if case.case_id in wanted])
-        for case_id, keys in sorted(seen.items()):
-            shared = keys & wanted[case_id]
-            if shared and case_id not in found:
+        # Only the still wanted cases are compared; the last result of a repeated id counts.
+        latest = {case.case_id: case for case in candidate.cases if case.case_id in wanted}
+        for case_id in sorted(latest):
+            if case_id in found:
+                continue
+            reasons = regression_reasons(base_cases[case_id], latest[case_id], thresholds)
+            shared = {_reason_key(reason) for reason in reasons} & wanted[case_id]
+            if shared:
                 found[case_id] = {
                     "run_id": candidate.id,
                     "commit": candidate.commit,
                     "reasons": sorted(shared),
                 }
+    # The run itself shows each of its regressions with all of their reasons.
+    for case_id in sorted(wanted):
+        if case_id not in found:
+            found[case_id] = {
+                "run_id": run.id,
+                "commit": run.commit,
+                "reasons": sorted(wanted[case_id]),
+            }
     return found
