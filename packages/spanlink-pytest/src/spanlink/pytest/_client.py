@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from spanlink.pytest._errors import SpanlinkPytestError
+from spanlink.tracer.support import parse_retry_after
 
 __all__ = ["ApiError", "Busy", "KeyRefused", "TestRunClient", "Unreachable"]
 
@@ -46,14 +47,8 @@ class Busy(ApiError):
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # absent, or an HTTP date: the caller's own backoff applies
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return None
-    return min(seconds, MAX_RETRY_AFTER_S)
+    seconds = parse_retry_after(response.headers.get("retry-after"))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _detail(response: httpx.Response) -> str:

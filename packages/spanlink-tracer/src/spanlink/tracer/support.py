@@ -11,7 +11,9 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -24,6 +26,7 @@ __all__ = [
     "clamp_int64",
     "env_setting",
     "env_value",
+    "parse_retry_after",
     "run_with_deadline",
     "saturating_add",
     "span_with_attributes",
@@ -56,6 +59,28 @@ def backoff_delay(
     exponent = min(max(attempt - 1, 0), 62)
     ceiling = min(max_s, initial_s * (2**exponent))
     return (rng or random).uniform(0.0, ceiling)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date).
+
+    Returns ``None`` when the header is absent or unreadable; a date in the past gives 0.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
 
 
 def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
