@@ -31,6 +31,7 @@ from spanlink.receiver.storage._engine import (
     run_in_project,
     sqlalchemy_url,
 )
+from spanlink.receiver.storage._metrics import metrics
 from spanlink.receiver.storage._migrate import (
     current_revision,
     head_revision,
@@ -53,11 +54,7 @@ from spanlink.receiver.storage._trace_detail import (
     get_span_json,
     read_trace_json,
 )
-from spanlink.receiver.storage._trace_queries import (
-    TraceFilters,
-    list_traces,
-    metrics,
-)
+from spanlink.receiver.storage._trace_queries import TraceFilters, list_traces
 
 __all__ = [
     "KEY_PREFIX",
